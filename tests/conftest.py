@@ -1,0 +1,10 @@
+"""Shared test settings: no network, deterministic, small thread pools."""
+
+import os
+
+# Nothing in the test suite may reach a hub: fail fast instead of hanging on a download.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
