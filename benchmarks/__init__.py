@@ -1,0 +1,1 @@
+"""Runnable benchmark suite: ratios against baselines measured interleaved in the same run."""
