@@ -1,0 +1,67 @@
+"""Dtype tables shared by the bridge: one framework-neutral name per dtype.
+
+Every array is described by a plain name (``"float32"``, ``"bfloat16"``, ``"bool"``) so that
+rules ("JAX without x64 has no int64", "ONNX Runtime has no complex") are written once.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import torch
+
+# torch dtype -> neutral name.
+TORCH_TO_NAME: dict[torch.dtype, str] = {
+    torch.bool: "bool",
+    torch.uint8: "uint8",
+    torch.int8: "int8",
+    torch.int16: "int16",
+    torch.int32: "int32",
+    torch.int64: "int64",
+    torch.uint16: "uint16",
+    torch.uint32: "uint32",
+    torch.uint64: "uint64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.complex64: "complex64",
+    torch.complex128: "complex128",
+}
+NAME_TO_TORCH: dict[str, torch.dtype] = {v: k for k, v in TORCH_TO_NAME.items()}
+
+# ONNX Runtime's ``OrtValue.data_type()`` strings -> neutral name.
+ORT_TO_NAME: dict[str, str] = {
+    "tensor(bool)": "bool",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(uint16)": "uint16",
+    "tensor(int16)": "int16",
+    "tensor(uint32)": "uint32",
+    "tensor(int32)": "int32",
+    "tensor(uint64)": "uint64",
+    "tensor(int64)": "int64",
+    "tensor(float16)": "float16",
+    "tensor(bfloat16)": "bfloat16",
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+}
+
+# Dtypes ONNX Runtime accepts through DLPack (no complex, no strings).
+ORT_SUPPORTED: frozenset[str] = frozenset(ORT_TO_NAME.values())
+
+# 64-bit dtypes JAX silently narrows unless ``jax_enable_x64`` is on, and their narrow twins.
+X64_NARROW: dict[str, str] = {
+    "int64": "int32",
+    "uint64": "uint32",
+    "float64": "float32",
+    "complex128": "complex64",
+}
+
+# NumPy has no native bfloat16 and cannot export it through DLPack: it travels as its bits.
+NUMPY_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def numpy_name(dtype: np.dtype) -> str:
+    """Neutral name of a NumPy dtype (``ml_dtypes.bfloat16`` -> ``"bfloat16"``)."""
+    return "bfloat16" if dtype == NUMPY_BFLOAT16 else np.dtype(dtype).name
