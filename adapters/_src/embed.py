@@ -1,0 +1,346 @@
+"""Embed a dataset with a backbone and store the result as ``.safetensors``.
+
+The file holds ``embeddings`` (N, D) float32, ``labels`` (N,) int64 and ``ids`` (N,) int64
+(indices into the dataset), with the spec (YAML), the preprocessing, the class names and the
+item names as metadata. It is written atomically: a temp file in the same directory, renamed
+at the end, so a failed run never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from .data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INTERPOLATIONS,
+    Dataset,
+    LoaderStats,
+    Preprocess,
+    iter_batches,
+)
+
+EMBEDDINGS_FORMAT = "fm-adapters/embeddings/v1"
+#: XLA's CPU client shares only buffers aligned to this many bytes (it copies the others)
+ALIGNMENT = 64
+
+
+class EmbedError(ValueError):
+    """Bad input to `embed`: the message names the argument, expected, got, and the fix."""
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocessing defaults of a backbone
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_preprocess(adapter: Any, *, image_size: int | None = None) -> Preprocess:
+    """The backbone's own preprocessing where known, else ImageNet defaults at 224.
+
+    Looks, in order, at ``adapter.info["preprocess"]`` (a mapping of `Preprocess` fields), timm's
+    data config (``timm.data.resolve_model_data_config``; the input size from the model's patch
+    embedding when it was built with another ``img_size``), a HuggingFace
+    ``preprocessor_config.json`` next to the weights, and the input shape of an ONNX model.
+    ``image_size`` (the ``--image-size`` flag) overrides the size.
+    """
+    pre = _from_info(adapter) or _from_timm(adapter) or _from_hf(adapter) or _from_onnx(adapter)
+    if pre is None:
+        pre = Preprocess(size=(224, 224), origin="ImageNet defaults")
+    if image_size is not None:
+        if image_size < 1:
+            raise EmbedError(f"--image-size: expected an integer >= 1, got {image_size}")
+        pre = attrs.evolve(
+            pre, size=(image_size, image_size), origin=pre.origin + " + --image-size"
+        )
+    return pre
+
+
+def _from_info(adapter: Any) -> Preprocess | None:
+    info = getattr(adapter, "info", None) or {}
+    given = info.get("preprocess") if isinstance(info, Mapping) else None
+    if not isinstance(given, Mapping):
+        return None
+    fields = {f.name for f in attrs.fields(Preprocess)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in fields}
+    kwargs.setdefault("origin", "adapter info")
+    kwargs.setdefault("size", (224, 224))
+    return Preprocess(**kwargs)
+
+
+def _from_timm(adapter: Any) -> Preprocess | None:
+    module = getattr(adapter, "module", None)
+    if not isinstance(module, torch.nn.Module) or not hasattr(module, "pretrained_cfg"):
+        return None
+    import timm.data
+
+    cfg = timm.data.resolve_model_data_config(module)
+    channels, h, w = cfg["input_size"]
+    # A model built with img_size=... keeps its pretrained config's size; trust the model.
+    patch = getattr(module, "patch_embed", None)
+    img_size = getattr(patch, "img_size", None)
+    if img_size is not None and getattr(patch, "strict_img_size", True):
+        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    interp = cfg.get("interpolation", "bicubic")
+    return Preprocess(
+        size=(int(h), int(w)),
+        channels=int(channels),
+        mean=tuple(float(m) for m in cfg["mean"]),
+        std=tuple(float(s) for s in cfg["std"]),
+        interpolation=interp if interp in INTERPOLATIONS else "bicubic",
+        crop_pct=float(cfg.get("crop_pct", 1.0)),
+        origin="timm data config",
+    )
+
+
+def _from_hf(adapter: Any) -> Preprocess | None:
+    spec = getattr(adapter, "spec", None)
+    where = getattr(spec, "model_name_or_path", None)
+    if not where or not (Path(where) / "preprocessor_config.json").is_file():
+        return None
+    cfg = json.loads((Path(where) / "preprocessor_config.json").read_text())
+    size = cfg.get("crop_size") or cfg.get("size") or 224
+    if isinstance(size, Mapping):
+        edge = size.get("shortest_edge")
+        size = (size["height"], size["width"]) if "height" in size else (edge, edge)
+    elif isinstance(size, int):
+        size = (size, size)
+    resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
+    return Preprocess(
+        size=(int(size[0]), int(size[1])),
+        channels=int(cfg.get("num_channels", 3)),
+        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("image_std", IMAGENET_STD)),
+        interpolation=resample,
+        origin="huggingface preprocessor_config.json",
+    )
+
+
+def _from_onnx(adapter: Any) -> Preprocess | None:
+    session = getattr(adapter, "module", None)
+    if not hasattr(session, "get_inputs"):
+        return None
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    return Preprocess(size=(shape[2], shape[3]), channels=shape[1], origin="ONNX input shape")
+
+
+# ---------------------------------------------------------------------------------------------
+# embedding
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class Embeddings:
+    """Embedded dataset.
+
+    Attributes:
+        embeddings: (N, D) float32.
+        labels: (N,) int64 (``-1`` without labels).
+        ids: (N,) int64 positions in the full dataset (before ``--limit``); unreadable images
+            are missing.
+        metadata: strings stored in the file (spec YAML, preprocessing, class and item names).
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    metadata: Mapping[str, str]
+
+    @property
+    def class_names(self) -> list[str]:
+        return json.loads(self.metadata.get("class_names", "[]"))
+
+    @property
+    def items(self) -> list[str]:
+        """Name of the item behind each row."""
+        return json.loads(self.metadata.get("items", "[]"))
+
+
+def pool_features(y: Any) -> tuple[torch.Tensor, str]:
+    """Backbone output -> (B, D) features and how they were pooled.
+
+    (B, D) is kept; (B, T, D) tokens give the first (CLS) token; (B, C, H, W) maps are averaged
+    over space; a tuple / list of outputs uses its last element; a model output with
+    ``last_hidden_state`` uses that. Add a transform to the spec for anything else.
+    """
+    how = []
+    if hasattr(y, "last_hidden_state"):
+        y, _ = y.last_hidden_state, how.append("last_hidden_state")
+    if isinstance(y, (list, tuple)):
+        y, _ = y[-1], how.append("last output")
+    if not isinstance(y, torch.Tensor):
+        y = torch.from_numpy(np.asarray(y))
+    if y.ndim == 3:
+        y, _ = y[:, 0], how.append("token 0 (CLS)")
+    elif y.ndim == 4:
+        y, _ = y.mean(dim=(2, 3)), how.append("spatial mean")
+    elif y.ndim != 2:
+        raise EmbedError(
+            f"backbone output: expected (B, D), (B, T, D) or (B, C, H, W), got shape "
+            f"{tuple(y.shape)}; add an output transform to the spec"
+        )
+    return y.float(), " -> ".join(how) or "as is"
+
+
+def embed_dataset(
+    adapter: Any,
+    ds: Dataset,
+    pre: Preprocess,
+    *,
+    batch_size: int = 64,
+    strict: bool = False,
+    progress: bool = True,
+    stats: LoaderStats | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Embeddings:
+    """Run the backbone over the dataset; batches are prefetched by a background thread.
+
+    Returns:
+        `Embeddings` with (N, D) float32 features for the readable images.
+    """
+    from tqdm.auto import tqdm
+
+    stats = stats if stats is not None else LoaderStats()
+    out: np.ndarray | None = None  # (N, D), allocated aligned once D is known
+    filled = 0
+    indices: list[np.ndarray] = []
+    pooling = "as is"
+    bar = tqdm(
+        total=len(ds), unit="img", desc="embed", disable=None if progress else True, leave=False
+    )
+    t0 = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for x, idx in iter_batches(ds, pre, batch_size, strict=strict, stats=stats):
+                y, pooling = pool_features(adapter.forward(adapter.params, x))
+                if out is None:
+                    out = aligned_empty((len(ds), y.shape[1]), np.float32)
+                out[filled : filled + len(idx)] = y.cpu().numpy()
+                filled += len(idx)
+                indices.append(idx)
+                bar.update(len(idx))
+                if on_batch is not None:
+                    on_batch(len(idx))
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    if out is None:
+        raise EmbedError(
+            f"--data: no readable images in {ds.name!r} ({len(stats.skipped)} skipped)"
+        )
+    local = np.concatenate(indices)
+    emb = out[:filled]  # a prefix of an aligned C-contiguous buffer stays both
+    metadata = {
+        "format": EMBEDDINGS_FORMAT,
+        "spec": spec_yaml(adapter.spec),
+        "data": ds.name,
+        "preprocess": json.dumps(pre.as_dict()),
+        "pooling": pooling,
+        "class_names": json.dumps(list(ds.class_names)),
+        "items": json.dumps([ds.ids[i] for i in local]),
+        "skipped": json.dumps(stats.skipped),
+        "seconds": f"{seconds:.3f}",
+    }
+    labels = ds.labels[local].astype(np.int64)
+    return Embeddings(emb, labels, ds.index[local].astype(np.int64), metadata)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = ALIGNMENT) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ``alignment``-byte boundary,
+    so that ``interop.to_jax(..., copy=False)`` can share it with XLA."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def as_aligned(x: np.ndarray, alignment: int = ALIGNMENT) -> np.ndarray:
+    """``x`` itself if C-contiguous and aligned, else an aligned copy."""
+    if x.flags.c_contiguous and x.ctypes.data % alignment == 0:
+        return x
+    out = aligned_empty(x.shape, x.dtype, alignment)
+    out[...] = x
+    return out
+
+
+def spec_yaml(spec: Any) -> str:
+    """The spec as YAML text (our ``source:``-tagged format)."""
+    import yaml
+
+    import specs
+
+    return yaml.safe_dump(specs.unstructure(spec), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the file
+# ---------------------------------------------------------------------------------------------
+
+
+def check_output_path(out: str | os.PathLike[str], *, flag: str = "--out") -> Path:
+    """Fail early (before any work) if ``out`` cannot be written."""
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise EmbedError(
+            f"{flag}: expected a file in an existing directory, got {str(path)!r} whose directory "
+            f"{str(path.parent)!r} does not exist; create it first"
+        )
+    if path.is_dir():
+        raise EmbedError(f"{flag}: expected a file path, got the directory {str(path)!r}")
+    return path
+
+
+def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
+    """Write ``emb`` to ``out`` (.safetensors) atomically: temp file in the same directory,
+    renamed at the end; nothing is left behind on failure."""
+    from safetensors.numpy import save_file
+
+    path = check_output_path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(
+            {"embeddings": emb.embeddings, "labels": emb.labels, "ids": emb.ids},
+            tmp,
+            metadata=dict(emb.metadata),
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
+    """Read a file written by `save_embeddings`."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise EmbedError(f"embeddings file: {str(p)!r} does not exist")
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:
+        raise EmbedError(f"embeddings file: cannot read {str(p)!r} as safetensors: {err}") from err
+    missing = {"embeddings", "labels", "ids"} - set(tensors)
+    if missing or metadata.get("format") != EMBEDDINGS_FORMAT:
+        raise EmbedError(
+            f"embeddings file: expected a file written by 'python -m adapters embed' with tensors "
+            f"embeddings, labels, ids, got {str(p)!r} with {sorted(tensors)}"
+        )
+    emb = as_aligned(np.asarray(tensors["embeddings"], dtype=np.float32))
+    return Embeddings(emb, tensors["labels"], tensors["ids"], metadata)
