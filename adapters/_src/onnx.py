@@ -1,0 +1,467 @@
+"""`OnnxSpec` -> `Adapter`: an ONNX Runtime session fed the caller's memory through IO binding.
+
+eva's ``ONNXModel`` copies every input to the host through NumPy and feeds only the first
+input. Here ``forward(params, x)``:
+
+* hands each input to ONNX Runtime as an ``OrtValue`` over the caller's own buffer
+  (``interop.to_ortvalue``, DLPack; no copy for C-contiguous memory on a device the session
+  can read). A strided input is made C-contiguous first: ONNX Runtime reads raw pointers as
+  dense row-major memory, so binding a transposed view would give silently wrong numbers;
+* lets ONNX Runtime allocate the outputs (or write into buffers passed as ``out=``) and
+  returns them in the input's framework (torch in -> torch out, JAX -> JAX, NumPy -> NumPy),
+  sharing ONNX Runtime's buffers (DLPack again, no copy);
+* checks names, dtypes, ranks and fixed dimensions first, so a bad input is an error that
+  prints the model's signature, never a wrong result or a bare ONNX Runtime traceback.
+
+One session serves every thread: ``InferenceSession.run_with_iobinding`` is safe to call
+concurrently, and each call makes its own ``IOBinding``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
+
+import interop
+import specs
+
+from .adapter import Adapter
+from .errors import BuildError
+
+# ONNX Runtime type strings -> dtype names (torch / NumPy spelling).
+ORT_DTYPES: dict[str, str] = {
+    "tensor(bool)": "bool",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(uint16)": "uint16",
+    "tensor(int16)": "int16",
+    "tensor(uint32)": "uint32",
+    "tensor(int32)": "int32",
+    "tensor(uint64)": "uint64",
+    "tensor(int64)": "int64",
+    "tensor(float16)": "float16",
+    "tensor(bfloat16)": "bfloat16",
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+}
+
+GRAPH_OPTIMIZATION_LEVELS: dict[str, ort.GraphOptimizationLevel] = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+CPU_PROVIDER = "CPUExecutionProvider"
+#: providers whose outputs live in CUDA memory
+CUDA_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+OUTPUT_STYLES = ("tuple", "dict")
+
+#: ONNX Runtime's own exception types (plain ``Exception`` subclasses), translated for users
+ORT_ERRORS: tuple[type[Exception], ...] = tuple(
+    getattr(_ort_state, name)
+    for name in (
+        "Fail",
+        "InvalidArgument",
+        "InvalidProtobuf",
+        "NoSuchFile",
+        "NoModel",
+        "RuntimeException",
+        "InvalidGraph",
+        "NotImplemented",
+        "EPFail",
+    )
+    if hasattr(_ort_state, name)
+)
+
+
+class OnnxIO(NamedTuple):
+    """One input or output of an ONNX model.
+
+    Attributes:
+        name: the graph's name for it.
+        dtype: ``"float32"``, ``"int64"``, ... (``ORT_DTYPES``), or ONNX's own type string.
+        shape: one entry per axis: an ``int`` for a fixed size, a string for a named dynamic
+            axis (``"batch"``), ``None`` for an unnamed one.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype}[{dims}]"
+
+
+class OnnxInputError(ValueError):
+    """An input that does not fit the model's signature (the message prints the signature)."""
+
+
+def signature(session: ort.InferenceSession) -> tuple[tuple[OnnxIO, ...], tuple[OnnxIO, ...]]:
+    """The model's ``(inputs, outputs)`` as `OnnxIO` records, in graph order."""
+
+    def one(arg: Any) -> OnnxIO:
+        shape = tuple(d if isinstance(d, int) or d is None else str(d) for d in arg.shape)
+        return OnnxIO(arg.name, ORT_DTYPES.get(arg.type, arg.type), shape)
+
+    return tuple(one(a) for a in session.get_inputs()), tuple(one(a) for a in session.get_outputs())
+
+
+def format_signature(inputs: Sequence[OnnxIO], outputs: Sequence[OnnxIO] = ()) -> str:
+    """``"inputs: x: float32[batch, 3, 224, 224]; outputs: y: float32[batch, 1000]"``."""
+    text = "inputs: " + ", ".join(str(i) for i in inputs)
+    if outputs:
+        text += "; outputs: " + ", ".join(str(o) for o in outputs)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# session
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_providers(spec: specs.OnnxSpec) -> list[str]:
+    """The execution providers to create the session with, most preferred first.
+
+    ``spec.providers`` is used as given (minus providers this ONNX Runtime build lacks);
+    without it, ``device`` decides. ``device: cuda`` needs a CUDA provider: falling back to
+    the CPU happens only when the spec lists ``CPUExecutionProvider`` itself.
+
+    Raises:
+        BuildError: an unknown provider name, or ``device: cuda`` with no usable CUDA
+            provider and no CPU provider listed.
+    """
+    available = ort.get_available_providers()
+    if spec.providers is None:
+        wanted = [CUDA_PROVIDERS[0]] if spec.device == "cuda" else [CPU_PROVIDER]
+    else:
+        wanted = list(spec.providers)
+        known = ort.get_all_providers()
+        for name in wanted:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=2)
+                hint = f"Did you mean {' or '.join(map(repr, close))}?" if close else None
+                raise BuildError(
+                    "providers",
+                    f"{name!r} is not an ONNX Runtime execution provider",
+                    expected=f"names from {sorted(known)}",
+                    got=list(spec.providers),
+                    fix=hint,
+                )
+    usable = [p for p in wanted if p in available]
+    if spec.device == "cuda" and not any(p in CUDA_PROVIDERS for p in usable):
+        if CPU_PROVIDER not in usable:
+            raise BuildError(
+                "device",
+                "the spec asks for device 'cuda' but this ONNX Runtime has no usable CUDA "
+                f"provider (asked for {wanted}, available: {available})",
+                fix="Install onnxruntime-gpu on a machine with a GPU, set device: cpu, or add "
+                "CPUExecutionProvider to providers to allow running on the CPU instead",
+            )
+    if not usable:
+        raise BuildError(
+            "providers",
+            f"none of the requested providers {wanted} is available in this ONNX Runtime",
+            expected=f"one of {available}",
+            got=list(spec.providers or ()),
+        )
+    return usable
+
+
+def session_options(spec: specs.OnnxSpec) -> ort.SessionOptions:
+    """``SessionOptions`` with the spec's thread count and graph optimisation level."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[spec.graph_optimization_level]
+    if spec.intra_op_num_threads is not None:
+        options.intra_op_num_threads = spec.intra_op_num_threads
+    return options
+
+
+def create_session(spec: specs.OnnxSpec) -> ort.InferenceSession:
+    """An ``InferenceSession`` for ``spec.path``.
+
+    Raises:
+        BuildError: the file is missing, is not a file, or is not a valid ONNX model (the
+            message names the path and says what ONNX Runtime found wrong).
+    """
+    path = os.path.expanduser(spec.path)
+    if not os.path.exists(path):
+        raise BuildError(
+            "path",
+            f"no ONNX file at {path!r}",
+            fix="Check the path (relative paths are resolved from the working directory "
+            f"{os.getcwd()!r}), or export one with adapters.export_onnx",
+        )
+    if not os.path.isfile(path):
+        raise BuildError("path", f"{path!r} is a directory, not an .onnx file")
+    providers = resolve_providers(spec)
+    try:
+        return ort.InferenceSession(path, sess_options=session_options(spec), providers=providers)
+    except ORT_ERRORS as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BuildError(
+            "path",
+            f"ONNX Runtime cannot load {path!r} as an ONNX model ({first})",
+            fix="Check that the file is a complete .onnx model (re-export it if a write was "
+            "interrupted)",
+        ) from err
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+
+_FRAMEWORKS = ("torch", "jax", "numpy")
+
+
+def _framework(a: Any) -> str | None:
+    module = type(a).__module__.split(".")[0]
+    if module == "torch" and hasattr(a, "data_ptr"):
+        return "torch"
+    if module in ("jax", "jaxlib") and hasattr(a, "unsafe_buffer_pointer"):
+        return "jax"
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    return None
+
+
+def _dtype_name(a: Any, framework: str) -> str:
+    if framework == "torch":
+        return str(a.dtype).removeprefix("torch.")
+    return np.dtype(a.dtype).name
+
+
+def _by_name(x: Any, inputs: Sequence[OnnxIO], where: str) -> dict[str, Any]:
+    """The caller's input(s) as ``{input name: array}`` in graph order."""
+    names = [i.name for i in inputs]
+    sig = format_signature(inputs)
+    if isinstance(x, Mapping):
+        missing = [n for n in names if n not in x]
+        unexpected = [k for k in x if k not in names]
+        if missing or unexpected:
+            raise OnnxInputError(
+                f"{where}: the input dict's keys {list(x)} do not match the model's inputs "
+                f"(missing {missing}, unexpected {unexpected}). Model {sig}. Fix: pass one "
+                "array per input name."
+            )
+        return {n: x[n] for n in names}
+    if isinstance(x, (tuple, list)):
+        if len(x) != len(names):
+            raise OnnxInputError(
+                f"{where}: got {len(x)} positional inputs but the model takes {len(names)}. "
+                f"Model {sig}. Fix: pass one array per input, in this order, or a dict by name."
+            )
+        return dict(zip(names, x, strict=True))
+    if len(names) != 1:
+        raise OnnxInputError(
+            f"{where}: got one array but the model takes {len(names)} inputs. Model {sig}. "
+            "Fix: pass a dict {input name: array} (or a tuple in this order)."
+        )
+    return {names[0]: x}
+
+
+def check_inputs(feeds: Mapping[str, Any], inputs: Sequence[OnnxIO], where: str = "forward") -> str:
+    """Check every array against the model's signature; return the inputs' framework.
+
+    Raises:
+        TypeError: an input is not a torch / JAX / NumPy array, or has the wrong dtype.
+        OnnxInputError: wrong rank or a fixed dimension that differs, or inputs that mix
+            frameworks. Every message prints the model's input signature.
+    """
+    sig = format_signature(inputs)
+    frameworks = set()
+    for io in inputs:
+        a = feeds[io.name]
+        fw = _framework(a)
+        if fw is None:
+            raise TypeError(
+                f"{where}: input {io.name!r}: expected a torch.Tensor, jax.Array or "
+                f"numpy.ndarray, got {type(a).__module__}.{type(a).__qualname__}. Model {sig}."
+            )
+        frameworks.add(fw)
+        dtype = _dtype_name(a, fw)
+        if dtype != io.dtype:
+            raise TypeError(
+                f"{where}: input {io.name!r}: expected dtype {io.dtype}, got {dtype}. "
+                f"Model {sig}. Fix: cast it first (e.g. x.to(torch.{io.dtype}) or "
+                f"x.astype('{io.dtype}'))."
+            )
+        shape = tuple(a.shape)
+        if len(shape) != len(io.shape):
+            raise OnnxInputError(
+                f"{where}: input {io.name!r}: expected rank {len(io.shape)} "
+                f"({io}), got shape {list(shape)} (rank {len(shape)}). Model {sig}."
+            )
+        for axis, (want, got) in enumerate(zip(io.shape, shape, strict=True)):
+            if isinstance(want, int) and want != got:
+                raise OnnxInputError(
+                    f"{where}: input {io.name!r}: axis {axis} must be {want} ({io}), got shape "
+                    f"{list(shape)}. Model {sig}. Fix: resize the input; only the named "
+                    "(dynamic) axes may vary."
+                )
+    if len(frameworks) > 1:
+        raise OnnxInputError(
+            f"{where}: inputs mix frameworks {sorted(frameworks)}; the outputs are returned in "
+            "the inputs' framework, so it must be one. Fix: convert them with interop.to_*."
+        )
+    return frameworks.pop()
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------
+
+
+def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
+    first = session.get_providers()[0]
+    if first in CUDA_PROVIDERS:
+        options = session.get_provider_options().get(first, {})
+        return "cuda", int(options.get("device_id", 0))
+    return "cpu", 0
+
+
+_CONVERT = {"torch": interop.to_torch, "jax": interop.to_jax, "numpy": interop.to_numpy}
+
+
+def run_bound(
+    session: ort.InferenceSession,
+    feeds: Mapping[str, Any],
+    output_names: Sequence[str],
+    framework: str,
+    *,
+    out: Sequence[Any] | None = None,
+    device: tuple[str, int] = ("cpu", 0),
+) -> list[Any]:
+    """Run ``session`` on ``feeds`` through a fresh ``IOBinding``; outputs in ``framework``.
+
+    Args:
+        session: the session (shared; this call binds its own ``IOBinding``).
+        feeds: ``{input name: array}``; C-contiguous arrays are bound in place.
+        output_names: the outputs to compute, in order.
+        framework: ``"torch"``, ``"jax"`` or ``"numpy"``: what the outputs become.
+        out: optional preallocated C-contiguous output arrays (one per output name) that
+            ONNX Runtime writes into; they are returned as they are.
+        device: where ONNX Runtime allocates outputs, ``("cpu", 0)`` or ``("cuda", i)``.
+
+    Returns:
+        One array per output name, sharing ONNX Runtime's buffers (or ``out``'s).
+    """
+    binding = session.io_binding()
+    # keep the OrtValues (and so the caller's memory) referenced until the run is over
+    values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
+    for name, value in values.items():
+        binding.bind_ortvalue_input(name, value)
+    if out is None:
+        for name in output_names:
+            binding.bind_output(name, device[0], device[1])
+    else:
+        out_values = [interop.to_ortvalue(o, copy=False) for o in out]
+        for name, value in zip(output_names, out_values, strict=True):
+            binding.bind_ortvalue_output(name, value)
+    session.run_with_iobinding(binding)
+    if out is not None:
+        return list(out)
+    convert = _CONVERT[framework]
+    return [convert(v, copy=None) for v in binding.get_outputs()]
+
+
+def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
+    """An `Adapter` running ``spec.path`` with ONNX Runtime; ``params`` is empty.
+
+    ``forward(params, x, *, out=None)``: ``x`` is one array (a single-input model), a dict
+    ``{input name: array}`` or a tuple in the model's input order; the outputs come back in
+    ``x``'s framework: one array for a single-output model, else a tuple in graph order (or a
+    dict by name with ``outputs="dict"``), then the spec's transforms. ``out`` (a tuple or
+    dict of preallocated arrays like the outputs) makes ONNX Runtime write into them.
+
+    Args:
+        spec: the ONNX file, device, providers and session options.
+        outputs: ``"tuple"`` or ``"dict"``: how several outputs are returned.
+
+    Returns:
+        ``Adapter(framework="onnx", module=session)``; ``info`` holds ``inputs`` and
+        ``outputs`` (`OnnxIO` tuples), ``providers`` and ``device``.
+
+    Raises:
+        BuildError: missing / invalid file, unknown provider, CUDA unavailable (see
+            `create_session` and `resolve_providers`).
+
+    Example:
+        >>> backbone = build_onnx(specs.OnnxSpec(path="vit.onnx"))
+        >>> y = backbone(torch.randn(8, 3, 224, 224))     # (8, dim) torch tensor, no copies
+    """
+    if not isinstance(spec, specs.OnnxSpec):
+        raise TypeError(f"build_onnx: expected a specs.OnnxSpec, got {type(spec).__name__}.")
+    if outputs not in OUTPUT_STYLES:
+        raise ValueError(f"build_onnx: outputs must be one of {OUTPUT_STYLES}, got {outputs!r}.")
+    session = create_session(spec)
+    inputs_sig, outputs_sig = signature(session)
+    output_names = [o.name for o in outputs_sig]
+    device = _device_of(session)
+    post = None
+    if spec.transforms:
+        from adapters import transforms  # lazy: transforms is optional at import time
+
+        post = transforms.from_specs(spec.transforms)
+
+    def forward(params: Mapping[str, Any], x: Any, *, out: Any = None) -> Any:
+        if params:
+            raise ValueError(
+                f"forward: ONNX adapters have no params; expected an empty mapping, got keys "
+                f"{list(params)[:5]}. Fix: call forward(adapter.params, x) or adapter(x)."
+            )
+        feeds = _by_name(x, inputs_sig, "forward")
+        framework = check_inputs(feeds, inputs_sig)
+        out_list = None
+        if out is not None:
+            out_list = list(_by_name_out(out, output_names))
+        try:
+            ys = run_bound(session, feeds, output_names, framework, out=out_list, device=device)
+        except ORT_ERRORS as err:
+            raise OnnxInputError(
+                f"forward: ONNX Runtime failed on inputs "
+                f"{ {n: tuple(a.shape) for n, a in feeds.items()} }: {err}. "
+                f"Model {format_signature(inputs_sig, outputs_sig)}."
+            ) from err
+        if len(ys) == 1:
+            y: Any = ys[0]
+        elif outputs == "dict":
+            y = dict(zip(output_names, ys, strict=True))
+        else:
+            y = tuple(ys)
+        return y if post is None else post(y)
+
+    return Adapter(
+        forward=forward,
+        params={},
+        spec=spec,
+        framework="onnx",
+        module=session,
+        info={
+            "inputs": inputs_sig,
+            "outputs": outputs_sig,
+            "providers": tuple(session.get_providers()),
+            "device": device[0],
+        },
+    )
+
+
+def _by_name_out(out: Any, names: Sequence[str]) -> list[Any]:
+    if isinstance(out, Mapping):
+        if set(out) != set(names):
+            raise ValueError(f"forward: out= must have the keys {list(names)}, got {list(out)}.")
+        return [out[n] for n in names]
+    if isinstance(out, (tuple, list)):
+        if len(out) != len(names):
+            raise ValueError(f"forward: out= must hold {len(names)} arrays, got {len(out)}.")
+        return list(out)
+    if len(names) != 1:
+        raise ValueError(f"forward: out= must be a tuple or dict of {len(names)} arrays.")
+    return [out]
