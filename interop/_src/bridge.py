@@ -33,6 +33,7 @@ Hazards, each handled on purpose (and tested):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -144,7 +145,7 @@ def copy_reason(x: Any, to: str, *, device: Any = None, downcast: bool = False) 
 
 
 def _check_copy(fn: str, copy: Any) -> None:
-    if copy not in (True, False, None):
+    if not (copy is None or isinstance(copy, bool)):
         raise TypeError(f"{fn}: `copy` must be True, False or None, got {copy!r}")
 
 
@@ -195,10 +196,8 @@ def _convert(a: Any, target: str, copy: bool | None, device: Any, downcast: bool
 def _fresh_torch(a: Any, info: ArrayInfo, dest: tuple[str, int], dtype: str) -> torch.Tensor:
     """A new C-contiguous torch buffer (64-byte aligned on the CPU) with ``a``'s values."""
     if info.kind == "numpy" and any(s < 0 for s in info.strides):
-        a = np.ascontiguousarray(a)  # the one copy; torch cannot view negative strides
-        src = _arr.torch_alias(a)
-        if dest == CPU and dtype == info.dtype:
-            return src
+        # torch cannot view negative strides: a rare case, so it pays a second copy
+        src = _arr.torch_alias(np.ascontiguousarray(a))
     else:
         src = _arr.torch_alias(a)
     target_dtype = _dt.NAME_TO_TORCH[dtype]
@@ -210,10 +209,29 @@ def _fresh_torch(a: Any, info: ArrayInfo, dest: tuple[str, int], dtype: str) -> 
                 f"to_jax(downcast=True): values in [{lo}, {hi}] do not fit {dtype} "
                 f"[{info_t.min}, {info_t.max}]. Fix: enable jax_enable_x64."
             )
-    device = "cpu" if dest == CPU else f"{dest[0]}:{dest[1]}"
-    return src.to(
-        device=device, dtype=target_dtype, memory_format=torch.contiguous_format, copy=True
-    )
+    if dest != CPU:
+        return src.to(
+            device=f"{dest[0]}:{dest[1]}",
+            dtype=target_dtype,
+            memory_format=torch.contiguous_format,
+            copy=True,
+        )
+    out = aligned_empty(tuple(src.shape), target_dtype)
+    _arr.synchronize(src)  # a CUDA source is read by the host copy below
+    out.copy_(src)
+    return out
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised C-contiguous CPU tensor whose buffer is 64-byte aligned.
+
+    torch's CPU allocator does not promise 64-byte alignment for small tensors, and XLA
+    copies anything less aligned, so the bridge's own copies are allocated here.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = torch.empty(nbytes + _arr.ALIGNMENT, dtype=torch.uint8)
+    offset = -raw.data_ptr() % _arr.ALIGNMENT
+    return raw[offset : offset + nbytes].view(dtype).view(shape)
 
 
 def _share(a: Any, info: ArrayInfo, target: str, device: Any, check: bool) -> Any:
