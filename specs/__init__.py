@@ -3,8 +3,16 @@
 Plain data: importing ``specs`` imports neither torch nor jax.
 """
 
+from ._src.convert import (
+    structure,
+    structure_transform,
+    unstructure,
+    unstructure_transform,
+)
 from ._src.errors import SpecError
+from ._src.eva import EVA_TRANSFORMS, EVA_WRAPPERS
 from ._src.frozen import FrozenDict
+from ._src.io import FORMATS, dump, dumps, load, loads
 from ._src.records import (
     SOURCES,
     SPEC_TYPES,
@@ -34,6 +42,9 @@ from ._src.records import (
 )
 
 __all__ = [
+    "EVA_TRANSFORMS",
+    "EVA_WRAPPERS",
+    "FORMATS",
     "SOURCES",
     "SPEC_TYPES",
     "TORCH_SOURCES",
@@ -59,6 +70,14 @@ __all__ = [
     "TimmSpec",
     "TorchHubSpec",
     "Transform",
+    "dump",
+    "dumps",
+    "load",
+    "loads",
     "source_of",
+    "structure",
+    "structure_transform",
     "transform_tag",
+    "unstructure",
+    "unstructure_transform",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -46,12 +46,18 @@ _opt_pos_int = _check("an integer >= 1 or null", lambda v: v is None or (_is_int
 _mapping = _check("a mapping of argument names to values", lambda v: isinstance(v, Mapping))
 _dotted = _check(
     "an import path such as 'package.module.name'",
-    lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v) is not None,
+    lambda v: (
+        isinstance(v, str) and re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v) is not None
+    ),
 )
 _opt_dotted = _check(
     "an import path such as 'package.module.name', or null",
-    lambda v: v is None
-    or (isinstance(v, str) and re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v) is not None),
+    lambda v: (
+        v is None
+        or (
+            isinstance(v, str) and re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v) is not None
+        )
+    ),
 )
 _sha256 = _check(
     "a sha256 hex digest (64 hex characters) or null",
@@ -221,7 +227,7 @@ class L2Normalize:
 
 
 TRANSFORM_TYPES = (ClsToken, PatchGrid, MeanPatch, HiddenState, Select, AsDiscrete, L2Normalize)
-Transform = Union[ClsToken, PatchGrid, MeanPatch, HiddenState, Select, AsDiscrete, L2Normalize]
+Transform = ClsToken | PatchGrid | MeanPatch | HiddenState | Select | AsDiscrete | L2Normalize
 
 #: tag written in our YAML format (``transform: cls_token``) -> record type
 TRANSFORMS: dict[str, type] = {
@@ -263,7 +269,7 @@ class RegistrySpec:
     """
 
     model_name: str = attrs.field(validator=_str)
-    model_kwargs: FrozenDict = _kwargs_field()
+    model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
 
 
@@ -272,7 +278,7 @@ class ModuleSpec:
     """A ``torch.nn.Module`` class, called with ``init_args`` (an eva ``class_path`` config)."""
 
     class_path: str = attrs.field(validator=_dotted)
-    init_args: FrozenDict = _kwargs_field()
+    init_args: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     checkpoint_path: str | None = attrs.field(default=None, validator=_opt_str)
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
@@ -286,7 +292,7 @@ class FunctionSpec:
     ``timm.create_model`` or ``torch.hub.load``, called with ``arguments``."""
 
     path: str = attrs.field(validator=_dotted)
-    arguments: FrozenDict = _kwargs_field()
+    arguments: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     checkpoint_path: str | None = attrs.field(default=None, validator=_opt_str)
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
@@ -311,7 +317,7 @@ class TorchHubSpec:
     )
     norm: bool = attrs.field(default=False, validator=_bool)
     trust_repo: bool = attrs.field(default=True, validator=_bool)
-    model_kwargs: FrozenDict = _kwargs_field()
+    model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
@@ -329,7 +335,7 @@ class TimmSpec:
     out_indices: int | tuple[int, ...] | None = attrs.field(
         default=None, converter=_as_indices, validator=_out_indices
     )
-    model_kwargs: FrozenDict = _kwargs_field()
+    model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
@@ -344,7 +350,7 @@ class HuggingFaceSpec:
     """
 
     model_name_or_path: str = attrs.field(validator=_str)
-    model_kwargs: FrozenDict = _kwargs_field()
+    model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     trust_remote_code: bool = attrs.field(default=False, validator=_bool)
     transforms: tuple[Transform, ...] = _transforms_field()
 
@@ -376,7 +382,7 @@ class CustomSpec:
 
     load: str = attrs.field(validator=_dotted)
     forward: str | None = attrs.field(default=None, validator=_opt_dotted)
-    arguments: FrozenDict = _kwargs_field()
+    arguments: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
 
 
@@ -387,7 +393,7 @@ class FlaxSpec:
     initialised from ``seed`` on an input of ``input_shape``."""
 
     module: str = attrs.field(validator=_dotted)
-    init_args: FrozenDict = _kwargs_field()
+    init_args: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     checkpoint_path: str | None = attrs.field(default=None, validator=_opt_str)
     seed: int = attrs.field(default=0, validator=_nonneg_int)
     input_shape: tuple[int, ...] = attrs.field(
@@ -396,17 +402,17 @@ class FlaxSpec:
     transforms: tuple[Transform, ...] = _transforms_field()
 
 
-Spec = Union[
-    RegistrySpec,
-    ModuleSpec,
-    FunctionSpec,
-    TorchHubSpec,
-    TimmSpec,
-    HuggingFaceSpec,
-    OnnxSpec,
-    CustomSpec,
-    FlaxSpec,
-]
+Spec = (
+    RegistrySpec
+    | ModuleSpec
+    | FunctionSpec
+    | TorchHubSpec
+    | TimmSpec
+    | HuggingFaceSpec
+    | OnnxSpec
+    | CustomSpec
+    | FlaxSpec
+)
 
 #: tag written in our YAML format (``source: timm``) -> record type
 SOURCES: dict[str, type] = {

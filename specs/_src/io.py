@@ -1,0 +1,180 @@
+"""Spec files: YAML / JSON text <-> records; files are written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .convert import structure, unstructure
+from .errors import SpecError
+from .records import Spec
+
+#: file extension -> format
+FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def loads(text: str, *, name: str = "<text>") -> Spec:
+    """A spec from YAML or JSON text (our format, an eva config, or a registry name).
+
+    Args:
+        text: the config text.
+        name: how error messages name the text (a file name, say).
+
+    Raises:
+        SpecError: a syntax error (with its line and column) or an invalid spec.
+
+    Example:
+        >>> specs.loads("{source: timm, model_name: resnet18, pretrained: false}")
+        TimmSpec(model_name='resnet18', pretrained=False, ...)
+    """
+    if not isinstance(text, str):
+        raise SpecError(
+            (name,), "config text (a string)", text, hint="Use specs.load(path) for files."
+        )
+    data = _parse_json(text, name) if _looks_like_json(text) else _parse_yaml(text, name)
+    return _structure(data, name)
+
+
+def load(path: str | os.PathLike[str]) -> Spec:
+    """A spec from a ``.yaml`` / ``.yml`` / ``.json`` file.
+
+    Raises:
+        SpecError: an unknown extension, a syntax error (with its line), or an invalid spec.
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    kind = _format_of(path)
+    text = path.read_text(encoding="utf-8")
+    data = _parse_json(text, str(path)) if kind == "json" else _parse_yaml(text, str(path))
+    return _structure(data, str(path))
+
+
+def dumps(spec: Spec, format: str = "yaml") -> str:
+    """A spec as YAML or JSON text in our format (see `unstructure`)."""
+    if format not in ("yaml", "json"):
+        raise SpecError(("format",), "a text format", format, choices=("yaml", "json"))
+    data = unstructure(spec)
+    if format == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
+    """Write a spec to a ``.yaml`` / ``.yml`` / ``.json`` file, chosen by extension.
+
+    The text is fully serialised before anything is written, then written to a temporary
+    file in the same directory and renamed over ``path``: on any error, ``path`` is left as
+    it was and no temporary file remains.
+
+    Raises:
+        SpecError: an unknown extension, or a spec that is not plain data.
+    """
+    path = Path(path)
+    text = dumps(spec, _format_of(path))
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _format_of(path: Path) -> str:
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise SpecError(
+            ("path",),
+            "a file name ending in .yaml, .yml or .json",
+            str(path),
+            hint="Rename the file, or read it yourself and call specs.loads(text).",
+        )
+    return kind
+
+
+def _structure(data: Any, name: str) -> Spec:
+    if data is None:
+        raise SpecError((name,), _EMPTY, show_got=False, hint="The config is empty.")
+    return structure(data)
+
+
+_EMPTY = "a spec (a registry name, our 'source:' format or an eva 'class_path:' config)"
+
+
+def _looks_like_json(text: str) -> bool:
+    return text.lstrip().startswith(("{", "[")) and '"' in text
+
+
+def _parse_json(text: str, name: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        line = text.splitlines()[err.lineno - 1] if text.splitlines() else ""
+        raise SpecError(
+            (name,),
+            "valid JSON",
+            line.strip(),
+            hint=f"JSON syntax error at line {err.lineno}, column {err.colno}: {err.msg}.",
+        ) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (YAML would silently keep the last one)."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"found duplicate key {key!r} (first set at line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        # a missing ':' is detected on the line after the offending entry: show that entry
+        start = err.context_mark if err.context_mark is not None else mark
+        lines = text.splitlines()
+        where, shown = "", ""
+        if mark is not None and start is not None:
+            where = f" at line {start.line + 1}"
+            if start.line != mark.line:
+                where += f" (detected at line {mark.line + 1}, column {mark.column + 1})"
+            else:
+                where += f", column {mark.column + 1}"
+            shown = lines[start.line].strip() if start.line < len(lines) else ""
+        raise SpecError(
+            (name,),
+            "valid YAML",
+            shown,
+            hint=f"YAML syntax error{where}: {err.problem or err.context}.",
+        ) from None
+    except yaml.YAMLError as err:
+        raise SpecError((name,), "valid YAML", show_got=False, hint=f"YAML error: {err}.") from None
