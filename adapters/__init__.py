@@ -1,0 +1,55 @@
+"""Backbones as pure functions: ``adapters.build(spec)`` -> ``Adapter(forward, params, ...)``.
+
+Any source (a registry name, an ``nn.Module`` class, a factory function, timm, torch.hub,
+HuggingFace ``transformers``, ONNX, Flax, your own loader) becomes a pure
+``forward(params, x)`` plus its ``params``::
+
+    backbone = adapters.build("universal/vit_small_patch16_224_random")
+    y = backbone.forward(backbone.params, x)   # pure: depends only on params and x
+    y = backbone(x)                            # the same, with its own params
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._src.adapter import Adapter
+from ._src.build import build, register_source
+from ._src.errors import BuildError
+from ._src.registry import list_models, register, registry_spec, unregister
+
+#: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
+_LAZY = {
+    "export_onnx": ("adapters._src.onnx_export", "export_onnx"),
+    "parity": ("adapters._src.onnx_export", "parity"),
+    "transforms": ("adapters.transforms", None),
+}
+
+__all__ = [
+    "Adapter",
+    "BuildError",
+    "build",
+    "export_onnx",
+    "list_models",
+    "parity",
+    "register",
+    "register_source",
+    "registry_spec",
+    "transforms",
+    "unregister",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'adapters' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

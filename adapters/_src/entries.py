@@ -1,0 +1,150 @@
+"""The built-in registry entries: each name is a spec (data), mirroring kaiko-ai/eva's
+backbone registry (``eva.vision.models.networks.backbones``) source by source.
+
+Differences from eva, all output-preserving:
+
+- timm ViT entries that support ``concat_mean_patch_tokens`` return the token sequence
+  (``global_pool: ""``) and take the CLS token with a `ClsToken` transform. ``model(x)`` with
+  the default token pooling is exactly ``forward_features(x)[:, 0]``, so the features are
+  unchanged, and "CLS plus patch mean" becomes a data change of the transform instead of a
+  different code path.
+- Classes passed as timm arguments (``mlp_layer``, ``act_layer``) are import paths, resolved
+  when the model is built, so entries stay plain data.
+- Checkpoints that eva downloads to ``~/.cache/eva`` are fsspec URLs here (``hf://`` for the
+  HuggingFace hub, ``https://`` for GitHub releases).
+- HuggingFace entries name the output field explicitly (`HiddenState` then `ClsToken`).
+"""
+
+from __future__ import annotations
+
+import specs
+from specs import ClsToken, HiddenState, HuggingFaceSpec, TimmSpec, TorchHubSpec
+
+_LUNIT = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights"
+_SWIGLU = {"mlp_layer": "timm.layers.SwiGLUPacked", "act_layer": "torch.nn.SiLU"}
+#: timm ViTs that return tokens, CLS picked by a transform (see the module docstring)
+_TOKENS = {"num_classes": 0, "global_pool": ""}
+
+
+def _universal() -> dict[str, specs.Spec]:
+    def vit(name: str, pretrained: bool, **kwargs: object) -> TimmSpec:
+        return TimmSpec(
+            model_name=name,
+            pretrained=pretrained,
+            model_kwargs={"dynamic_img_size": True, **kwargs},
+        )
+
+    return {
+        "universal/vit_small_patch16_224_random": vit("vit_small_patch16_224.dino", False),
+        "universal/vit_small_patch16_224_dino": vit("vit_small_patch16_224.dino", True),
+        "universal/vit_tiny_patch16_224_random": vit("vit_tiny_patch16_224", False, num_classes=0),
+        "universal/vit_small_patch16_224_dino_1chan": vit(
+            "vit_small_patch16_224.dino", True, in_chans=1, num_classes=0
+        ),
+        "universal/vit_base_patch16_224_dino_1chan": vit(
+            "vit_base_patch16_224.dino", True, in_chans=1, num_classes=0
+        ),
+    }
+
+
+def _huggingface(repo: str, *, registers: int = 0, remote_code: bool = False) -> HuggingFaceSpec:
+    return HuggingFaceSpec(
+        model_name_or_path=repo,
+        trust_remote_code=remote_code,
+        transforms=(HiddenState("last_hidden_state"), ClsToken(num_register_tokens=registers)),
+    )
+
+
+def _kaiko_hub(model: str) -> TorchHubSpec:
+    return TorchHubSpec(
+        repo_or_dir="kaiko-ai/towards_large_pathology_fms",
+        model_name=model,
+        trust_repo=True,
+        model_kwargs={"dynamic_img_size": True, "out_indices": None},
+    )
+
+
+def _pathology() -> dict[str, specs.Spec]:
+    return {
+        # owkin (HuggingFace ViT / DINOv2)
+        "pathology/owkin_phikon": _huggingface("owkin/phikon"),
+        "pathology/owkin_phikon_v2": _huggingface("owkin/phikon-v2"),
+        # hist.ai (remote code, 4 register tokens)
+        "pathology/histai_hibou_b": _huggingface("histai/hibou-B", registers=4, remote_code=True),
+        "pathology/histai_hibou_l": _huggingface("histai/hibou-L", registers=4, remote_code=True),
+        # kaiko.ai
+        "pathology/kaiko_midnight_12k": _huggingface("kaiko-ai/midnight", remote_code=True),
+        **{
+            f"pathology/kaiko_{m}": _kaiko_hub(m)
+            for m in ("vits16", "vits8", "vitb16", "vitb8", "vitl14")
+        },
+        # Mahmood lab
+        "pathology/mahmood_uni": TimmSpec(
+            model_name="vit_large_patch16_224",
+            pretrained=False,
+            checkpoint_path="hf://MahmoodLab/UNI/uni.bin",
+            model_kwargs={"init_values": 1e-5, "dynamic_img_size": True, **_TOKENS},
+            transforms=(ClsToken(),),
+        ),
+        "pathology/mahmood_uni2_h": TimmSpec(
+            model_name="hf-hub:MahmoodLab/UNI2-h",
+            pretrained=True,
+            model_kwargs={
+                "img_size": 224,
+                "patch_size": 14,
+                "depth": 24,
+                "num_heads": 24,
+                "init_values": 1e-5,
+                "embed_dim": 1536,
+                "mlp_ratio": 2.66667 * 2,
+                "no_embed_class": True,
+                "reg_tokens": 8,
+                "dynamic_img_size": True,
+                **_SWIGLU,
+                **_TOKENS,
+            },
+            transforms=(ClsToken(num_register_tokens=8),),
+        ),
+        # paige.ai: the hub config already returns all tokens (1 CLS + 4 registers + patches)
+        "pathology/paige_virchow2": TimmSpec(
+            model_name="hf-hub:paige-ai/Virchow2",
+            pretrained=True,
+            model_kwargs={"dynamic_img_size": True, **_SWIGLU},
+            transforms=(ClsToken(num_register_tokens=4),),
+        ),
+        # Bioptimus (ViT-g/14 and ViT-B/14 with 4 register tokens)
+        "pathology/bioptimus_h_optimus_0": TimmSpec(
+            model_name="hf-hub:bioptimus/H-optimus-0",
+            pretrained=True,
+            model_kwargs={"init_values": 1e-5, "dynamic_img_size": True, **_TOKENS},
+            transforms=(ClsToken(num_register_tokens=4),),
+        ),
+        "pathology/bioptimus_h0_mini": TimmSpec(
+            model_name="hf-hub:bioptimus/H0-mini",
+            pretrained=True,
+            model_kwargs={"dynamic_img_size": True, **_SWIGLU},
+            transforms=(ClsToken(num_register_tokens=4),),
+        ),
+        # Microsoft / Providence
+        "pathology/prov_gigapath": TimmSpec(
+            model_name="hf_hub:prov-gigapath/prov-gigapath",
+            pretrained=True,
+            model_kwargs={"dynamic_img_size": True},
+        ),
+        # Lunit (DINO ViT-S checkpoints from GitHub releases)
+        **{
+            f"pathology/lunit_vits{p}": TimmSpec(
+                model_name=f"vit_small_patch{p}_224.dino",
+                pretrained=False,
+                checkpoint_path=f"{_LUNIT}/dino_vit_small_patch{p}_ep200.torch",
+                model_kwargs={"dynamic_img_size": True, **_TOKENS},
+                transforms=(ClsToken(),),
+            )
+            for p in (16, 8)
+        },
+    }
+
+
+def builtin_entries() -> dict[str, specs.Spec]:
+    """Name -> spec for every built-in entry (``timm/<name>`` is resolved on demand)."""
+    return {**_universal(), **_pathology()}

@@ -1,0 +1,44 @@
+"""`BuildError`: the one exception `adapters.build` raises for a spec that cannot be built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_UNSET: Any = object()
+
+
+class BuildError(ValueError):
+    """A spec that cannot become an adapter: names the spec field, what went wrong, and the fix.
+
+    Attributes:
+        field: the spec field (or argument) at fault, e.g. ``checkpoint_path`` or
+            ``model_kwargs.out_indices``.
+        problem: what went wrong, in one sentence.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        problem: str,
+        *,
+        expected: str | None = None,
+        got: Any = _UNSET,
+        fix: str | None = None,
+    ) -> None:
+        self.field = field
+        self.problem = problem
+        parts = [f"{field}: {problem.rstrip('.')}."]
+        if expected is not None:
+            parts.append(f"Expected {expected.rstrip('.')}.")
+        if got is not _UNSET:
+            parts.append(f"Got {_describe(got)}.")
+        if fix:
+            parts.append(fix if fix.endswith(".") else fix + ".")
+        super().__init__(" ".join(parts))
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 100:
+        text = text[:97] + "..."
+    return f"{text} ({type(value).__name__})"

@@ -1,0 +1,1 @@
+"""One builder per source: ``build_<source>(spec) -> Adapter``."""

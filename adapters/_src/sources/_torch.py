@@ -1,0 +1,79 @@
+"""What every torch source does after it has a module: checkpoint, then the adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from .. import checkpoint
+from ..adapter import Adapter
+from ..build import output_transform
+from ..errors import BuildError
+from ..torch_module import Call, torch_adapter
+
+
+def require_module(obj: Any, field: str, what: str) -> torch.nn.Module:
+    """``obj`` if it is an ``nn.Module``, else a `BuildError` naming ``field``."""
+    if not isinstance(obj, torch.nn.Module):
+        raise BuildError(
+            field,
+            f"{what} returned {type(obj).__name__}, not a torch.nn.Module",
+            fix="Point it at a class or function that returns an nn.Module",
+        )
+    return obj
+
+
+def load_checkpoint(
+    module: torch.nn.Module,
+    spec: Any,
+    *,
+    filter_fn: Callable[[dict[str, torch.Tensor], torch.nn.Module], Mapping[str, Any]]
+    | None = None,
+) -> None:
+    """Load ``spec.checkpoint_path`` (if set) into ``module``, verified and strict.
+
+    Args:
+        filter_fn: optional ``(state, module) -> state`` (timm's checkpoint filters).
+    """
+    path = getattr(spec, "checkpoint_path", None)
+    if not path:
+        return
+    state = checkpoint.read_state_dict(
+        path,
+        sha256=getattr(spec, "checkpoint_sha256", None),
+        prefix=getattr(spec, "checkpoint_prefix", None),
+    )
+    if filter_fn is not None:
+        try:
+            state = dict(filter_fn(state, module))
+        except Exception as err:
+            raise BuildError(
+                "checkpoint_path", f"checkpoint {path!r} does not fit the model: {err}"
+            ) from err
+    checkpoint.load_into(module, state, strict=getattr(spec, "strict", True), path=path)
+
+
+def finish(
+    module: torch.nn.Module,
+    spec: Any,
+    *,
+    call: Call | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Adapter:
+    """The adapter of a loaded module, with the spec's output transforms."""
+    return torch_adapter(module, spec, call=call, post=output_transform(spec), info=info)
+
+
+def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
+    """``(1, C, H, W)`` from a timm ``pretrained_cfg`` or a HuggingFace config, if known."""
+    cfg = getattr(module, "pretrained_cfg", None)
+    if isinstance(cfg, Mapping) and cfg.get("input_size"):
+        return (1, *tuple(cfg["input_size"]))
+    config = getattr(module, "config", None)
+    size = getattr(config, "image_size", None)
+    channels = getattr(config, "num_channels", 3)
+    if isinstance(size, int):
+        return (1, channels, size, size)
+    return None

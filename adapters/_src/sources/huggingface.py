@@ -1,0 +1,81 @@
+"""`HuggingFaceSpec`: ``transformers.AutoModel.from_pretrained``, as eva's ``HuggingFaceModel``.
+
+Model output objects (``BaseModelOutputWithPooling``) reach the transforms unchanged, so a
+`HiddenState` transform picks ``last_hidden_state`` and a `ClsToken` its first token. Remote
+code runs only with ``trust_remote_code: true``; transformers prefers safetensors weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+import specs
+
+from ..adapter import Adapter
+from ..errors import BuildError
+from ..imports import thaw
+from ..offline import is_offline
+from ._torch import finish, input_shape_of, require_module
+
+
+def _looks_local(path: str) -> bool:
+    return (
+        os.path.isabs(path)
+        or path.startswith((".", "~"))
+        or path.count("/") > 1
+        or (os.sep != "/"
+        and os.sep in path)
+    )
+
+
+def _hub_cached(repo: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+    except Exception:
+        return False
+
+
+def build_huggingface(spec: specs.HuggingFaceSpec) -> Adapter:
+    """``AutoModel.from_pretrained(model_name_or_path, **model_kwargs)`` in eval mode."""
+    path = spec.model_name_or_path
+    local = os.path.expanduser(path)
+    if os.path.isdir(local):
+        path = local
+        if not os.path.isfile(os.path.join(local, "config.json")):
+            raise BuildError(
+                "model_name_or_path",
+                f"local directory {spec.model_name_or_path!r} has no config.json",
+                fix="Point it at a folder written by model.save_pretrained(...)",
+            )
+    elif _looks_local(path) or os.path.exists(local):
+        raise BuildError(
+            "model_name_or_path",
+            f"local HuggingFace model directory {spec.model_name_or_path!r} does not exist",
+            fix="Check the path (a folder written by save_pretrained), or give a hub repo id "
+            "such as 'owkin/phikon'",
+        )
+    elif is_offline() and not _hub_cached(path):
+        raise BuildError(
+            "model_name_or_path",
+            f"hub model {path!r} is not in the local HuggingFace cache and offline mode is on "
+            "(HF_HUB_OFFLINE=1)",
+            fix="Download it once while online, or point model_name_or_path at a local copy",
+        )
+    kwargs = thaw(spec.model_kwargs)
+    trust = bool(kwargs.pop("trust_remote_code", False)) or spec.trust_remote_code
+    if trust:
+        kwargs["trust_remote_code"] = True
+    import transformers
+
+    try:
+        module = transformers.AutoModel.from_pretrained(path, **kwargs)
+    except TypeError as err:
+        raise BuildError("model_kwargs", f"from_pretrained rejected its arguments: {err}") from err
+    except (OSError, ValueError) as err:
+        raise BuildError(
+            "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
+        ) from err
+    module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
+    return finish(module, spec, info={"input_shape": input_shape_of(module)})

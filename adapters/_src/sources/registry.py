@@ -1,0 +1,23 @@
+"""`RegistrySpec`: a registry name, resolved to its spec (data) and built."""
+
+from __future__ import annotations
+
+import attrs
+
+import specs
+
+from ..adapter import Adapter
+from ..build import build
+from ..registry import registry_spec
+
+
+def build_registry(spec: specs.RegistrySpec) -> Adapter:
+    """Build the entry's spec with ``model_kwargs`` applied; ``spec.transforms`` run after
+    the entry's own. ``adapter.spec`` is the resolved spec; ``info["registry"]`` the name."""
+    resolved = registry_spec(spec.model_name, spec.model_kwargs)
+    if spec.transforms:
+        resolved = attrs.evolve(resolved, transforms=(*resolved.transforms, *spec.transforms))
+    adapter = build(resolved)
+    return attrs.evolve(
+        adapter, info={**adapter.info, "registry": spec.model_name, "registry_spec": spec}
+    )

@@ -1,0 +1,140 @@
+"""`TimmSpec`: ``timm.create_model``, as eva's ``TimmModel``.
+
+``out_indices`` returns the list of ``(B, C, H, W)`` maps of ``forward_intermediates``: what
+timm's ``features_only=True`` wrapper runs for ViTs, but on the full model, so ``params``
+keep the names of the architecture's own state dict and checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+import specs
+
+from ..adapter import Adapter
+from ..errors import BuildError
+from ..imports import call_with, import_object, thaw
+from ..offline import is_offline
+from ._torch import finish, input_shape_of, load_checkpoint
+
+_HUB_PREFIXES = ("hf-hub:", "hf_hub:")
+#: timm arguments that take a class; an import path string there is imported first
+_CLASS_ARGS = ("mlp_layer", "act_layer", "norm_layer", "block_fn", "embed_layer", "block_layer")
+
+
+def _check_name(name: str) -> None:
+    import timm
+
+    if name.startswith(_HUB_PREFIXES) or timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=5, cutoff=0.6)
+    raise BuildError(
+        "model_name",
+        f"timm has no model {name!r}",
+        fix=(f"Closest: {', '.join(close)}. " if close else "")
+        + "See timm.list_models('pattern*')",
+    )
+
+
+def _weights_cached(name: str) -> bool:
+    """Whether pretrained weights for ``name`` can load without a download."""
+    from timm.models import get_pretrained_cfg
+
+    if name.startswith(_HUB_PREFIXES):
+        repo = name.split(":", 1)[1]
+        return _hf_cached(repo, "config.json")
+    cfg = get_pretrained_cfg(name)
+    if cfg is None:
+        return False
+    if cfg.hf_hub_id and any(
+        _hf_cached(cfg.hf_hub_id, f) for f in ("model.safetensors", "pytorch_model.bin")
+    ):
+        return True
+    if cfg.url:
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", cfg.url.split("/")[-1])
+        return os.path.exists(cached)
+    return False
+
+
+def _hf_cached(repo: str, filename: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub ships with timm
+        return False
+    try:
+        hit = try_to_load_from_cache(repo, filename)
+    except Exception:
+        return False
+    return isinstance(hit, str)
+
+
+def resolve_classes(kwargs: Mapping[str, Any], field: str = "model_kwargs") -> dict[str, Any]:
+    """Import the dotted-path values of class-typed timm arguments (``mlp_layer``, ...)."""
+    out = thaw(kwargs)
+    for key in _CLASS_ARGS:
+        value = out.get(key)
+        if isinstance(value, str) and "." in value:
+            out[key] = import_object(value, f"{field}.{key}")
+    return out
+
+
+def build_timm(spec: specs.TimmSpec) -> Adapter:
+    """``timm.create_model(model_name, pretrained, **model_kwargs)`` (+ checkpoint)."""
+    import timm
+
+    _check_name(spec.model_name)
+    pretrained = spec.pretrained and not spec.checkpoint_path
+    if pretrained and is_offline() and not _weights_cached(spec.model_name):
+        raise BuildError(
+            "pretrained",
+            f"pretrained weights for {spec.model_name!r} are not in the local cache and "
+            "offline mode is on (HF_HUB_OFFLINE=1)",
+            fix="Set pretrained: false for random weights, give a local checkpoint_path, or "
+            "download the weights once while online",
+        )
+    kwargs = resolve_classes(spec.model_kwargs)
+    for reserved in ("pretrained", "features_only", "out_indices", "checkpoint_path"):
+        if reserved in kwargs:
+            raise BuildError(
+                f"model_kwargs.{reserved}",
+                f"{reserved!r} is a field of the timm spec, not a model argument",
+                fix=f"Set {reserved} on the spec itself",
+            )
+    kwargs = {"model_name": spec.model_name, "pretrained": pretrained, **kwargs}
+    try:
+        module = call_with(timm.create_model, kwargs, "model_kwargs", "timm.create_model")
+    except BuildError:
+        raise
+    except Exception as err:
+        field = "pretrained" if pretrained else "model_kwargs"
+        raise BuildError(field, f"timm.create_model({spec.model_name!r}) failed: {err}") from err
+    filter_fn = getattr(sys.modules.get(type(module).__module__), "checkpoint_filter_fn", None)
+    load_checkpoint(module, spec, filter_fn=filter_fn)
+
+    call = None
+    if spec.out_indices is not None:
+        if not hasattr(module, "forward_intermediates"):
+            raise BuildError(
+                "out_indices",
+                f"timm model {spec.model_name!r} ({type(module).__name__}) has no "
+                "forward_intermediates, so it cannot return feature maps",
+                fix="Remove out_indices, or pick a model with forward_intermediates (ViTs, "
+                "ResNets, ConvNeXts, ...)",
+            )
+        indices = spec.out_indices if isinstance(spec.out_indices, int) else list(spec.out_indices)
+
+        def call(m: torch.nn.Module, x: Any) -> Any:
+            return m.forward_intermediates(x, indices=indices, intermediates_only=True)
+
+    return finish(
+        module,
+        spec,
+        call=call,
+        info={"input_shape": input_shape_of(module), "output": "feature_maps" if call else "model"},
+    )

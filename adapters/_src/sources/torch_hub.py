@@ -1,0 +1,101 @@
+"""`TorchHubSpec`: ``torch.hub.load``, as eva's ``TorchHubModel``.
+
+``source: local`` loads a local hub directory (a folder with ``hubconf.py``) and works offline.
+``out_indices`` returns ``get_intermediate_layers(x, out_indices, reshape=True, norm=norm)``
+as a list of ``(B, C, H, W)`` maps.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+import specs
+
+from ..adapter import Adapter
+from ..errors import BuildError
+from ..imports import thaw
+from ..offline import is_offline
+from ._torch import finish, input_shape_of, load_checkpoint, require_module
+
+
+def _github_cached(repo: str) -> bool:
+    owner_name = repo.split(":")[0].replace("/", "_")
+    hub = torch.hub.get_dir()
+    return os.path.isdir(hub) and any(d.startswith(owner_name + "_") for d in os.listdir(hub))
+
+
+def build_torch_hub(spec: specs.TorchHubSpec) -> Adapter:
+    """``torch.hub.load(repo_or_dir, model_name, pretrained=..., **model_kwargs)``."""
+    if spec.source == "local":
+        hubconf = os.path.join(os.path.expanduser(spec.repo_or_dir), "hubconf.py")
+        if not os.path.isfile(hubconf):
+            raise BuildError(
+                "repo_or_dir",
+                f"local hub directory {spec.repo_or_dir!r} has no hubconf.py",
+                fix="Point repo_or_dir at a folder containing hubconf.py, or use source: github",
+            )
+        repo = os.path.expanduser(spec.repo_or_dir)
+    else:
+        repo = spec.repo_or_dir
+        if is_offline() and not _github_cached(repo):
+            raise BuildError(
+                "repo_or_dir",
+                f"torch.hub repository {repo!r} is not in the local hub cache "
+                f"({torch.hub.get_dir()}) and offline mode is on (HF_HUB_OFFLINE=1)",
+                fix="Clone it and use source: local with repo_or_dir set to the clone",
+            )
+    kwargs = thaw(spec.model_kwargs)
+    try:
+        module = torch.hub.load(
+            repo,
+            spec.model_name,
+            source=spec.source,
+            trust_repo=spec.trust_repo,
+            pretrained=spec.pretrained,
+            **kwargs,
+        )
+    except TypeError as err:
+        raise BuildError(
+            "model_kwargs", f"hub entrypoint {spec.model_name!r} rejected its arguments: {err}"
+        ) from err
+    except (RuntimeError, AttributeError) as err:
+        if "Cannot find callable" in str(err) or "hubconf" in str(err):
+            available = _entrypoints(repo) if spec.source == "local" else []
+            raise BuildError(
+                "model_name",
+                f"{spec.repo_or_dir!r} has no hub entrypoint {spec.model_name!r}",
+                fix=f"Available: {', '.join(available)}" if available else None,
+            ) from err
+        raise BuildError("repo_or_dir", f"torch.hub.load failed: {err}") from err
+    except Exception as err:
+        raise BuildError("repo_or_dir", f"torch.hub.load failed: {err}") from err
+    module = require_module(module, "model_name", f"hub entrypoint {spec.model_name!r}")
+    load_checkpoint(module, spec)
+
+    call = None
+    if spec.out_indices is not None:
+        if not hasattr(module, "get_intermediate_layers"):
+            raise BuildError(
+                "out_indices",
+                f"hub model {spec.model_name!r} ({type(module).__name__}) has no "
+                "get_intermediate_layers, so it cannot return intermediate layers",
+                fix="Remove out_indices, or load a model that defines get_intermediate_layers "
+                "(DINO / DINOv2 / timm ViTs)",
+            )
+        n = spec.out_indices if isinstance(spec.out_indices, int) else list(spec.out_indices)
+        norm = spec.norm
+
+        def call(m: torch.nn.Module, x: Any) -> Any:
+            return list(m.get_intermediate_layers(x, n, reshape=True, norm=norm))
+
+    return finish(module, spec, call=call, info={"input_shape": input_shape_of(module)})
+
+
+def _entrypoints(repo: str) -> list[str]:
+    try:
+        return torch.hub.list(repo, source="local", trust_repo=True)
+    except Exception:
+        return []
