@@ -1,0 +1,438 @@
+"""Export any torch-family adapter to ONNX, and compare two adapters numerically.
+
+``export_onnx`` traces ``adapter.forward`` (so the spec's output transforms are in the graph)
+with the ``torch.export``-based exporter, the one torch 2.9+ supports without deprecation
+warnings (the TorchScript exporter is ~5x faster on a tiny ViT but deprecated, and warns
+on timm's shape asserts). The file is written next to its destination and renamed into
+place, so an interrupted export leaves nothing half-written.
+
+Inputs and outputs get stable names: one tensor is ``input`` / ``output``; a tuple is
+``input_0``, ``input_1``, ...; a dict keeps its keys; nested outputs join their path with
+``.`` (``output.0``, ``hidden_states.3``). `structure_of` records the output nesting so the
+ONNX outputs can be put back into the adapter's own structure (`unflatten`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+import interop
+import specs
+
+from .adapter import Adapter
+from .errors import BuildError
+
+#: a JSON-able description of an output's nesting: None for a tensor, else
+#: {"list": [...]}, {"tuple": [...]} or {"dict": [[key, child], ...]}
+Structure = Any
+
+#: above this many parameter bytes the weights go to a ``<name>.data`` file next to the model
+#: (a single protobuf cannot exceed 2 GiB)
+EXTERNAL_DATA_BYTES = 1 << 30
+
+
+# ---------------------------------------------------------------------------------------------
+# output structure
+# ---------------------------------------------------------------------------------------------
+
+
+def flatten(y: Any, prefix: str = "output") -> tuple[list[str], list[Any], Structure]:
+    """Leaves of a (nested) tensor / tuple / list / dict output, their names, and its nesting.
+
+    Dicts keep their insertion order (as ``torch.onnx`` flattens them); ``None`` values of a
+    dict (e.g. unset ``transformers`` output fields) are dropped.
+
+    Raises:
+        TypeError: a leaf that is not an array (names where it is).
+    """
+    names: list[str] = []
+    leaves: list[Any] = []
+
+    def walk(node: Any, name: str, top: bool) -> Structure:
+        if isinstance(node, Mapping):
+            items = [(str(k), v) for k, v in node.items() if v is not None]
+            return {"dict": [[k, walk(v, k if top else f"{name}.{k}", False)] for k, v in items]}
+        if isinstance(node, (list, tuple)):
+            kind = "list" if isinstance(node, list) else "tuple"
+            sep = "_" if top else "."
+            return {kind: [walk(v, f"{name}{sep}{i}", False) for i, v in enumerate(node)]}
+        if interop_array(node):
+            names.append(name)
+            leaves.append(node)
+            return None
+        raise TypeError(
+            f"{name}: expected arrays (or tuples / lists / dicts of them), got "
+            f"{type(node).__module__}.{type(node).__qualname__}; it cannot be an ONNX output."
+        )
+
+    structure = walk(y, prefix, True)
+    return names, leaves, structure
+
+
+def interop_array(x: Any) -> bool:
+    """Whether ``x`` is an array leaf (torch, JAX, NumPy, OrtValue or any DLPack object)."""
+    return isinstance(x, (torch.Tensor, np.ndarray)) or hasattr(x, "__dlpack__")
+
+
+def unflatten(structure: Structure, leaves: Sequence[Any]) -> Any:
+    """Inverse of `flatten`: put ``leaves`` (in order) back into ``structure``."""
+    it = iter(leaves)
+
+    def build(node: Structure) -> Any:
+        if node is None:
+            return next(it)
+        ((kind, children),) = node.items()
+        if kind == "dict":
+            return {key: build(child) for key, child in children}
+        seq = [build(child) for child in children]
+        return seq if kind == "list" else tuple(seq)
+
+    return build(structure)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class Exported:
+    """What an export wrote and how to read it back.
+
+    Attributes:
+        spec: an `OnnxSpec` for the written file (transforms that could not be exported
+            are listed in it, to run after ONNX Runtime).
+        input_names / output_names: the graph's names, in order.
+        input_kind: ``"array"``, ``"tuple"`` or ``"dict"``: how the example input was given.
+        structure: the adapter output's nesting (see `flatten`).
+    """
+
+    spec: specs.OnnxSpec
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_kind: str
+    structure: Structure
+
+
+def _as_torch_inputs(example_input: Any) -> tuple[str, list[str], list[torch.Tensor]]:
+    def one(a: Any, where: str) -> torch.Tensor:
+        if not interop_array(a):
+            raise TypeError(
+                f"export_onnx: example_input{where}: expected a torch.Tensor, jax.Array or "
+                f"numpy.ndarray, got {type(a).__name__}. Pass an array of the input's shape, "
+                "e.g. torch.randn(2, 3, 224, 224)."
+            )
+        return interop.to_torch(a, copy=True)  # a private contiguous copy: export may keep it
+
+    if isinstance(example_input, Mapping):
+        names = [str(k) for k in example_input]
+        tensors = [one(v, f"[{k!r}]") for k, v in example_input.items()]
+        return "dict", names, tensors
+    if isinstance(example_input, (tuple, list)):
+        tensors = [one(v, f"[{i}]") for i, v in enumerate(example_input)]
+        return "tuple", [f"input_{i}" for i in range(len(tensors))], tensors
+    return "array", ["input"], [one(example_input, "")]
+
+
+def _restructure(kind: str, names: Sequence[str], tensors: Sequence[Any]) -> Any:
+    if kind == "dict":
+        return dict(zip(names, tensors, strict=True))
+    if kind == "tuple":
+        return tuple(tensors)
+    return tensors[0]
+
+
+class _Traceable(torch.nn.Module):
+    """``adapter.forward(adapter.params, x)`` as a module taking flat tensors, returning flat
+    tensors (the adapter's module is a submodule, so its weights export as initialisers)."""
+
+    def __init__(self, adapter: Adapter, kind: str, names: Sequence[str]) -> None:
+        super().__init__()
+        if isinstance(adapter.module, torch.nn.Module):
+            self.inner = adapter.module
+        self._adapter = adapter
+        self._kind = kind
+        self._names = list(names)
+
+    def forward(self, *args: torch.Tensor) -> tuple[Any, ...]:
+        y = self._adapter.forward(self._adapter.params, _restructure(self._kind, self._names, args))
+        return tuple(flatten(y)[1])
+
+
+def _torch_adapter(spec_or_adapter: Any, fn: str) -> Adapter:
+    if isinstance(spec_or_adapter, Adapter):
+        adapter = spec_or_adapter
+    elif isinstance(spec_or_adapter, specs.OnnxSpec):
+        raise TypeError(
+            f"{fn}: the spec is already ONNX ({spec_or_adapter.path!r}); there is nothing to "
+            "export. Pass a torch-family spec or adapter."
+        )
+    elif isinstance(spec_or_adapter, (*specs.SPEC_TYPES, str)):
+        import adapters  # lazy: adapters.build imports every source
+
+        adapter = adapters.build(spec_or_adapter)
+    else:
+        raise TypeError(
+            f"{fn}: expected a spec record, a registry name or an adapters.Adapter, got "
+            f"{type(spec_or_adapter).__name__}."
+        )
+    if adapter.framework != "torch":
+        raise TypeError(
+            f"{fn}: only torch-family adapters can be exported to ONNX; this one runs on "
+            f"{adapter.framework!r} (spec {type(adapter.spec).__name__})."
+        )
+    return adapter
+
+
+def _param_bytes(adapter: Adapter) -> int:
+    return sum(
+        t.numel() * t.element_size() for t in adapter.params.values() if isinstance(t, torch.Tensor)
+    )
+
+
+def export_adapter(
+    adapter: Adapter,
+    path: str | os.PathLike[str],
+    example_input: Any,
+    *,
+    dynamic_batch: bool = True,
+    opset_version: int | None = None,
+) -> Exported:
+    """`export_onnx` for an adapter, returning everything needed to read the file back."""
+    kind, names, tensors = _as_torch_inputs(example_input)
+    if dynamic_batch:
+        for name, t in zip(names, tensors, strict=True):
+            if t.ndim == 0:
+                raise ValueError(
+                    f"export_onnx: input {name!r} is a scalar, so it has no batch axis. Pass "
+                    "dynamic_batch=False, or give it a leading batch axis."
+                )
+        # torch.export specialises axes of size 0 or 1; trace with a batch of 2 instead
+        tensors = [t if t.shape[0] >= 2 else t.expand(2, *t.shape[1:]).clone() for t in tensors]
+    with torch.no_grad():
+        reference = adapter.forward(adapter.params, _restructure(kind, names, tensors))
+    output_names, _, structure = flatten(reference)
+    module = _Traceable(adapter, kind, names).eval()
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch")
+        dynamic_shapes = (tuple({0: batch} for _ in tensors),)
+    dest = Path(path).expanduser()
+    if dest.suffix != ".onnx":
+        raise ValueError(f"export_onnx: path must end in .onnx, got {str(dest)!r}.")
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(
+            f"export_onnx: the directory {str(dest.parent)!r} of path {str(dest)!r} does not "
+            "exist. Create it first."
+        )
+    external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
+    # write under the final file name inside a private directory next to it, then move:
+    # external weights are referenced by file name, and a crash leaves no partial model
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        staged = work / dest.name
+        with warnings.catch_warnings():
+            # When several inputs share the batch axis, the exporter names it after the
+            # first one and warns that the others' (identical) axis name is unused.
+            warnings.filterwarnings(
+                "ignore",
+                message=r".*will not be used, since it shares the same shape constraints",
+                category=UserWarning,
+            )
+            try:
+                program = torch.onnx.export(
+                    module,
+                    tuple(tensors),
+                    input_names=names,
+                    output_names=output_names,
+                    dynamic_shapes=dynamic_shapes,
+                    opset_version=opset_version,
+                    dynamo=True,
+                    verbose=False,
+                )
+            except Exception as err:  # torch.export raises many unrelated types
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                hint = (
+                    " If the model fixes its batch size, pass dynamic_batch=False."
+                    if dynamic_batch
+                    else ""
+                )
+                raise BuildError(
+                    "export",
+                    f"torch.onnx.export could not trace the adapter "
+                    f"({type(err).__name__}: {first[:300]})",
+                    fix=f"Check that forward runs on the example input.{hint}",
+                ) from err
+            program.save(str(staged), external_data=external)
+        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
+            os.replace(item, dest.parent / item.name)  # weights first, the model last
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Exported(
+        spec=specs.OnnxSpec(path=str(dest)),
+        input_names=tuple(names),
+        output_names=tuple(output_names),
+        input_kind=kind,
+        structure=structure,
+    )
+
+
+def export_onnx(
+    spec_or_adapter: Any,
+    path: str | os.PathLike[str],
+    example_input: Any,
+    dynamic_batch: bool = True,
+    *,
+    opset_version: int | None = None,
+) -> specs.OnnxSpec:
+    """Export a torch-family backbone (with its output transforms) to an ONNX file.
+
+    Args:
+        spec_or_adapter: a torch-family spec record, a registry name, or an `Adapter` with
+            ``framework == "torch"``.
+        path: destination ``.onnx`` file; its directory must exist. Weights over 1 GiB go to
+            ``<path>.data`` beside it.
+        example_input: one array ``(batch, ...)``, a tuple of arrays, or a dict
+            ``{name: array}`` (torch, JAX or NumPy), as ``forward`` takes it. Its values do
+            not matter; shapes and dtypes do.
+        dynamic_batch: export axis 0 of every input as a dynamic ``batch`` axis (an example
+            with batch 1 is traced at batch 2, since ``torch.export`` fixes size-1 axes).
+        opset_version: the ONNX opset; default: the exporter's.
+
+    Returns:
+        An `OnnxSpec` for the written file (``adapters.build`` it to run it).
+
+    Raises:
+        TypeError: not a torch-family backbone, or a non-array example input or output.
+        BuildError: the adapter cannot be traced (the message carries the exporter's reason).
+
+    Example:
+        >>> onnx_spec = export_onnx(specs.TimmSpec("vit_small_patch16_224", pretrained=False),
+        ...                         "vit_s.onnx", torch.randn(2, 3, 224, 224))
+        >>> ort_backbone = adapters.build(onnx_spec)
+    """
+    adapter = _torch_adapter(spec_or_adapter, "export_onnx")
+    return export_adapter(
+        adapter, path, example_input, dynamic_batch=dynamic_batch, opset_version=opset_version
+    ).spec
+
+
+# ---------------------------------------------------------------------------------------------
+# parity
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class OutputDiff:
+    """Differences on one output: ``max_abs = max|a - b|``, ``max_rel = max_abs / max|b|``."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    scale: float
+
+
+@attrs.frozen
+class ParityReport:
+    """How far adapter ``a``'s outputs are from adapter ``b``'s (the reference) on the same
+    inputs. ``max_rel`` is relative to the reference's largest magnitude (elementwise ratios
+    explode near zero).
+
+    Attributes:
+        max_abs: largest ``|a - b|`` over every output and input.
+        max_rel: largest per-output ``max|a - b| / max|b|``.
+        outputs: one `OutputDiff` per output leaf (worst over the inputs).
+        n_inputs: how many inputs were compared.
+    """
+
+    max_abs: float
+    max_rel: float
+    outputs: tuple[OutputDiff, ...]
+    n_inputs: int
+
+    def ok(self, atol: float = 1e-4, rtol: float = 1e-4) -> bool:
+        """Every output within ``atol + rtol * max|b|`` of the reference."""
+        return all(o.max_abs <= atol + rtol * o.scale for o in self.outputs)
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{o.name}{list(o.shape)}: {o.max_abs:.3g}" for o in self.outputs)
+        return (
+            f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g} over "
+            f"{self.n_inputs} input(s) ({rows})"
+        )
+
+
+def parity(a: Adapter, b: Adapter, inputs: Any) -> ParityReport:
+    """Compare two adapters on the same inputs; ``b`` is the reference.
+
+    Args:
+        a, b: any two adapters taking the same inputs (e.g. an ONNX export and its torch
+            source); their outputs must have the same structure and shapes.
+        inputs: one input (an array, a tuple or a dict, as ``forward`` takes it), or a
+            ``list`` of such inputs (compared one by one).
+
+    Returns:
+        A `ParityReport` (``report.ok(atol, rtol)`` tells whether it passes).
+
+    Raises:
+        ValueError: the outputs differ in structure or shape.
+    """
+    batches = inputs if isinstance(inputs, list) else [inputs]
+    if not batches:
+        raise ValueError("parity: inputs is an empty list; pass at least one input.")
+    worst: dict[str, list[float]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, x in enumerate(batches):
+        with torch.no_grad():
+            ya, yb = a(x), b(x)
+        # compared leaf by leaf: an ONNX model returns a flat tuple where torch may nest
+        names_a, leaves_a, _ = flatten(ya)
+        names_b, leaves_b, _ = flatten(yb)
+        if len(leaves_a) != len(leaves_b):
+            raise ValueError(
+                f"parity: on input {i} the adapters give different numbers of outputs: a gives "
+                f"{names_a}, b gives {names_b}."
+            )
+        for name, la, lb in zip(names_b, leaves_a, leaves_b, strict=True):
+            na = np.asarray(interop.to_numpy(la), dtype=np.float64)
+            nb = np.asarray(interop.to_numpy(lb), dtype=np.float64)
+            if na.shape != nb.shape:
+                raise ValueError(
+                    f"parity: on input {i}, output {name!r} has shape {list(na.shape)} from a "
+                    f"but {list(nb.shape)} from b."
+                )
+            diff = float(np.max(np.abs(na - nb))) if na.size else 0.0
+            scale = float(np.max(np.abs(nb))) if nb.size else 0.0
+            if math.isnan(diff):
+                diff = math.inf
+            prev = worst.get(name, [0.0, 0.0])
+            worst[name] = [max(prev[0], diff), max(prev[1], scale)]
+            shapes[name] = tuple(nb.shape)
+    outputs = tuple(
+        OutputDiff(
+            name=name,
+            shape=shapes[name],
+            max_abs=d,
+            max_rel=d / s if s > 0 else (0.0 if d == 0 else math.inf),
+            scale=s,
+        )
+        for name, (d, s) in worst.items()
+    )
+    return ParityReport(
+        max_abs=max(o.max_abs for o in outputs),
+        max_rel=max(o.max_rel for o in outputs),
+        outputs=outputs,
+        n_inputs=len(batches),
+    )
