@@ -150,12 +150,6 @@ def _structure_spec(obj: Any, location: Location) -> Spec:
                     hint="Remove it, or move it under 'backbone'.",
                 )
         return _structure_spec(obj["backbone"], (*location, "backbone"))
-    if "source" in obj and "class_path" in obj:
-        raise SpecError(
-            (*location, "class_path"),
-            "either our format ('source:') or an eva config ('class_path:'), not both",
-            obj["class_path"],
-        )
     if "source" in obj:
         return _structure_ours(obj, location)
     if "class_path" in obj:

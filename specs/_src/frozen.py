@@ -9,7 +9,8 @@ from typing import Any
 class FrozenDict(Mapping[str, Any]):
     """A read-only ``dict`` whose nested dicts and lists are frozen too (lists become tuples).
 
-    Equal to a plain ``dict`` with the same items; hashable; ``thaw`` gives plain containers back.
+    Equal to a plain ``dict`` with the same items (lists and tuples compare alike inside);
+    hashable; ``thaw`` gives plain containers back.
     """
 
     __slots__ = ("_data", "_hash")
@@ -34,8 +35,11 @@ class FrozenDict(Mapping[str, Any]):
         return self._hash
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenDict):
+            return self._data == other._data
         if isinstance(other, Mapping):
-            return self._data == dict(other.items())
+            # compare frozen forms, so that {"a": [1]} equals FrozenDict({"a": (1,)})
+            return self._data == FrozenDict(other)._data
         return NotImplemented
 
     def __repr__(self) -> str:
