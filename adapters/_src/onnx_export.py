@@ -111,8 +111,7 @@ class Exported:
     """What an export wrote and how to read it back.
 
     Attributes:
-        spec: an `OnnxSpec` for the written file (transforms that could not be exported
-            are listed in it, to run after ONNX Runtime).
+        spec: an `OnnxSpec` for the written file (the transforms are inside the graph).
         input_names / output_names: the graph's names, in order.
         input_kind: ``"array"``, ``"tuple"`` or ``"dict"``: how the example input was given.
         structure: the adapter output's nesting (see `flatten`).
