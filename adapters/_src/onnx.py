@@ -147,7 +147,11 @@ def resolve_providers(spec: specs.OnnxSpec) -> list[str]:
         for name in wanted:
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=2)
-                hint = f"Did you mean {' or '.join(map(repr, close))}?" if close else None
+                hint = (
+                    f"Did you mean {' or '.join(map(repr, close))}? Fix the spelling."
+                    if close
+                    else None
+                )
                 raise BuildError(
                     "providers",
                     f"{name!r} is not an ONNX Runtime execution provider",
@@ -330,6 +334,48 @@ def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
 _CONVERT = {"torch": interop.to_torch, "jax": interop.to_jax, "numpy": interop.to_numpy}
 
 
+def bind(
+    session: ort.InferenceSession,
+    feeds: Mapping[str, Any],
+    output_names: Sequence[str],
+    *,
+    out: Sequence[Any] | None = None,
+    device: tuple[str, int] = ("cpu", 0),
+) -> tuple[ort.IOBinding, dict[str, ort.OrtValue]]:
+    """A fresh ``IOBinding`` over the caller's memory, and the bound input ``OrtValue``s.
+
+    Args:
+        session: the session (shared between threads; each call gets its own binding).
+        feeds: ``{input name: array}``; C-contiguous arrays are bound in place (the
+            OrtValue's ``data_ptr()`` is the array's), strided ones through a contiguous copy.
+        output_names: the outputs to compute, in order.
+        out: optional preallocated C-contiguous arrays, one per output, that ONNX Runtime
+            writes into (never copied: ``BufferError`` if one cannot be shared).
+        device: where ONNX Runtime allocates outputs, ``("cpu", 0)`` or ``("cuda", i)``.
+
+    Returns:
+        The binding and the input OrtValues; keep both alive until the run is over.
+    """
+    binding = session.io_binding()
+    values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
+    for name, value in values.items():
+        binding.bind_ortvalue_input(name, value)
+    if out is None:
+        for name in output_names:
+            binding.bind_output(name, device[0], device[1])
+    else:
+        for name, array in zip(output_names, out, strict=True):
+            binding.bind_ortvalue_output(name, interop.to_ortvalue(array, copy=False))
+    return binding, values
+
+
+def collect(binding: ort.IOBinding, framework: str) -> tuple[list[ort.OrtValue], list[Any]]:
+    """The outputs ONNX Runtime wrote, as OrtValues and as ``framework`` arrays sharing them."""
+    values = binding.get_outputs()
+    convert = _CONVERT[framework]
+    return list(values), [convert(v, copy=None) for v in values]
+
+
 def run_bound(
     session: ort.InferenceSession,
     feeds: Mapping[str, Any],
@@ -339,37 +385,16 @@ def run_bound(
     out: Sequence[Any] | None = None,
     device: tuple[str, int] = ("cpu", 0),
 ) -> list[Any]:
-    """Run ``session`` on ``feeds`` through a fresh ``IOBinding``; outputs in ``framework``.
+    """`bind`, run, `collect`: one array per output, in ``framework`` (or ``out`` itself).
 
-    Args:
-        session: the session (shared; this call binds its own ``IOBinding``).
-        feeds: ``{input name: array}``; C-contiguous arrays are bound in place.
-        output_names: the outputs to compute, in order.
-        framework: ``"torch"``, ``"jax"`` or ``"numpy"``: what the outputs become.
-        out: optional preallocated C-contiguous output arrays (one per output name) that
-            ONNX Runtime writes into; they are returned as they are.
-        device: where ONNX Runtime allocates outputs, ``("cpu", 0)`` or ``("cuda", i)``.
-
-    Returns:
-        One array per output name, sharing ONNX Runtime's buffers (or ``out``'s).
+    ``framework`` is ``"torch"``, ``"jax"`` or ``"numpy"``; the returned arrays share ONNX
+    Runtime's output buffers.
     """
-    binding = session.io_binding()
-    # keep the OrtValues (and so the caller's memory) referenced until the run is over
-    values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
-    for name, value in values.items():
-        binding.bind_ortvalue_input(name, value)
-    if out is None:
-        for name in output_names:
-            binding.bind_output(name, device[0], device[1])
-    else:
-        out_values = [interop.to_ortvalue(o, copy=False) for o in out]
-        for name, value in zip(output_names, out_values, strict=True):
-            binding.bind_ortvalue_output(name, value)
+    binding, _inputs = bind(session, feeds, output_names, out=out, device=device)
     session.run_with_iobinding(binding)
     if out is not None:
         return list(out)
-    convert = _CONVERT[framework]
-    return [convert(v, copy=None) for v in binding.get_outputs()]
+    return collect(binding, framework)[1]
 
 
 def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
