@@ -51,7 +51,20 @@ def load(path: str | os.PathLike[str]) -> Spec:
     kind = _format_of(path)
     text = path.read_text(encoding="utf-8")
     data = _parse_json(text, str(path)) if kind == "json" else _parse_yaml(text, str(path))
-    return _structure(data, str(path))
+    try:
+        return _structure(data, str(path))
+    except SpecError as err:
+        if err.location[:1] == (str(path),):
+            raise
+        hint = f"{err.hint} (in {path})" if err.hint else f"(In {path}.)"
+        raise SpecError(
+            err.location,
+            err.expected,
+            err.got,
+            choices=err.choices,
+            hint=hint,
+            show_got=err.show_got,
+        ) from None
 
 
 def dumps(spec: Spec, format: str = "yaml") -> str:

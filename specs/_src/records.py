@@ -71,23 +71,31 @@ def _one_of(*choices: Any) -> Validator:
 
 
 def _out_indices(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _check_out_indices(attribute.name, value)
+
+
+def _check_out_indices(path: str, value: Any) -> None:
     if value is None:
         return
     if _is_int(value):
         if value < 1:
             raise SpecError(
-                attribute.name,
-                "an integer >= 1 (the last n blocks) or a list of block indices",
-                value,
+                path, "an integer >= 1 (the last n blocks) or a list of block indices", value
             )
         return
     if isinstance(value, tuple) and value and all(_is_int(v) for v in value):
         return
     raise SpecError(
-        attribute.name,
+        path,
         "null, an integer n >= 1 (the last n blocks) or a non-empty list of integer block indices",
         value,
     )
+
+
+def _registry_kwargs(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # registry entries take out_indices as eva's do (feature maps instead of an embedding)
+    if isinstance(value, Mapping) and "out_indices" in value:
+        _check_out_indices(f"{attribute.name}.out_indices", value["out_indices"])
 
 
 def _providers(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -265,11 +273,14 @@ def _strict_field() -> Any:
 class RegistrySpec:
     """A named entry of the adapters registry (eva's ``ModelFromRegistry``).
 
-    ``model_kwargs`` override the entry's own arguments.
+    ``model_kwargs`` override the entry's own arguments; ``out_indices`` there (last n
+    blocks, or block indices) asks for feature maps, as in eva.
     """
 
     model_name: str = attrs.field(validator=_str)
-    model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
+    model_kwargs: FrozenDict = attrs.field(
+        factory=FrozenDict, converter=_as_frozen, validator=[_mapping, _registry_kwargs]
+    )
     transforms: tuple[Transform, ...] = _transforms_field()
 
 

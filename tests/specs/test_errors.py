@@ -153,6 +153,17 @@ CASES = [
         "backbone.init_args.model_kwargs.source",
         ["one of github, local", "'hub' (str)"],
     ),
+    # the path of the example
+    (
+        {
+            "backbone": {
+                "class_path": V + "ModelFromRegistry",
+                "init_args": {"model_name": "m", "model_kwargs": {"out_indices": "last"}},
+            }
+        },
+        "backbone.init_args.model_kwargs.out_indices",
+        ["list of integer block indices", "'last' (str)"],
+    ),
     (
         {"source": "timm", "model_name": 7},
         "model_name",

@@ -109,3 +109,13 @@ def test_syntax_error_names_the_file(tmp_path: Path) -> None:
 def test_dumps_format_choice() -> None:
     with pytest.raises(SpecError, match="Valid choices: json, yaml"):
         specs.dumps(SPEC, "toml")
+
+
+def test_spec_errors_from_a_file_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("source: timm\nmodel_name: m\npretrained: maybe\n")
+    with pytest.raises(SpecError) as info:
+        specs.load(path)
+    assert info.value.path == "pretrained"
+    assert str(info.value).startswith("pretrained: expected a boolean")
+    assert str(path) in str(info.value)
