@@ -58,7 +58,11 @@ def run(quick: bool = True) -> list[dict]:
     vit = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0)
     rows.append(
         _case(
-            "jax_function ViT-S/16 batch 16", vit, torch.randn(16, 3, 224, 224), 3 if quick else 7
+            "jax_function ViT-S/16 batch 16",
+            vit,
+            torch.randn(16, 3, 224, 224),
+            repeats=2 if quick else 7,
+            warmup=1 if quick else 2,
         )
     )
     return rows
