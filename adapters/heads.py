@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -115,7 +116,7 @@ def _to_jax(x: Any, name: str) -> jax.Array:
     import interop
 
     try:
-        arr = interop.to_jax(x, copy=None)
+        arr = interop.to_jax(x, copy=None, downcast=True)
     except (TypeError, BufferError, ValueError) as err:
         raise TypeError(
             f"{name}: expected an array the interop bridge accepts (torch, NumPy, JAX, DLPack), "
@@ -130,7 +131,7 @@ def _features(x: Any, name: str) -> jax.Array:
         raise ValueError(
             f"{name}: expected a (batch, dim) float array, got {arr.dtype} {arr.shape}"
         )
-    return arr.astype(jnp.float32)
+    return arr
 
 
 def _labels(y: Any, n: int, name: str) -> jax.Array:
@@ -140,7 +141,7 @@ def _labels(y: Any, n: int, name: str) -> jax.Array:
             f"{name}: expected ({n},) integer class indices matching the features, "
             f"got {arr.dtype} {arr.shape}"
         )
-    return arr.astype(jnp.int32)
+    return arr
 
 
 def fit(
@@ -180,63 +181,101 @@ def fit(
         raise ValueError("x: expected at least one training example, got 0")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size: expected >= 1, got {epochs} and {batch_size}")
-    k = int(num_classes) if num_classes is not None else int(jnp.max(yj)) + 1
+    k = int(num_classes) if num_classes is not None else int(np.asarray(yj).max()) + 1
     module = make_head(head, k) if isinstance(head, str) else head
-    if standardize:
-        mean, std = xj.mean(0), xj.std(0) + 1e-6
-    else:
-        mean, std = jnp.zeros(xj.shape[1]), jnp.ones(xj.shape[1])
-    xs = (xj - mean) / std
     if val is not None:
-        vx = (_features(val[0], "val[0]") - mean) / std
+        vx = _features(val[0], "val[0]")
         vy = _labels(val[1], vx.shape[0], "val[1]")
-
-    key_init, key_shuffle = jax.random.split(jax.random.PRNGKey(seed))
-    params = module.init(key_init, xs[:1])
-    optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
-    opt_state = optimizer.init(params)
-    step = make_train_step(module, optimizer)
+    else:
+        vx, vy = xj[:1], yj[:1]  # unused: selection is off, the last epoch is kept
     bs = min(batch_size, n)
     steps = n // bs
+    # every epoch's minibatch order up front, on the host: the whole run is one compiled call
+    rng = np.random.default_rng(seed)
+    orders = np.stack([rng.permutation(n)[: steps * bs].reshape(steps, bs) for _ in range(epochs)])
+    train = _trainer(
+        module, float(learning_rate), float(weight_decay), val is not None, bool(standardize)
+    )
+    out = train(jax.random.PRNGKey(seed), xj, yj, vx, vy, orders.astype(np.int32))
+    best_params, best_epoch, mean, std, train_loss, val_loss, val_acc = out
+    history: dict[str, list[float]] = {"train_loss": np.asarray(train_loss).tolist()}
+    if val is not None:
+        history["val_loss"] = np.asarray(val_loss).tolist()
+        history["val_accuracy"] = np.asarray(val_acc).tolist()
+    return Fitted(module, best_params, mean, std, history, int(best_epoch))
 
-    @jax.jit
-    def epoch_fn(params: Any, opt_state: Any, key: jax.Array) -> tuple[Any, Any, jax.Array]:
-        order = jax.random.permutation(key, n)[: steps * bs].reshape(steps, bs)
 
-        def body(carry: Any, idx: jax.Array) -> tuple[Any, jax.Array]:
-            p, s = carry
-            p, s, loss = step(p, s, xs[idx], yj[idx])
-            return (p, s), loss
+@functools.lru_cache(maxsize=32)
+def _trainer(
+    module: nn.Module, learning_rate: float, weight_decay: float, select: bool, standardize: bool
+) -> Callable[..., Any]:
+    """A jitted ``train(key, x, y, vx, vy, orders)`` for one head and optimiser, cached so
+    that repeated fits of the same shapes compile once (initialisation and standardisation
+    are inside, so a new shape costs one compilation, not one per eager op).
 
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), order)
-        return params, opt_state, losses.mean()
+    ``orders`` is (epochs, steps, batch) indices; returns the kept params, the kept epoch,
+    the feature mean and std, and per-epoch train loss, val loss and val accuracy.
+    """
+    optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
+    step = make_train_step(module, optimizer)
 
-    @jax.jit
     def evaluate(params: Any, vx: jax.Array, vy: jax.Array) -> tuple[jax.Array, jax.Array]:
         logits = module.apply(params, vx)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, vy).mean()
         return loss, (logits.argmax(-1) == vy).mean()
 
-    history: dict[str, list[float]] = {"train_loss": []}
-    if val is not None:
-        history |= {"val_loss": [], "val_accuracy": []}
-    best, best_epoch, best_params = -1.0, epochs - 1, params
-    for epoch, key in enumerate(jax.random.split(key_shuffle, epochs)):
-        params, opt_state, loss = epoch_fn(params, opt_state, key)
-        history["train_loss"].append(float(loss))
-        if val is not None:
+    @jax.jit
+    def train(
+        key: jax.Array, x: jax.Array, y: jax.Array, vx: jax.Array, vy: jax.Array, orders: Any
+    ) -> Any:
+        x, vx = x.astype(jnp.float32), vx.astype(jnp.float32)
+        y, vy = y.astype(jnp.int32), vy.astype(jnp.int32)
+        if standardize:
+            mean, std = x.mean(0), x.std(0) + 1e-6
+        else:
+            mean, std = jnp.zeros(x.shape[1], x.dtype), jnp.ones(x.shape[1], x.dtype)
+        x, vx = (x - mean) / std, (vx - mean) / std
+        params = module.init(key, x[:1])
+
+        def one_step(carry: Any, idx: jax.Array) -> tuple[Any, jax.Array]:
+            p, s, loss = step(*carry, x[idx], y[idx])
+            return (p, s), loss
+
+        def one_epoch(carry: Any, inputs: Any) -> tuple[Any, Any]:
+            params, opt_state, best_params, best_acc, best_epoch = carry
+            epoch, order = inputs
+            (params, opt_state), losses = jax.lax.scan(one_step, (params, opt_state), order)
             vloss, vacc = evaluate(params, vx, vy)
-            history["val_loss"].append(float(vloss))
-            history["val_accuracy"].append(float(vacc))
-            if float(vacc) > best:
-                best, best_epoch, best_params = float(vacc), epoch, params
-    if val is None:
-        best_params = params
-    return Fitted(module, best_params, mean, std, history, best_epoch)
+            better = vacc > best_acc if select else jnp.bool_(True)
+            best_params = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(better, new, old), params, best_params
+            )
+            best_acc = jnp.where(better, vacc, best_acc)
+            best_epoch = jnp.where(better, epoch, best_epoch)
+            carry = (params, opt_state, best_params, best_acc, best_epoch)
+            return carry, (losses.mean(), vloss, vacc)
+
+        init = (params, optimizer.init(params), params, jnp.float32(-1.0), jnp.int32(0))
+        epochs = jnp.arange(orders.shape[0], dtype=jnp.int32)
+        carry, (tl, vl, va) = jax.lax.scan(one_epoch, init, (epochs, orders))
+        return carry[2], carry[4], mean, std, tl, vl, va
+
+    return train
 
 
 def predict(fitted: Fitted, x: Any, *, logits: bool = False) -> np.ndarray:
     """Class indices (N,) for features ``x`` (N, dim), or the (N, num_classes) logits."""
-    xj = (_features(x, "x") - fitted.mean) / fitted.std
-    out = fitted.module.apply(fitted.params, xj)
-    return np.asarray(out if logits else out.argmax(-1))
+    out = _predictor(fitted.module, logits)(
+        fitted.params, fitted.mean, fitted.std, _features(x, "x")
+    )
+    return np.asarray(out)
+
+
+@functools.lru_cache(maxsize=32)
+def _predictor(module: nn.Module, logits: bool) -> Callable[..., jax.Array]:
+    @jax.jit
+    def run(params: Any, mean: jax.Array, std: jax.Array, x: jax.Array) -> jax.Array:
+        out = module.apply(params, (x.astype(jnp.float32) - mean) / std)
+        return out if logits else out.argmax(-1)
+
+    return run

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_backbone_flags(p)
     p.add_argument("--head", choices=("linear", "mlp"), default="linear")
     p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--lr", type=float, help="AdamW step size (default: 1e-2 linear, 1e-3 mlp)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the head")
     p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
     p.set_defaults(command="probe", run=cmd_probe)
@@ -275,6 +276,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         head=args.head,
         epochs=args.epochs,
         seed=args.seed,
+        learning_rate=args.lr,
     )
     total = time.perf_counter() - start
     _print(

@@ -18,6 +18,8 @@ from .embed import as_aligned
 
 #: fractions of the train / validation / test splits
 SPLIT = (0.6, 0.2, 0.2)
+#: AdamW step size per head (features are standardised first)
+DEFAULT_LR = {"linear": 1e-2, "mlp": 1e-3}
 
 
 class ProbeError(ValueError):
@@ -37,7 +39,7 @@ def stratified_split(
     if len(classes) < 2 or counts.min() < 3:
         raise ProbeError(
             f"labels: expected at least 2 classes with at least 3 examples each for a "
-            f"train/val/test split, got counts {dict(zip(classes.tolist(), counts.tolist()))}; "
+            f"train/val/test split, got counts {dict(zip(classes.tolist(), counts.tolist(), strict=True))}; "
             "use more data (raise --limit)"
         )
     rng = np.random.default_rng(seed)
@@ -117,7 +119,7 @@ def run_probe(
     epochs: int = 100,
     seed: int = 0,
     batch_size: int = 128,
-    learning_rate: float = 1e-3,
+    learning_rate: float | None = None,
 ) -> ProbeResult:
     """Split, train a head on the train split, select on val, score on test.
 
@@ -127,6 +129,7 @@ def run_probe(
             such a buffer first.
         labels: (N,) int class indices.
         pixels: (N, F) raw pixels of the same items for the baseline, or None to skip it.
+        learning_rate: AdamW step size; default 1e-2 for the linear head, 1e-3 for the MLP.
     """
     import jax.numpy as jnp
     from sklearn.metrics import confusion_matrix
@@ -159,7 +162,7 @@ def run_probe(
         val=(features[val], y[val]),
         epochs=epochs,
         batch_size=batch_size,
-        learning_rate=learning_rate,
+        learning_rate=learning_rate or DEFAULT_LR[head],
         seed=seed,
     )
     pred = heads.predict(fitted, features[test])
@@ -189,7 +192,7 @@ def format_table(result: ProbeResult) -> str:
         base = f"{result.baseline[key]:.3f}" if result.baseline else "n/a"
         rows.append((key, f"{result.metrics[key]:.3f}", base))
     width = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)).rstrip() for r in rows]
     lines.append(
         f"(test split of {result.split_sizes['test']}; chance {result.chance:.3f}; "
         f"best epoch {result.best_epoch + 1} on val)"
