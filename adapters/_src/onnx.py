@@ -310,6 +310,18 @@ def check_inputs(feeds: Mapping[str, Any], inputs: Sequence[OnnxIO], where: str 
                     f"{list(shape)}. Model {sig}. Fix: resize the input; only the named "
                     "(dynamic) axes may vary."
                 )
+    named: dict[str, tuple[str, int]] = {}
+    for io in inputs:
+        for axis, want in enumerate(io.shape):
+            if not isinstance(want, str):
+                continue
+            size = feeds[io.name].shape[axis]
+            first = named.setdefault(want, (io.name, size))
+            if first[1] != size:
+                raise OnnxInputError(
+                    f"{where}: axis {want!r} is {first[1]} in input {first[0]!r} but {size} in "
+                    f"input {io.name!r}; inputs sharing a named axis must agree. Model {sig}."
+                )
     if len(frameworks) > 1:
         raise OnnxInputError(
             f"{where}: inputs mix frameworks {sorted(frameworks)}; the outputs are returned in "
@@ -449,10 +461,10 @@ def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
             out_list = list(_by_name_out(out, output_names))
         try:
             ys = run_bound(session, feeds, output_names, framework, out=out_list, device=device)
-        except ORT_ERRORS as err:
+        except (*ORT_ERRORS, RuntimeError) as err:  # the Python API rewraps some as RuntimeError
             raise OnnxInputError(
                 f"forward: ONNX Runtime failed on inputs "
-                f"{ {n: tuple(a.shape) for n, a in feeds.items()} }: {err}. "
+                f"{ {n: tuple(a.shape) for n, a in feeds.items()} }: {' '.join(str(err).split())}. "
                 f"Model {format_signature(inputs_sig, outputs_sig)}."
             ) from err
         if len(ys) == 1:
