@@ -35,6 +35,14 @@ class Adapter:
     module: Any = None
     info: Mapping[str, Any] = attrs.field(factory=dict)
 
+    def __repr__(self) -> str:
+        # params can hold hundreds of tensors: show a summary, not the values
+        count = len(self.params) if isinstance(self.params, Mapping) else "?"
+        return (
+            f"Adapter(framework={self.framework!r}, params=<{count} entries>, "
+            f"module={type(self.module).__name__}, spec={self.spec!r})"
+        )
+
     def __call__(self, x: Any) -> Any:
         """``forward(params, x)`` with this adapter's own params."""
         return self.forward(self.params, x)
