@@ -139,12 +139,25 @@ def resolve_spec(arg: str) -> Any:
     return specs.RegistrySpec(model_name=arg)
 
 
-def build_backbone(arg: str, runtime: str) -> Any:
+def build_backbone(arg: str, runtime: str, image_size: int | None = None) -> tuple[Any, Any]:
+    """Build the backbone named by ``arg``; returns it with its resolved `Preprocess`.
+
+    With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
+    (size, channels), which is the example the ONNX export traces.
+    """
+    import torch
+
     import adapters
 
+    from .embed import resolve_preprocess
+
     spec = resolve_spec(arg)
-    kwargs = {} if runtime == "torch" else {"runtime": runtime}
-    return adapters.build(spec, **kwargs)
+    backbone = adapters.build(spec)
+    pre = resolve_preprocess(backbone, image_size=image_size)
+    if runtime != "torch":
+        example = torch.zeros(1, pre.channels, *pre.size)
+        backbone = adapters.build(spec, runtime=runtime, example_input=example)
+    return backbone, pre
 
 
 def _print(*parts: Any) -> None:
@@ -167,10 +180,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import resolve_preprocess, spec_yaml
+    from .embed import spec_yaml
 
-    backbone = build_backbone(args.spec, args.runtime)
-    pre = resolve_preprocess(backbone, image_size=args.image_size)
+    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         y = backbone.forward(backbone.params, x)
@@ -213,11 +225,10 @@ def _shape_dtype(y: Any) -> str:
     return f"{tuple(y.shape)} {str(y.dtype).replace('torch.', '')}"
 
 
-def _embed(args: argparse.Namespace, backbone: Any, ds: Any) -> Any:
+def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
     from .data import LoaderStats
-    from .embed import embed_dataset, resolve_preprocess
+    from .embed import embed_dataset
 
-    pre = resolve_preprocess(backbone, image_size=args.image_size)
     _print(pre.describe())
     stats = LoaderStats()
     t0 = time.perf_counter()
@@ -241,8 +252,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.out)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone = build_backbone(args.spec, args.runtime)
-    emb = _embed(args, backbone, ds)
+    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
+    emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
     return 0
@@ -262,8 +273,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ds = _dataset_of(emb, args)
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-        backbone = build_backbone(args.spec, args.runtime)
-        emb = _embed(args, backbone, ds)
+        backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
+        emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start
     pixels = None
     if ds is not None:
@@ -330,11 +341,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     import adapters
 
-    from .embed import check_output_path, resolve_preprocess
+    from .embed import check_output_path
 
-    out = check_output_path(args.out)
-    backbone = build_backbone(args.spec, "torch")
-    pre = resolve_preprocess(backbone, image_size=args.image_size)
+    out = check_output_path(args.out, flag="--out")
+    backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     adapters.export_onnx(backbone, out, example, dynamic_batch=True)
     _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")

@@ -1,0 +1,232 @@
+"""adapters._src.data / embed: datasets, preprocessing against plain PIL / torch calls, the
+prefetching loader, aligned buffers and the atomic embeddings file."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from adapters._src import data, embed
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """3 classes x 4 PNGs of different sizes and modes, one corrupt file, one README."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cat", "dog", "eel"]):
+        (root / name).mkdir()
+        for i in range(4):
+            h, w = 20 + 3 * i, 30 - 2 * i
+            arr = rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8)
+            arr[..., c] = 255
+            Image.fromarray(arr).convert("L" if i == 3 else "RGB").save(root / name / f"{i}.png")
+    (root / "dog" / "broken.png").write_bytes(b"not a png at all")
+    (root / "dog" / "README.txt").write_text("ignored")
+    return root
+
+
+def test_digits_and_limit():
+    ds = data.load_dataset("digits")
+    assert len(ds) == 1797 and ds.images.shape == (1797, 8, 8)
+    assert ds.images.min() >= 0 and ds.images.max() == 1.0
+    sub = data.load_dataset("digits", limit=200)
+    assert len(sub) == 200
+    assert (np.diff(sub.index) > 0).all()  # original order kept
+    np.testing.assert_array_equal(sub.labels, ds.labels[sub.index])
+    np.testing.assert_array_equal(sub.images, ds.images[sub.index])
+    assert set(sub.labels.tolist()) == set(range(10))
+
+
+def test_folder(folder):
+    ds = data.load_dataset(str(folder))
+    assert ds.class_names == ("cat", "dog", "eel")
+    assert len(ds) == 13  # README ignored, broken.png listed (found unreadable when decoded)
+    assert ds.labels.tolist() == [0] * 4 + [1] * 5 + [2] * 4
+    assert ds.ids[4] == "dog/0.png"
+
+
+@pytest.mark.parametrize(
+    ("images", "labels"),
+    [
+        (np.random.default_rng(0).integers(0, 255, (6, 10, 12), dtype=np.uint8), None),
+        (np.random.default_rng(1).random((6, 10, 12, 3), dtype=np.float32), ["a", "b"] * 3),
+        (np.random.default_rng(2).random((6, 3, 10, 12), dtype=np.float32), [3, 1, 2] * 2),
+    ],
+    ids=["gray-uint8", "hwc-float", "chw-float"],
+)
+@pytest.mark.parametrize("kind", ["npz", "npy"])
+def test_arrays(tmp_path, images, labels, kind):
+    if kind == "npz":
+        path = tmp_path / "d.npz"
+        arrays = {"images": images} | ({"labels": np.asarray(labels)} if labels else {})
+        np.savez(path, **arrays)
+        ds = data.load_dataset(str(path))
+    else:
+        path = tmp_path / "d.npy"
+        np.save(path, images)
+        lab = None
+        if labels:
+            lab = str(tmp_path / "l.npy")
+            np.save(lab, np.asarray(labels))
+        ds = data.load_dataset(str(path), labels=lab)
+    assert len(ds) == 6 and ds.images.shape[1:3] == (10, 12)
+    assert ds.images.dtype == np.float32 and 0 <= ds.images.min() and ds.images.max() <= 1
+    if labels is None:
+        assert not ds.has_labels
+    else:
+        names = sorted({str(v) for v in labels})
+        assert [ds.class_names[i] for i in ds.labels] == [str(v) for v in labels]
+        assert list(ds.class_names) == names
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: str(p / "missing"), "does not exist"),
+        (lambda p: (p / "flat").mkdir() or str(p / "flat"), "no sub-folders"),
+        (lambda p: (p / "x.txt").write_text("x") and str(p / "x.txt"), "got the file"),
+        (
+            lambda p: (
+                np.savez(p / "w.npz", images=np.zeros((4, 5, 5)), labels=np.zeros(3))
+                or str(p / "w.npz")
+            ),
+            r"one label per image, shape \(4,\), got shape \(3,\)",
+        ),
+        (lambda p: np.savez(p / "n.npz", foo=np.zeros(3)) or str(p / "n.npz"), "'images' array"),
+    ],
+    ids=["missing", "no-classes", "other-file", "labels-mismatch", "npz-keys"],
+)
+def test_bad_data(tmp_path, make, match):
+    with pytest.raises(data.DataError, match=match):
+        data.load_dataset(make(tmp_path))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_preprocess_batch_matches_torch(mode, channels):
+    imgs = np.random.default_rng(0).random((3, 8, 8), dtype=np.float32)
+    mean, std = (0.2, 0.3, 0.4)[:channels], (0.5, 0.6, 0.7)[:channels]
+    pre = data.Preprocess(size=(24, 20), channels=channels, mean=mean, std=std, interpolation=mode)
+    got = data.preprocess_batch(imgs, pre)
+    assert got.shape == (3, channels, 24, 20) and got.is_contiguous()
+    x = torch.from_numpy(imgs)[:, None]
+    kw = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+    ref = F.interpolate(x, size=(24, 20), mode=mode, **kw)
+    ref = ref.clamp(0, 1).expand(-1, channels, -1, -1)
+    ref = (ref - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    torch.testing.assert_close(got, ref)
+
+
+def test_decode_image_matches_pil(folder):
+    pre = data.Preprocess(size=(16, 16), channels=3, interpolation="bilinear", crop_pct=0.8)
+    path = folder / "cat" / "1.png"  # 23 x 28
+    got = data.decode_image(path, pre)
+    img = Image.open(path).convert("RGB")
+    short = 20  # 16 / 0.8: shorter side (height 23) -> 20, width 28 * 20 / 23 -> 24
+    img = img.resize((round(28 * short / 23), short), Image.Resampling.BILINEAR)
+    left, top = (img.size[0] - 16) // 2, (img.size[1] - 16) // 2
+    ref = np.asarray(img.crop((left, top, left + 16, top + 16)), dtype=np.float32) / 255
+    np.testing.assert_allclose(got, ref)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_loader_equals_one_batch(batch_size):
+    ds = data.load_dataset("digits", limit=37)
+    pre = data.Preprocess(size=(16, 16))
+    batches = list(data.iter_batches(ds, pre, batch_size))
+    x = torch.cat([b[0] for b in batches])
+    idx = np.concatenate([b[1] for b in batches])
+    np.testing.assert_array_equal(idx, np.arange(37))
+    torch.testing.assert_close(x, data.preprocess_batch(ds.images, pre))
+
+
+def test_loader_skips_or_raises_on_unreadable(folder):
+    ds = data.load_dataset(str(folder))
+    pre = data.Preprocess(size=(8, 8))
+    stats = data.LoaderStats()
+    idx = np.concatenate([b[1] for b in data.iter_batches(ds, pre, 4, stats=stats)])
+    assert stats.skipped == ["dog/broken.png"]
+    assert len(idx) == 12 and ds.ids.index("dog/broken.png") not in idx
+    with pytest.raises(data.UnreadableImageError, match=r"broken\.png.*--strict-images"):
+        list(data.iter_batches(ds, pre, 4, strict=True))
+
+
+def test_loader_thread_stops_when_consumer_stops():
+    ds = data.load_dataset("digits", limit=300)
+    before = threading.active_count()
+    it = data.iter_batches(ds, data.Preprocess(size=(8, 8)), 4, prefetch=1)
+    next(it)
+    it.close()
+    assert threading.active_count() == before
+
+
+def test_raw_pixels(folder):
+    digits = data.load_dataset("digits", limit=10)
+    np.testing.assert_array_equal(data.raw_pixels(digits), digits.images.reshape(10, 64))
+    ds = data.load_dataset(str(folder)).subset([0, 1])
+    assert data.raw_pixels(ds, max_side=8).shape == (2, 64)
+
+
+@pytest.mark.parametrize("shape", [(3,), (5, 7), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8])
+def test_aligned_buffers(shape, dtype):
+    a = embed.aligned_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+    assert a.ctypes.data % embed.ALIGNMENT == 0
+    assert embed.as_aligned(a) is a
+    b = np.arange(int(np.prod(shape)) + 1, dtype=dtype)[1:].reshape(shape)  # off by itemsize
+    c = embed.as_aligned(b)
+    assert c.ctypes.data % embed.ALIGNMENT == 0
+    np.testing.assert_array_equal(b, c)
+
+
+def test_embeddings_file_roundtrip_and_atomic(tmp_path, monkeypatch):
+    e = embed.Embeddings(
+        embeddings=np.random.default_rng(0).random((5, 4), dtype=np.float32),
+        labels=np.arange(5, dtype=np.int64),
+        ids=np.arange(5, dtype=np.int64) * 2,
+        metadata={"format": embed.EMBEDDINGS_FORMAT, "class_names": '["a"]', "items": "[]"},
+    )
+    out = embed.save_embeddings(e, tmp_path / "e.safetensors")
+    back = embed.load_embeddings(out)
+    np.testing.assert_array_equal(back.embeddings, e.embeddings)
+    np.testing.assert_array_equal(back.ids, e.ids)
+    assert back.metadata == e.metadata and back.class_names == ["a"]
+    assert back.embeddings.ctypes.data % embed.ALIGNMENT == 0
+    # a failure while writing leaves nothing behind: no partial file, no temp file
+    import safetensors.numpy
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        embed.save_embeddings(e, tmp_path / "f.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.safetensors"]
+    with pytest.raises(embed.EmbedError, match="directory"):
+        embed.check_output_path(tmp_path / "nope" / "x.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("y", "shape", "how"),
+    [
+        (torch.ones(2, 5), (2, 5), "as is"),
+        (torch.arange(24.0).view(2, 3, 4), (2, 4), "token 0 (CLS)"),
+        (torch.arange(48.0).view(2, 3, 4, 2), (2, 3), "spatial mean"),
+        ([torch.ones(2, 3, 4, 4), torch.ones(2, 6)], (2, 6), "last output"),
+    ],
+    ids=["2d", "tokens", "maps", "list"],
+)
+def test_pool_features(y, shape, how):
+    out, got_how = embed.pool_features(y)
+    assert tuple(out.shape) == shape and got_how == how
+    if how == "token 0 (CLS)":
+        torch.testing.assert_close(out, y[:, 0])
+    if how == "spatial mean":
+        torch.testing.assert_close(out, y.mean(dim=(2, 3)))
