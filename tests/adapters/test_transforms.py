@@ -580,3 +580,40 @@ def test_under_torch_compile_without_graph_breaks():
     for a, b in zip(compiled(x), features(x), strict=True):
         check_kind(a[0] if isinstance(a, list) else a, "torch")
         torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# eva configs: the records specs loads from eva's YAML give eva's numbers
+# ---------------------------------------------------------------------------------------------
+
+_EVA_CONFIG = """
+class_path: eva.models.wrappers.ModelFromFunction
+init_args:
+  path: timm.create_model
+  arguments: {{model_name: vit_tiny_patch16_224, pretrained: false}}
+  tensor_transforms:
+    class_path: eva.core.models.transforms.{name}
+    init_args: {args}
+"""
+
+# (eva class, its init_args, eva's formula, input shape)
+EVA_CASES = [
+    ("ExtractCLSFeatures", {}, lambda t: eva_cls(t, 0, 0, False), (2, 1 + 9, 4)),
+    ("ExtractCLSFeatures", {"cls_index": 1, "num_register_tokens": 4, "include_patch_tokens": True},
+     lambda t: eva_cls(t, 1, 4, True), (2, 1 + 4 + 9, 4)),
+    ("ExtractPatchFeatures", {"num_reg_tokens": 4}, lambda t: eva_patch(t, True, 4, False)[0],
+     (2, 1 + 4 + 16, 3)),
+    ("ExtractPatchFeatures", {"has_cls_token": False, "ignore_remaining_dims": True},
+     lambda t: eva_patch(t, False, 0, True)[0], (2, 3 + 9, 3)),
+    ("AsDiscrete", {"argmax": True, "to_onehot": 4}, lambda t: eva_as_discrete(t, True, 4, None),
+     (3, 4, 2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "args", "eva", "shape"), EVA_CASES)
+def test_eva_config_transforms_give_evas_numbers(name, args, eva, shape):
+    spec = specs.loads(_EVA_CONFIG.format(name=name, args=args or "{}"))
+    x = torch.from_numpy(tokens(*shape))
+    ours = T.from_specs(spec.transforms)(x)
+    ours = ours[0] if isinstance(ours, list) else ours
+    assert torch.equal(ours, eva(x))
