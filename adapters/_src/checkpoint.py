@@ -106,7 +106,7 @@ def read_state_dict(
         except Exception as err:
             raise BuildError(
                 field,
-                f"cannot load {path!r} with torch.load(weights_only=True): {err}",
+                f"cannot load {path!r} with torch.load(weights_only=True) ({_reason(err)})",
                 fix="Save plain tensors (torch.save(model.state_dict(), path)) or a "
                 ".safetensors file; pickled objects are refused for safety",
             ) from err
@@ -114,6 +114,15 @@ def read_state_dict(
     if prefix:
         state = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state.items()}
     return state
+
+
+def _reason(err: BaseException) -> str:
+    """The useful part of torch.load's long (and unsafe-advice-giving) error text."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def unwrap(state: Any, path: str, field: str = "checkpoint_path") -> dict[str, torch.Tensor]:

@@ -1,0 +1,175 @@
+"""Checkpoints: local or fsspec, safetensors or weights_only torch files, unwrapping,
+prefix stripping, strict key errors with counts, sha256 verified before loading."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import fsspec
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import adapters
+import specs
+
+INIT = {"in_features": 6, "out_features": 3}
+
+
+def linear_spec(path: str, **kw) -> specs.ModuleSpec:
+    return specs.ModuleSpec(
+        class_path="torch.nn.Linear", init_args=INIT, checkpoint_path=path, **kw
+    )
+
+
+def weights(seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"weight": torch.randn(3, 6, generator=g), "bias": torch.randn(3, generator=g)}
+
+
+def write(path: Path, kind: str, state: dict) -> Path:
+    if kind == "safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    return path
+
+
+LAYOUTS = [
+    ("plain.pt", "torch", lambda sd: sd, {}),
+    ("wrapped.pth", "torch", lambda sd: {"state_dict": sd, "epoch": 3}, {}),
+    ("nested.bin", "torch", lambda sd: {"model": {"state_dict": sd}}, {}),
+    (
+        "ddp.pt",
+        "torch",
+        lambda sd: {f"module.{k}": v for k, v in sd.items()},
+        {"checkpoint_prefix": "module."},
+    ),
+    ("plain.safetensors", "safetensors", lambda sd: sd, {}),
+    (
+        "prefixed.safetensors",
+        "safetensors",
+        lambda sd: {f"backbone.{k}": v for k, v in sd.items()},
+        {"checkpoint_prefix": "backbone."},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "layout", "kw"), LAYOUTS, ids=[c[0] for c in LAYOUTS])
+def test_checkpoint_layouts_load(tmp_path, name, kind, layout, kw) -> None:
+    state = weights()
+    path = write(tmp_path / name, kind, layout(state))
+    backbone = adapters.build(linear_spec(str(path), **kw))
+    for k, v in state.items():
+        torch.testing.assert_close(backbone.params[k], v, rtol=0, atol=0)
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(
+        backbone(x), x @ state["weight"].T + state["bias"], rtol=0, atol=1e-6
+    )
+
+
+def test_fsspec_url(tmp_path) -> None:
+    state = weights(1)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with fsspec.open("memory://ckpt/weights.pt", "wb") as f:
+        f.write(buffer.getvalue())
+    backbone = adapters.build(linear_spec("memory://ckpt/weights.pt"))
+    torch.testing.assert_close(backbone.params["weight"], state["weight"], rtol=0, atol=0)
+    local = write(tmp_path / "w.pt", "torch", state)
+    assert torch.equal(adapters.build(linear_spec(f"file://{local}")).params["bias"], state["bias"])
+
+
+def test_sha256_is_verified(tmp_path) -> None:
+    path = write(tmp_path / "w.safetensors", "safetensors", weights())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    backbone = adapters.build(linear_spec(str(path), checkpoint_sha256=digest.upper()))
+    assert torch.equal(backbone.params["bias"], weights()["bias"])
+    wrong = "0" * 64
+    with pytest.raises(
+        adapters.BuildError, match=r"checkpoint_sha256: the sha256 of .* does not match"
+    ) as info:
+        adapters.build(linear_spec(str(path), checkpoint_sha256=wrong))
+    assert digest not in str(info.value)  # verified, not printed
+
+
+def test_strict_error_lists_keys_with_counts(tmp_path) -> None:
+    state = {**{f"extra.{i}": torch.zeros(1) for i in range(7)}, "weight": torch.zeros(3, 6)}
+    path = write(tmp_path / "bad.pt", "torch", state)
+    with pytest.raises(adapters.BuildError) as info:
+        adapters.build(linear_spec(str(path)))
+    message = str(info.value)
+    assert message.startswith("checkpoint_path:")
+    assert "1 missing key (bias)" in message
+    assert "7 unexpected keys (extra.0, extra.1, extra.2, extra.3, extra.4, ...)" in message
+
+
+def test_non_strict_loads_matching_keys_only(tmp_path) -> None:
+    state = {"weight": weights()["weight"], "unused": torch.zeros(2)}
+    path = write(tmp_path / "partial.pt", "torch", state)
+    backbone = adapters.build(linear_spec(str(path), strict=False))
+    assert torch.equal(backbone.params["weight"], state["weight"])
+
+
+def test_prefix_hint_and_shape_mismatch(tmp_path) -> None:
+    prefixed = write(tmp_path / "p.pt", "torch", {f"module.{k}": v for k, v in weights().items()})
+    with pytest.raises(
+        adapters.BuildError, match=r"share the prefix 'module\.': set checkpoint_prefix"
+    ):
+        adapters.build(linear_spec(str(prefixed)))
+    wrong = write(tmp_path / "s.pt", "torch", {"weight": torch.zeros(3, 5), "bias": torch.zeros(3)})
+    with pytest.raises(adapters.BuildError, match=r"weight: checkpoint \(3, 5\) vs model \(3, 6\)"):
+        adapters.build(linear_spec(str(wrong)))
+
+
+class NotATensor:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"checkpoint_path: checkpoint file .* does not exist"),
+        (
+            b"not a checkpoint",
+            r"checkpoint_path: cannot load .* with torch.load\(weights_only=True\)",
+        ),
+        ("pickle", r"checkpoint_path: cannot load .* pickled objects are refused"),
+        ("no-tensors", r"checkpoint_path: .* does not hold a state dict of tensors"),
+    ],
+    ids=["missing", "garbage", "pickled-object", "no-tensors"],
+)
+def test_bad_checkpoint_files(tmp_path, content, message) -> None:
+    path = tmp_path / "ckpt.pt"
+    if content == "pickle":
+        torch.save({"weight": NotATensor()}, path)
+    elif content == "no-tensors":
+        torch.save({"epoch": 3, "lr": 0.1}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(adapters.BuildError, match=message):
+        adapters.build(linear_spec(str(path)))
+
+
+def test_remote_checkpoint_while_offline_fails_fast(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(adapters.BuildError, match="offline mode is on"):
+        adapters.build(linear_spec("https://example.invalid/weights.pt"))
+
+
+def test_timm_checkpoint_round_trip(tmp_path) -> None:
+    spec = specs.TimmSpec("resnet10t", pretrained=False, model_kwargs={"num_classes": 0})
+    source = adapters.build(spec)
+    state = {k: v + 1.0 if v.is_floating_point() else v for k, v in source.params.items()}
+    path = write(
+        tmp_path / "r.safetensors", "safetensors", {k: v.contiguous() for k, v in state.items()}
+    )
+    loaded = adapters.build(
+        specs.TimmSpec(
+            "resnet10t", pretrained=True, checkpoint_path=str(path), model_kwargs={"num_classes": 0}
+        )
+    )
+    for k, v in state.items():
+        torch.testing.assert_close(loaded.params[k], v, rtol=0, atol=0)
