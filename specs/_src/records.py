@@ -224,7 +224,7 @@ class AsDiscrete:
         ),
     )
     dim: int = attrs.field(default=1, validator=_int)
-    keepdim: bool = attrs.field(default=False, validator=_bool)
+    keepdim: bool = attrs.field(default=True, validator=_bool)
 
 
 @attrs.frozen
