@@ -95,7 +95,21 @@ def build_torch_hub(spec: specs.TorchHubSpec) -> Adapter:
 
 
 def _entrypoints(repo: str) -> list[str]:
+    """Public callables of a local ``hubconf.py`` (``torch.hub.list`` is GitHub-only)."""
+    import importlib.util
+
     try:
-        return torch.hub.list(repo, source="local", trust_repo=True)
+        spec = importlib.util.spec_from_file_location(
+            "_fm_hubconf", os.path.join(repo, "hubconf.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     except Exception:
         return []
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if callable(value)
+        and not name.startswith("_")
+        and getattr(value, "__module__", None) == module.__name__
+    )

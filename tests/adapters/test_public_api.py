@@ -1,0 +1,48 @@
+"""Every public name of `adapters` imports and is what it says."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import adapters
+
+PUBLIC = sorted(adapters.__all__)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_name_resolves(name) -> None:
+    value = getattr(adapters, name)
+    assert value is not None
+    assert name in dir(adapters)
+
+
+def test_callables_have_docs_and_hints() -> None:
+    import inspect
+
+    for name in ("build", "register_source", "list_models", "register", "registry_spec"):
+        fn = getattr(adapters, name)
+        assert inspect.getdoc(fn), name
+        assert "return" in fn.__annotations__, name
+
+
+def test_lazy_names_are_the_real_objects() -> None:
+    assert adapters.transforms is importlib.import_module("adapters.transforms")
+    assert callable(adapters.transforms.from_specs)
+    onnx_export = pytest.importorskip(
+        "adapters._src.onnx_export", reason="ONNX export not merged yet"
+    )
+    assert adapters.export_onnx is onnx_export.export_onnx
+    assert adapters.parity is onnx_export.parity
+
+
+def test_unknown_attribute() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        adapters.nope  # noqa: B018
+
+
+def test_build_error_and_adapter_types() -> None:
+    assert issubclass(adapters.BuildError, ValueError)
+    fields = [a.name for a in adapters.Adapter.__attrs_attrs__]
+    assert fields == ["forward", "params", "spec", "framework", "module", "info"]
