@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -200,6 +201,15 @@ def _param_bytes(adapter: Adapter) -> int:
     )
 
 
+def _reason(err: BaseException) -> str:
+    """The root cause of an exporter error in one line (the wrapper's text is boilerplate)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first[:300]}"
+
+
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -261,7 +271,6 @@ def export_adapter(
                     verbose=False,
                 )
             except Exception as err:  # torch.export raises many unrelated types
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 hint = (
                     " If the model fixes its batch size, pass dynamic_batch=False."
                     if dynamic_batch
@@ -269,8 +278,7 @@ def export_adapter(
                 )
                 raise BuildError(
                     "export",
-                    f"torch.onnx.export could not trace the adapter "
-                    f"({type(err).__name__}: {first[:300]})",
+                    f"torch.onnx.export could not trace the adapter ({_reason(err)})",
                     fix=f"Check that forward runs on the example input.{hint}",
                 ) from err
             program.save(str(staged), external_data=external)
