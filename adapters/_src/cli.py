@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="spec file or registry name")
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--image-size", type=int, help="example input size (default: the backbone's)")
-    p.set_defaults(command="export", run=cmd_export, runtime="torch")
+    p.set_defaults(command="export", run=cmd_export, runtime="torch", mean=None, std=None)
     return parser
 
 
@@ -114,6 +114,10 @@ def _add_data_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="input size (default: the backbone's own)")
+    p.add_argument(
+        "--mean", type=float, nargs="+", help="per-channel mean (default: the backbone's)"
+    )
+    p.add_argument("--std", type=float, nargs="+", help="per-channel std (default: the backbone's)")
     p.add_argument("--runtime", choices=RUNTIMES, default="torch")
 
 
@@ -139,7 +143,13 @@ def resolve_spec(arg: str) -> Any:
     return specs.RegistrySpec(model_name=arg)
 
 
-def build_backbone(arg: str, runtime: str, image_size: int | None = None) -> tuple[Any, Any]:
+def build_backbone(
+    arg: str,
+    runtime: str,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> tuple[Any, Any]:
     """Build the backbone named by ``arg``; returns it with its resolved `Preprocess`.
 
     With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
@@ -153,7 +163,7 @@ def build_backbone(arg: str, runtime: str, image_size: int | None = None) -> tup
 
     spec = resolve_spec(arg)
     backbone = adapters.build(spec)
-    pre = resolve_preprocess(backbone, image_size=image_size)
+    pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
         example = torch.zeros(1, pre.channels, *pre.size)
         backbone = adapters.build(spec, runtime=runtime, example_input=example)
@@ -182,7 +192,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from .embed import spec_yaml
 
-    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
+    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size, args.mean, args.std)
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         y = backbone.forward(backbone.params, x)
@@ -252,7 +262,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.out)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
+    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size, args.mean, args.std)
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
@@ -273,7 +283,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ds = _dataset_of(emb, args)
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-        backbone, pre = build_backbone(args.spec, args.runtime, args.image_size)
+        backbone, pre = build_backbone(
+            args.spec, args.runtime, args.image_size, args.mean, args.std
+        )
         emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start
     pixels = None

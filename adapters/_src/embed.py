@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,21 @@ class EmbedError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_preprocess(adapter: Any, *, image_size: int | None = None) -> Preprocess:
+def resolve_preprocess(
+    adapter: Any,
+    *,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Preprocess:
     """The backbone's own preprocessing where known, else ImageNet defaults at 224.
 
     Looks, in order, at ``adapter.info["preprocess"]`` (a mapping of `Preprocess` fields), timm's
     data config (``timm.data.resolve_model_data_config``; the input size from the model's patch
     embedding when it was built with another ``img_size``), a HuggingFace
     ``preprocessor_config.json`` next to the weights, and the input shape of an ONNX model.
-    ``image_size`` (the ``--image-size`` flag) overrides the size.
+    ``image_size``, ``mean`` and ``std`` (the ``--image-size``, ``--mean``, ``--std`` flags)
+    override what was found.
     """
     pre = _from_info(adapter) or _from_timm(adapter) or _from_hf(adapter) or _from_onnx(adapter)
     if pre is None:
@@ -62,6 +69,17 @@ def resolve_preprocess(adapter: Any, *, image_size: int | None = None) -> Prepro
         pre = attrs.evolve(
             pre, size=(image_size, image_size), origin=pre.origin + " + --image-size"
         )
+    for flag, value in (("mean", mean), ("std", std)):
+        if value is None:
+            continue
+        value = tuple(float(v) for v in value)
+        if len(value) not in (1, pre.channels) or (flag == "std" and min(value) <= 0):
+            raise EmbedError(
+                f"--{flag}: expected 1 or {pre.channels} numbers (one per channel)"
+                f"{', all > 0' if flag == 'std' else ''}, got {list(value)}"
+            )
+        value = value * pre.channels if len(value) == 1 else value
+        pre = attrs.evolve(pre, **{flag: value}, origin=pre.origin + f" + --{flag}")
     return pre
 
 

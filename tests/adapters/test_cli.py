@@ -1,0 +1,229 @@
+"""``python -m adapters`` end to end, in-process: list, inspect, embed, probe, export, and
+one-line exit-2 errors that leave no file behind."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import timm
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import save_file
+
+import interop
+import specs
+from adapters._src import cli, data, embed
+
+MODEL_KWARGS = {"img_size": 32, "depth": 2, "num_classes": 0}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A tiny timm ViT saved locally, its spec file, and an image folder."""
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **MODEL_KWARGS).eval()
+    save_file(model.state_dict(), root / "tiny.safetensors")
+    spec = {
+        "source": "timm",
+        "model_name": "vit_tiny_patch16_224",
+        "pretrained": False,
+        "checkpoint_path": str(root / "tiny.safetensors"),
+        "model_kwargs": MODEL_KWARGS,
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    images = root / "images"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["red", "green", "blue"]):
+        (images / name).mkdir(parents=True)
+        for i in range(5):
+            arr = rng.integers(0, 90, size=(24, 24, 3), dtype=np.uint8)
+            arr[..., c] = 230
+            Image.fromarray(arr).save(images / name / f"{i}.png")
+    (images / "green" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    out = root / "out"
+    out.mkdir()
+    return {
+        "root": root,
+        "spec": str(root / "tiny.yaml"),
+        "model": model,
+        "images": images,
+        "out": out,
+    }
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list", "universal/*tiny*")
+    assert code == 0
+    names = out.split()
+    assert cli.DEFAULT_MODEL in names and all(n.startswith("universal/") for n in names)
+
+
+def test_inspect(capsys, work):
+    code, out, _ = run(capsys, "inspect", work["spec"])
+    assert code == 0, out
+    n_params = sum(p.numel() for p in work["model"].state_dict().values())
+    assert "source:      timm" in out
+    assert "(1, 3, 32, 32)" in out and "output:      (1, 192) float32" in out
+    assert f"parameters:  {n_params:,}" in out
+    assert "model_name: vit_tiny_patch16_224" in out
+
+
+def test_embed_digits_matches_plain_forward(capsys, work):
+    path = work["out"] / "digits.safetensors"
+    code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",
+                         "--batch-size", "32", "--out", str(path))  # fmt: skip
+    assert code == 0, err
+    assert "preprocessing (timm data config): resize to 32x32" in out
+    emb = embed.load_embeddings(path)
+    digits = data.load_dataset("digits")
+    assert emb.embeddings.shape == (150, 192) and emb.embeddings.dtype == np.float32
+    assert len(set(emb.ids.tolist())) == 150
+    np.testing.assert_array_equal(emb.labels, digits.labels[emb.ids])
+    assert emb.items == [str(i) for i in emb.ids]
+    assert emb.class_names == [str(i) for i in range(10)]
+    assert specs.loads(emb.metadata["spec"]) == specs.load(work["spec"])
+    # the plain framework call on the same preprocessed images
+    pre = data.Preprocess(**{**json.loads(emb.metadata["preprocess"]), "size": (32, 32)})
+    with torch.inference_mode():
+        ref = work["model"](data.preprocess_batch(digits.images[emb.ids], pre))
+    np.testing.assert_allclose(emb.embeddings, ref.numpy(), rtol=1e-4, atol=1e-4)
+    assert sorted(p.name for p in work["out"].iterdir()) == ["digits.safetensors"]
+
+
+def test_embed_folder_skips_unreadable(capsys, work):
+    path = work["root"] / "folder.safetensors"
+    code, out, err = run(
+        capsys, "embed", work["spec"], "--data", str(work["images"]), "--out", str(path)
+    )
+    assert code == 0, err
+    assert "skipped 1 unreadable image(s): green/broken.jpg" in out
+    emb = embed.load_embeddings(path)
+    assert emb.embeddings.shape == (15, 192)
+    assert emb.labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert emb.class_names == ["blue", "green", "red"]
+    assert "green/broken.jpg" not in emb.items and json.loads(emb.metadata["skipped"]) == [
+        "green/broken.jpg"
+    ]
+
+
+def _metrics(out: str) -> dict[str, tuple[float, float | None]]:
+    rows = {}
+    for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+        m = re.search(rf"^{key}\s+([\d.]+)\s+([\d.]+|n/a)$", out, re.M)
+        assert m, out
+        rows[key] = (float(m[1]), None if m[2] == "n/a" else float(m[2]))
+    return rows
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_probe_digits_beats_chance(capsys, work, head, tmp_path):
+    code, out, err = run(capsys, "probe", work["spec"], "--data", "digits", "--limit", "300",
+                         "--head", head, "--epochs", "40", "--report", str(tmp_path / "r"))  # fmt: skip
+    assert code == 0, err
+    assert "features handed to JAX without a copy" in out
+    metrics = _metrics(out)
+    assert metrics["accuracy"][0] > 0.5  # chance is ~0.1 on 10 balanced classes
+    assert metrics["accuracy"][1] > 0.7  # the pixel baseline on digits
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"][0], abs=5e-4)
+    assert report["split_sizes"]["test"] == 60 and sum(map(sum, report["confusion"])) == 60
+    assert len(report["history"]["val_accuracy"]) == 40
+    for png in ("learning_curve.png", "confusion_matrix.png"):
+        assert (tmp_path / "r" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_probe_reads_embeddings_file(capsys, work):
+    path = work["root"] / "probe_in.safetensors"
+    assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "200",
+               "--out", str(path))[0] == 0  # fmt: skip
+    code, out, err = run(capsys, "probe", str(path), "--epochs", "30")
+    assert code == 0, err
+    metrics = _metrics(out)
+    assert metrics["accuracy"][0] > 0.4 and metrics["accuracy"][1] is not None
+
+
+def test_probe_features_reach_jax_without_copy(work):
+    emb = embed.load_embeddings(work["out"] / "digits.safetensors")
+    xj = interop.to_jax(emb.embeddings, copy=False)
+    assert interop.data_ptr(xj) == interop.data_ptr(emb.embeddings)
+
+
+def test_export_and_onnxruntime_embed(capsys, work):
+    onnx_path = work["root"] / "tiny.onnx"
+    code, _, err = run(capsys, "export", work["spec"], "--out", str(onnx_path))
+    assert code == 0, err
+    assert onnx_path.stat().st_size > 0
+    a, b = work["root"] / "ort_a.safetensors", work["root"] / "ort_b.safetensors"
+    # the exported file knows only its input shape: normalisation from flags
+    assert run(capsys, "embed", str(onnx_path), "--data", "digits", "--limit", "40",
+               "--mean", "0.5", "--std", "0.5", "--out", str(a))[0] == 0  # fmt: skip
+    assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "40",
+               "--runtime", "onnxruntime", "--out", str(b))[0] == 0  # fmt: skip
+    digits = data.load_dataset("digits")
+    pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    for path in (a, b):
+        got = embed.load_embeddings(path)
+        assert got.embeddings.shape == (40, 192)
+        with torch.inference_mode():
+            ref = work["model"](data.preprocess_batch(digits.images[got.ids], pre))
+        np.testing.assert_allclose(got.embeddings, ref.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def _wrong_labels(root):
+    np.save(root / "imgs.npy", np.zeros((5, 8, 8), np.uint8))
+    np.save(root / "labels.npy", np.zeros(4, np.int64))
+    return ["--data", str(root / "imgs.npy"), "--labels", str(root / "labels.npy")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (lambda w: ["no_such/model", "--data", "digits"], "no_such/model"),
+        (lambda w: ["{spec}", "--data", str(w["root"] / "missing")], "does not exist"),
+        (lambda w: ["{spec}", "--data", str(w["images"]), "--strict-images"], "broken.jpg"),
+        (lambda w: ["{spec}", *_wrong_labels(w["root"])], r"one label per image"),
+        (
+            lambda w: ["{spec}", "--data", "digits", "--out", str(w["root"] / "nodir" / "x.st")],
+            "does not exist",
+        ),
+        (lambda w: [str(w["root"] / "missing.yaml"), "--data", "digits"], "not a file"),
+    ],
+    ids=[
+        "unknown-model",
+        "missing-folder",
+        "unreadable-strict",
+        "labels-mismatch",
+        "out-dir",
+        "spec-file",
+    ],
+)
+def test_bad_input_one_line_exit_2(capsys, work, argv, match, tmp_path):
+    args = [a.replace("{spec}", work["spec"]) for a in argv(work)]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "e.safetensors")]
+    code, _, err = run(capsys, "embed", *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert re.search(match, lines[0]), lines[0]
+    assert list(tmp_path.iterdir()) == []
+    assert not (work["root"] / "nodir").exists()
+
+
+def test_probe_unknown_model_one_line(capsys, tmp_path):
+    code, _, err = run(
+        capsys, "probe", "universal/vit_tiny_patch16_224_randon", "--report", str(tmp_path / "r")
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
