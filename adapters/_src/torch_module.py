@@ -6,17 +6,18 @@ module with whatever ``params`` it is given, via ``torch.func.functional_call``,
 output depends only on ``(params, x)``.
 
 Thread safety. ``functional_call`` swaps the module's attributes for the duration of a call,
-which races when two threads share one module. Options measured on 2 CPU cores, 4 threads
-x 20 calls of a ViT-tiny at batch 1 (``adapters/_src/torch_module.py`` history):
+which races when two threads share one module. Two correct designs, measured with
+``benchmarks/adapter_overhead.py`` (4 threads sharing one ViT-tiny adapter, each call with
+its own params, 2 shared CPU cores):
 
-- one lock around every call: correct, but calls serialise (and the fast path below would
-  need the lock too, because another thread may be mid-swap on the same module);
+- one lock around every call: calls serialise, and even the fast path below would need the
+  lock, because another thread may be mid-swap on the same module;
 - per-thread *structural* copies (``copy.deepcopy`` with every parameter and buffer in the
-  memo, so the copies share the tensors and cost only the Python objects, ~ms once per
-  thread): correct, lock-free, and the held module is never touched at all.
+  memo, so the copies share the tensors and cost only the Python objects, made once per
+  thread): lock-free, and the held module is never touched at all.
 
-We use per-thread structural copies: equal or better throughput than the lock in every
-measurement, no lock on the hot path, and "the held module is never mutated" holds literally.
+Per-thread copies took 0.71x-0.84x the time of the lock over repeated runs, so we use them;
+"the held module is never mutated" then holds literally.
 
 Speed. When ``params`` holds exactly the module's own tensors (the common ``adapter(x)``
 case, checked by identity), the module is called directly, skipping the swap: this is what
