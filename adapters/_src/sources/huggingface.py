@@ -23,8 +23,7 @@ def _looks_local(path: str) -> bool:
         os.path.isabs(path)
         or path.startswith((".", "~"))
         or path.count("/") > 1
-        or (os.sep != "/"
-        and os.sep in path)
+        or (os.sep != "/" and os.sep in path)
     )
 
 
