@@ -20,12 +20,14 @@ concurrently, and each call makes its own ``IOBinding``.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
+import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 import interop
@@ -120,6 +122,11 @@ def format_signature(inputs: Sequence[OnnxIO], outputs: Sequence[OnnxIO] = ()) -
     if outputs:
         text += "; outputs: " + ", ".join(str(o) for o in outputs)
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def _input_signature(inputs: tuple[OnnxIO, ...]) -> str:
+    return format_signature(inputs)  # cached: it is built on every call, printed only on error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,26 +233,32 @@ _FRAMEWORKS = ("torch", "jax", "numpy")
 
 
 def _framework(a: Any) -> str | None:
-    module = type(a).__module__.split(".")[0]
-    if module == "torch" and hasattr(a, "data_ptr"):
+    if isinstance(a, torch.Tensor):
         return "torch"
-    if module in ("jax", "jaxlib") and hasattr(a, "unsafe_buffer_pointer"):
-        return "jax"
     if isinstance(a, np.ndarray):
         return "numpy"
+    module = type(a).__module__.split(".")[0]
+    if module in ("jax", "jaxlib") and hasattr(a, "unsafe_buffer_pointer"):
+        return "jax"
     return None
+
+
+_TORCH_DTYPE_NAMES: dict[torch.dtype, str] = {}
 
 
 def _dtype_name(a: Any, framework: str) -> str:
     if framework == "torch":
-        return str(a.dtype).removeprefix("torch.")
+        name = _TORCH_DTYPE_NAMES.get(a.dtype)
+        if name is None:
+            name = _TORCH_DTYPE_NAMES[a.dtype] = str(a.dtype).removeprefix("torch.")
+        return name
     return np.dtype(a.dtype).name
 
 
 def _by_name(x: Any, inputs: Sequence[OnnxIO], where: str) -> dict[str, Any]:
     """The caller's input(s) as ``{input name: array}`` in graph order."""
     names = [i.name for i in inputs]
-    sig = format_signature(inputs)
+    sig = _input_signature(tuple(inputs))
     if isinstance(x, Mapping):
         missing = [n for n in names if n not in x]
         unexpected = [k for k in x if k not in names]
@@ -279,7 +292,7 @@ def check_inputs(feeds: Mapping[str, Any], inputs: Sequence[OnnxIO], where: str 
         OnnxInputError: wrong rank or a fixed dimension that differs, or inputs that mix
             frameworks. Every message prints the model's input signature.
     """
-    sig = format_signature(inputs)
+    sig = _input_signature(tuple(inputs))
     frameworks = set()
     for io in inputs:
         a = feeds[io.name]
@@ -344,6 +357,39 @@ def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
 
 
 _CONVERT = {"torch": interop.to_torch, "jax": interop.to_jax, "numpy": interop.to_numpy}
+#: dtypes NumPy can view natively (no bfloat16, which NumPy lacks)
+_NUMPY_NATIVE = frozenset(
+    {torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.int8}
+    | {torch.uint8, torch.bool, torch.int16}
+)
+
+# Per-call cost matters here (eva's session.run is ~11 us for a tiny model): interop's
+# general pytree path costs ~40 us per array, so the two overwhelmingly common cases, a
+# C-contiguous CPU torch tensor or NumPy array, take DLPack directly (~5 us, the same
+# zero-copy OrtValue); everything else (strided, JAX, CUDA, read-only, grad) goes through
+# interop, which copies only when it must.
+
+
+def to_ortvalue(a: Any) -> ort.OrtValue:
+    """``a`` as an OrtValue over the same memory when it is C-contiguous, else a dense copy."""
+    if isinstance(a, torch.Tensor):
+        if a.device.type == "cpu" and not a.requires_grad and a.is_contiguous():
+            return ort.OrtValue.from_dlpack(a)
+    elif isinstance(a, np.ndarray):
+        if a.flags.c_contiguous and a.flags.writeable and a.dtype.kind in "fiub":
+            return ort.OrtValue.from_dlpack(a)
+    return interop.to_ortvalue(a)
+
+
+def from_ortvalue(value: ort.OrtValue, framework: str) -> Any:
+    """An ONNX Runtime output as a ``framework`` array sharing its buffer (no copy)."""
+    if framework != "jax" and value.device_name().lower() == "cpu":
+        t = torch.from_dlpack(value)
+        if framework == "torch":
+            return t
+        if t.dtype in _NUMPY_NATIVE:
+            return t.numpy()
+    return _CONVERT[framework](value, copy=None)
 
 
 def bind(
@@ -369,7 +415,7 @@ def bind(
         The binding and the input OrtValues; keep both alive until the run is over.
     """
     binding = session.io_binding()
-    values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
+    values = {name: to_ortvalue(a) for name, a in feeds.items()}
     for name, value in values.items():
         binding.bind_ortvalue_input(name, value)
     if out is None:
@@ -384,8 +430,7 @@ def bind(
 def collect(binding: ort.IOBinding, framework: str) -> tuple[list[ort.OrtValue], list[Any]]:
     """The outputs ONNX Runtime wrote, as OrtValues and as ``framework`` arrays sharing them."""
     values = binding.get_outputs()
-    convert = _CONVERT[framework]
-    return list(values), [convert(v, copy=None) for v in values]
+    return list(values), [from_ortvalue(v, framework) for v in values]
 
 
 def run_bound(
