@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .data import DataError
+from .embed import EmbedError
+from .probe import ProbeError
+
 #: what ``probe`` with no arguments runs (the README's main-job command)
 DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
 DEFAULT_DATA = "digits"
@@ -37,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except CliError as err:
+        return _fail(str(err))
+    except (DataError, EmbedError, ProbeError) as err:  # ours: the message is the whole story
         return _fail(str(err))
     except (ValueError, LookupError, OSError, BufferError, ImportError) as err:
         # spec, registry, data and backend errors: their messages say what to fix

@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .. import heads
 from .embed import as_aligned
 
 #: fractions of the train / validation / test splits
@@ -136,8 +135,10 @@ def run_probe(
 
     import interop
 
-    if head not in heads.HEADS:
-        raise ProbeError(f"--head: expected one of {', '.join(heads.HEADS)}, got {head!r}")
+    from .. import heads
+
+    if head not in DEFAULT_LR:
+        raise ProbeError(f"--head: expected one of {', '.join(DEFAULT_LR)}, got {head!r}")
     if epochs < 1:
         raise ProbeError(f"--epochs: expected an integer >= 1, got {epochs}")
     labels = np.asarray(labels, dtype=np.int64)

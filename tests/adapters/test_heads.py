@@ -1,4 +1,4 @@
-"""adapters.heads: Flax heads against plain NumPy maths, the jitted optax step against an
+"""adapters.heads: Flax heads against plain NumPy maths, the jitted optax step against a
 separately built reference, and fit/predict from every array type the bridge accepts."""
 
 from __future__ import annotations
