@@ -11,12 +11,14 @@ import pytest
 import timm
 import torch
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from safetensors.torch import save_file
 
 import interop
 import specs
-from adapters._src import cli, data, embed
+from adapters._src import cli, data, embed, probe
 
 MODEL_KWARGS = {"img_size": 32, "depth": 2, "num_classes": 0}
 
@@ -227,3 +229,25 @@ def test_probe_unknown_model_one_line(capsys, tmp_path):
     )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+@settings(max_examples=25, deadline=None)
+@given(counts=st.lists(st.integers(3, 40), min_size=2, max_size=6), seed=st.integers(0, 2**31))
+def test_stratified_split_partitions_every_class(counts, seed):
+    labels = np.repeat(np.arange(len(counts)), counts)
+    np.random.default_rng(seed).shuffle(labels)
+    parts = probe.stratified_split(labels, seed=seed)
+    together = np.concatenate(parts)
+    assert sorted(together.tolist()) == list(range(len(labels)))  # disjoint and complete
+    for part in parts:
+        assert set(labels[part].tolist()) == set(range(len(counts)))  # every class everywhere
+    again = probe.stratified_split(labels, seed=seed)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
+
+
+@pytest.mark.parametrize(
+    "labels", [np.zeros(10, np.int64), np.array([0, 0, 0, 1, 1])], ids=["one-class", "tiny-class"]
+)
+def test_stratified_split_refuses_too_little_data(labels):
+    with pytest.raises(probe.ProbeError, match="raise --limit"):
+        probe.stratified_split(labels)
