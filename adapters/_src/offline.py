@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
+import threading
 
 from .errors import BuildError
 
 _TRUE = {"1", "on", "yes", "true"}
+#: the host every hub download goes through first; if its name does not resolve, no download can
+#: succeed, and huggingface_hub would otherwise retry for ~30 s before saying so
+_PROBE_HOST = "huggingface.co"
+_PROBE_TIMEOUT_S = 3.0
 
 
 def is_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` (or ``FM_ADAPTERS_OFFLINE``) is set to a true value.
+    """True when ``HF_HUB_OFFLINE`` (or ``FM_ADAPTERS_OFFLINE``) is set to a true value, or
+    when the hub's host name does not resolve (checked once per process, at most 3 s).
 
     One switch for every download (HuggingFace hub, timm weights, torch.hub repositories).
     """
-    return any(
+    flagged = any(
         os.environ.get(var, "").strip().lower() in _TRUE
         for var in ("HF_HUB_OFFLINE", "FM_ADAPTERS_OFFLINE")
     )
+    return flagged or _hub_unreachable()
+
+
+@functools.cache
+def _hub_unreachable() -> bool:
+    resolved: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.getaddrinfo(_PROBE_HOST, 443)
+            resolved.append(True)
+        except OSError:
+            resolved.append(False)
+
+    # getaddrinfo has no timeout of its own: run it in a daemon thread and stop waiting
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(_PROBE_TIMEOUT_S)
+    return not (resolved and resolved[0])
 
 
 def require_online(field: str, what: str, fix: str) -> None:
@@ -25,6 +52,7 @@ def require_online(field: str, what: str, fix: str) -> None:
     if is_offline():
         raise BuildError(
             field,
-            f"{what} needs a download, but offline mode is on (HF_HUB_OFFLINE=1)",
+            f"{what} needs a download, but this process is offline "
+            f"(HF_HUB_OFFLINE=1, or {_PROBE_HOST} does not resolve)",
             fix=fix,
         )

@@ -97,17 +97,17 @@ CASES = [
     (
         "timm-offline",
         specs.TimmSpec("vit_tiny_patch16_224.augreg_in21k", pretrained=True),
-        r"^pretrained: pretrained weights for .* offline mode is on",
+        r"^pretrained: pretrained weights for .* this process is offline",
     ),
     (
         "hf-offline",
         specs.HuggingFaceSpec(model_name_or_path="owkin/phikon"),
-        r"^model_name_or_path: hub model 'owkin/phikon' is not in the local HuggingFace cache and offline mode is on",
+        r"^model_name_or_path: hub model 'owkin/phikon' is not in the local HuggingFace cache and this process is offline",
     ),
     (
         "hub-offline",
         specs.TorchHubSpec(repo_or_dir="facebookresearch/dino:main", model_name="dino_vits16"),
-        r"^repo_or_dir: torch\.hub repository .* offline mode is on",
+        r"^repo_or_dir: torch\.hub repository .* this process is offline",
     ),
     (
         "registry-offline",
@@ -237,3 +237,19 @@ def test_register_source() -> None:
         adapters.register_source("ScaleSpec", build_scale)
     with pytest.raises(TypeError, match="builder must be callable"):
         adapters.register_source(ScaleSpec, None, overwrite=True)
+
+
+def test_unresolvable_hub_counts_as_offline_without_the_flag(monkeypatch) -> None:
+    """Without HF_HUB_OFFLINE, a hub that does not resolve fails with the offline message at once
+    (huggingface_hub itself would retry for ~30 s and then say something else)."""
+    from adapters._src import offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("FM_ADAPTERS_OFFLINE", raising=False)
+    monkeypatch.setattr(offline, "_PROBE_HOST", "no-such-host.invalid")
+    offline._hub_unreachable.cache_clear()
+    try:
+        with pytest.raises(adapters.BuildError, match=r"this process is offline"):
+            adapters.build(specs.HuggingFaceSpec("owkin/phikon"))
+    finally:
+        offline._hub_unreachable.cache_clear()

@@ -155,7 +155,7 @@ def test_bad_checkpoint_files(tmp_path, content, message) -> None:
 
 def test_remote_checkpoint_while_offline_fails_fast(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(adapters.BuildError, match="offline mode is on"):
+    with pytest.raises(adapters.BuildError, match="this process is offline"):
         adapters.build(linear_spec("https://example.invalid/weights.pt"))
 
 

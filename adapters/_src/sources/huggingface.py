@@ -58,8 +58,8 @@ def build_huggingface(spec: specs.HuggingFaceSpec) -> Adapter:
     elif is_offline() and not _hub_cached(path):
         raise BuildError(
             "model_name_or_path",
-            f"hub model {path!r} is not in the local HuggingFace cache and offline mode is on "
-            "(HF_HUB_OFFLINE=1)",
+            f"hub model {path!r} is not in the local HuggingFace cache and this process is offline "
+            "(HF_HUB_OFFLINE=1, or huggingface.co does not resolve)",
             fix="Download it once while online, or point model_name_or_path at a local copy",
         )
     kwargs = thaw(spec.model_kwargs)

@@ -94,7 +94,7 @@ def build_timm(spec: specs.TimmSpec) -> Adapter:
         raise BuildError(
             "pretrained",
             f"pretrained weights for {spec.model_name!r} are not in the local cache and "
-            "offline mode is on (HF_HUB_OFFLINE=1)",
+            "this process is offline (HF_HUB_OFFLINE=1, or huggingface.co does not resolve)",
             fix="Set pretrained: false for random weights, give a local checkpoint_path, or "
             "download the weights once while online",
         )

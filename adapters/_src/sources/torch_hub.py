@@ -44,7 +44,7 @@ def build_torch_hub(spec: specs.TorchHubSpec) -> Adapter:
             raise BuildError(
                 "repo_or_dir",
                 f"torch.hub repository {repo!r} is not in the local hub cache "
-                f"({torch.hub.get_dir()}) and offline mode is on (HF_HUB_OFFLINE=1)",
+                f"({torch.hub.get_dir()}) and this process is offline (HF_HUB_OFFLINE=1, or huggingface.co does not resolve)",
                 fix="Clone it and use source: local with repo_or_dir set to the clone",
             )
     kwargs = thaw(spec.model_kwargs)
