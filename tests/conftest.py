@@ -1,6 +1,8 @@
 """Shared test settings: no network, no writes outside temporary folders."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Nothing in the test suite may reach a hub: fail fast instead of hanging on a download.
@@ -10,4 +12,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 # The ONNX Runtime fast path caches exports; tests must not fill the user's ~/.cache.
-os.environ["FM_ADAPTERS_CACHE"] = tempfile.mkdtemp(prefix="fm-adapters-test-cache-")
+_cache = tempfile.mkdtemp(prefix="fm-adapters-test-cache-")
+atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+os.environ["FM_ADAPTERS_CACHE"] = _cache
