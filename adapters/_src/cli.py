@@ -91,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--head", choices=("linear", "mlp"), default="linear")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--lr", type=float, help="AdamW step size (default: 1e-2 linear, 1e-3 mlp)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and the head")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of random backbone weights, the split, the head"
+    )
     p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
     p.set_defaults(command="probe", run=cmd_probe)
 
@@ -155,6 +157,7 @@ def build_backbone(
     image_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    seed: int = 0,
 ) -> tuple[Any, Any]:
     """Build the backbone named by ``arg``; returns it with its resolved `Preprocess`.
 
@@ -168,6 +171,8 @@ def build_backbone(
     from .embed import resolve_preprocess
 
     spec = resolve_spec(arg)
+    # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
+    torch.manual_seed(seed)
     backbone = adapters.build(spec)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
@@ -290,7 +295,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
         backbone, pre = build_backbone(
-            args.spec, args.runtime, args.image_size, args.mean, args.std
+            args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed
         )
         emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start

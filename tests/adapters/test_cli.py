@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,3 +252,16 @@ def test_stratified_split_partitions_every_class(counts, seed):
 def test_stratified_split_refuses_too_little_data(labels):
     with pytest.raises(probe.ProbeError, match="raise --limit"):
         probe.stratified_split(labels)
+
+
+def test_random_weights_are_reproducible(capsys, work, tmp_path):
+    spec = yaml.safe_load(Path(work["spec"]).read_text())
+    del spec["checkpoint_path"]
+    (tmp_path / "random.yaml").write_text(yaml.safe_dump(spec))
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.safetensors"
+        argv = ["embed", str(tmp_path / "random.yaml"), "--data", "digits", "--limit", "16"]
+        assert run(capsys, *argv, "--out", str(out))[0] == 0
+        outs.append(embed.load_embeddings(out).embeddings)
+    np.testing.assert_array_equal(outs[0], outs[1])
