@@ -39,6 +39,9 @@ def work(tmp_path_factory):
         "model_kwargs": MODEL_KWARGS,
     }
     (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    eva = {k: v for k, v in spec.items() if k != "source"}
+    eva_config = {"class_path": "eva.vision.models.wrappers.TimmModel", "init_args": eva}
+    (root / "eva.yaml").write_text(yaml.safe_dump({"backbone": eva_config}))
     images = root / "images"
     rng = np.random.default_rng(0)
     for c, name in enumerate(["red", "green", "blue"]):
@@ -72,8 +75,9 @@ def test_list(capsys):
     assert cli.DEFAULT_MODEL in names and all(n.startswith("universal/") for n in names)
 
 
-def test_inspect(capsys, work):
-    code, out, _ = run(capsys, "inspect", work["spec"])
+@pytest.mark.parametrize("spec_file", ["tiny.yaml", "eva.yaml"])
+def test_inspect(capsys, work, spec_file):
+    code, out, _ = run(capsys, "inspect", str(work["root"] / spec_file))
     assert code == 0, out
     n_params = sum(p.numel() for p in work["model"].state_dict().values())
     assert "source:      timm" in out
