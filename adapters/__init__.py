@@ -24,13 +24,19 @@ _LAZY = {
     "export_onnx": ("adapters._src.onnx_export", "export_onnx"),
     "parity": ("adapters._src.onnx_export", "parity"),
     "transforms": ("adapters.transforms", None),
+    "heads": ("adapters.heads", None),
+    "ParityReport": ("adapters._src.onnx_export", "ParityReport"),
+    "ParityError": ("adapters._src.ort_runtime", "ParityError"),
 }
 
 __all__ = [
     "Adapter",
     "BuildError",
+    "ParityError",
+    "ParityReport",
     "build",
     "export_onnx",
+    "heads",
     "list_models",
     "parity",
     "register",

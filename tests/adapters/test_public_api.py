@@ -30,11 +30,12 @@ def test_callables_have_docs_and_hints() -> None:
 def test_lazy_names_are_the_real_objects() -> None:
     assert adapters.transforms is importlib.import_module("adapters.transforms")
     assert callable(adapters.transforms.from_specs)
-    onnx_export = pytest.importorskip(
-        "adapters._src.onnx_export", reason="ONNX export not merged yet"
-    )
+    onnx_export = importlib.import_module("adapters._src.onnx_export")
     assert adapters.export_onnx is onnx_export.export_onnx
     assert adapters.parity is onnx_export.parity
+    assert adapters.ParityReport is onnx_export.ParityReport
+    assert adapters.heads is importlib.import_module("adapters.heads")
+    assert callable(adapters.heads.fit)
 
 
 def test_unknown_attribute() -> None:
