@@ -74,7 +74,9 @@ def dumps(spec: Spec, format: str = "yaml") -> str:
     data = unstructure(spec)
     if format == "json":
         return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
 
 
 def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
@@ -101,6 +103,23 @@ def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+#: Unicode line breaks: PyYAML writes them raw in single-quoted scalars and then folds them
+#: into a space on reading ('0\x85' came back as '0 '); double quotes escape them (\N, \L, \P)
+_UNICODE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes strings holding a Unicode line break, so they load back."""
+
+
+def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
+    style = '"' if _UNICODE_BREAKS.intersection(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def _format_of(path: Path) -> str:

@@ -119,3 +119,10 @@ def test_spec_errors_from_a_file_name_it(tmp_path: Path) -> None:
     assert info.value.path == "pretrained"
     assert str(info.value).startswith("pretrained: expected a boolean")
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["0\x85", "x\u2028", "a\u2029b ", "a\x85\x85", "é\n", "plain"])
+@pytest.mark.parametrize("format", ["yaml", "json"])
+def test_unicode_line_breaks_survive_a_round_trip(name: str, format: str) -> None:
+    spec = specs.RegistrySpec(name)
+    assert specs.loads(specs.dumps(spec, format)) == spec
