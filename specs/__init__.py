@@ -3,12 +3,6 @@
 Plain data: importing ``specs`` imports neither torch nor jax.
 """
 
-from ._src.convert import (
-    structure,
-    structure_transform,
-    unstructure,
-    unstructure_transform,
-)
 from ._src.errors import SpecError
 from ._src.eva import EVA_TRANSFORMS, EVA_WRAPPERS
 from ._src.frozen import FrozenDict
@@ -40,6 +34,8 @@ from ._src.records import (
     source_of,
     transform_tag,
 )
+from ._src.structure import structure, structure_transform
+from ._src.unstructure import unstructure, unstructure_transform
 
 __all__ = [
     "EVA_TRANSFORMS",

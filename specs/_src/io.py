@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 
-from .convert import structure, unstructure
 from .errors import SpecError
 from .records import Spec
+from .structure import structure
+from .unstructure import unstructure
 
 #: file extension -> format
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}

@@ -438,6 +438,9 @@ SOURCES: dict[str, type] = {
     "flax": FlaxSpec,
 }
 SPEC_TYPES = tuple(SOURCES.values())
+#: fields written under another key in our format: `TorchHubSpec.source` (torch.hub's github
+#: or local) is ``hub_source:``, because ``source:`` is the record tag
+RENAMED: dict[type, dict[str, str]] = {TorchHubSpec: {"source": "hub_source"}}
 #: the sources whose backbone is a torch ``nn.Module``
 TORCH_SOURCES = (ModuleSpec, FunctionSpec, TorchHubSpec, TimmSpec, HuggingFaceSpec)
 
