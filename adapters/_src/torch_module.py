@@ -28,6 +28,15 @@ When grad mode is on and any tensor in ``params`` or ``x`` requires grad (which 
 wrapped tensors of ``torch.func.grad`` / ``vjp``), the call runs with autograd instead. We use
 ``no_grad`` rather than ``inference_mode`` so outputs stay ordinary tensors that a user may
 later feed into autograd code without "inference tensor" errors.
+
+Devices. ``device`` moves the module (parameters and buffers, persistent or not) once, before
+``params`` are taken, so ``params`` live on that device. ``forward`` then expects its input
+there and raises a `ValueError` naming the argument, both devices and the fix when it is not:
+it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
+host-to-device copy on every call is the slow path a user should see, and because a loader
+that pins memory and copies with ``non_blocking=True`` (``adapters._src.data.iter_batches``)
+does it better ahead of time. The check compares ``x.device`` with one cached device (about
+0.2 us a tensor), so the own-params fast path keeps its speed.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 import torch
 
 from .adapter import Adapter
+from .errors import BuildError
 
 #: ``call(module, x) -> y``: how to run the module (default: ``module(x)``)
 Call = Callable[[torch.nn.Module, Any], Any]
@@ -64,6 +74,107 @@ def structural_copy(module: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(module, memo)
 
 
+#: device types a torch adapter can be built on
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device | None:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` -> a usable ``torch.device``.
+
+    ``"cuda"`` without an index becomes the current CUDA device (``cuda:0`` unless changed), so
+    that it compares equal to the device tensors report.
+
+    Raises:
+        BuildError: ``device`` is not a device name, not a CPU or CUDA device, asks for CUDA
+            when torch sees none, or names a GPU index that does not exist.
+    """
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise BuildError(
+            "device",
+            "not a device",
+            expected="'cpu', 'cuda', 'cuda:N' or a torch.device",
+            got=device,
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise BuildError(
+            "device",
+            "not a device name torch understands",
+            expected="'cpu', 'cuda', 'cuda:N' or a torch.device",
+            got=device,
+        ) from err
+    if dev.type not in DEVICE_TYPES:
+        raise BuildError(
+            "device",
+            f"torch adapters run on {' or '.join(DEVICE_TYPES)}, not {dev.type!r}",
+            expected="'cpu', 'cuda', 'cuda:N' or a torch.device of those types",
+            got=device,
+        )
+    if dev.type == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+        raise BuildError(
+            "device",
+            f"{str(dev)!r} asks for CUDA, but torch sees no GPU (torch {torch.__version__} is "
+            f"{build})",
+            fix="Pass device='cpu' (or leave device out), or run on a machine with a GPU and a "
+            "CUDA build of torch",
+        )
+    count = torch.cuda.device_count()
+    index = torch.cuda.current_device() if dev.index is None else dev.index
+    if index >= count:
+        raise BuildError(
+            "device",
+            f"there is no GPU {index}: torch sees {count} ({', '.join(f'cuda:{i}' for i in range(count))})",
+            got=device,
+            fix="Pick an index below the GPU count, or set CUDA_VISIBLE_DEVICES",
+        )
+    return torch.device("cuda", index)
+
+
+def single_device(params: Mapping[str, torch.Tensor]) -> torch.device | None:
+    """The one device holding every tensor of ``params``; None if none or several."""
+    devices = {t.device for t in params.values() if isinstance(t, torch.Tensor)}
+    return devices.pop() if len(devices) == 1 else None
+
+
+def _wrong_device(x: Any, name: str, device: torch.device) -> tuple[str, torch.device] | None:
+    """``(argument, its device)`` for the first tensor of ``x`` not on ``device``, else None.
+
+    Looks at ``x`` and one level inside a dict, list or tuple (the input forms backbones take).
+    """
+    if isinstance(x, torch.Tensor):
+        return None if x.device == device else (name, x.device)
+    if isinstance(x, Mapping):
+        for key, value in x.items():
+            if isinstance(value, torch.Tensor) and value.device != device:
+                return f"{name}[{key!r}]", value.device
+    elif isinstance(x, (list, tuple)):
+        for i, value in enumerate(x):
+            if isinstance(value, torch.Tensor) and value.device != device:
+                return f"{name}[{i}]", value.device
+    return None
+
+
+def _device_error(where: str, got: torch.device, device: torch.device) -> ValueError:
+    move = f"{where}.to({str(device)!r})"
+    if device.type == "cuda":
+        move += ", best pinned and with non_blocking=True in the loader"
+    rebuild = (
+        f", or build the adapter there: adapters.build(spec, device={str(got)!r})"
+        if got.type in DEVICE_TYPES
+        else ""
+    )
+    return ValueError(
+        f"forward: argument {where} is on device {str(got)!r}, expected {str(device)!r} (the "
+        f"device this adapter was built on). Fix: move it first ({move}){rebuild}."
+    )
+
+
 def _requires_grad(tree: Any) -> bool:
     if isinstance(tree, torch.Tensor):
         return tree.requires_grad
@@ -79,23 +190,35 @@ def make_forward(
     *,
     call: Call | None = None,
     post: Callable[[Any], Any] | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[Callable[[Mapping[str, Any], Any], Any], dict[str, torch.Tensor]]:
     """Turn ``module`` into ``(forward, params)``.
 
     Args:
-        module: put in eval mode with ``requires_grad_(False)``; never mutated afterwards.
+        module: put in eval mode with ``requires_grad_(False)`` (and moved to ``device``);
+            never mutated afterwards.
         call: how to run it, e.g. ``lambda m, x: m.forward_intermediates(x, ...)``;
             default ``module(x)``.
         post: output transform applied to the module's output inside ``forward``.
+        device: move the module here first (see `resolve_device`); None leaves it where it is.
 
     Returns:
-        ``forward(params, x) -> y`` and the module's own ``params``.
+        ``forward(params, x) -> y`` and the module's own ``params``. ``forward`` raises
+        `ValueError` when an input tensor is not on the module's device (when all its
+        tensors share one device; a module spread over several devices is not checked).
+
+    Raises:
+        BuildError: ``device`` is invalid or unavailable.
     """
+    target = resolve_device(device)
+    if target is not None:
+        module.to(target)
     module.eval()
     module.requires_grad_(False)
     params = module_params(module)
     own = tuple(params.items())
     local = threading.local()
+    expected = single_device(params) if params else target
 
     def run(m: torch.nn.Module, x: Any) -> Any:
         return m(x) if call is None else call(m, x)
@@ -111,6 +234,10 @@ def make_forward(
         return replica
 
     def forward(p: Mapping[str, Any], x: Any) -> Any:
+        if expected is not None:
+            wrong = _wrong_device(x, "x", expected)
+            if wrong is not None:
+                raise _device_error(*wrong, expected)
         is_own = len(p) == len(own) and all(p.get(k) is t for k, t in own)
         grad = torch.is_grad_enabled() and (_requires_grad(x) or (not is_own and _requires_grad(p)))
         with torch.set_grad_enabled(grad):
@@ -130,15 +257,24 @@ def torch_adapter(
     call: Call | None = None,
     post: Callable[[Any], Any] | None = None,
     info: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
 ) -> Adapter:
-    """An `Adapter` running ``module`` (see `make_forward`)."""
-    forward, params = make_forward(module, call=call, post=post)
+    """An `Adapter` running ``module`` (see `make_forward`) on ``device``.
+
+    ``info["device"]`` is the device of the params (e.g. ``"cuda:0"``), or None when they
+    span several devices.
+    """
+    forward, params = make_forward(module, call=call, post=post, device=device)
+    where = single_device(params) if params else resolve_device(device)
     return Adapter(
         forward=forward,
         params=params,
         spec=spec,
         framework="torch",
         module=module,
-        info={"module_class": f"{type(module).__module__}.{type(module).__qualname__}"}
+        info={
+            "module_class": f"{type(module).__module__}.{type(module).__qualname__}",
+            "device": None if where is None else str(where),
+        }
         | dict(info or {}),
     )

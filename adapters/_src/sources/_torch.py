@@ -61,9 +61,13 @@ def finish(
     *,
     call: Call | None = None,
     info: Mapping[str, Any] | None = None,
+    device: str | None = None,
 ) -> Adapter:
-    """The adapter of a loaded module, with the spec's output transforms."""
-    return torch_adapter(module, spec, call=call, post=output_transform(spec), info=info)
+    """The adapter of a loaded module, with the spec's output transforms, moved to ``device``
+    (None: where it is)."""
+    return torch_adapter(
+        module, spec, call=call, post=output_transform(spec), info=info, device=device
+    )
 
 
 def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:

@@ -3,6 +3,10 @@
 Params come from ``checkpoint_path`` (a msgpack file written by ``flax.serialization.to_bytes``
 or a ``.safetensors`` file with ``/``-joined keys) or are initialised from ``seed`` on zeros
 of ``input_shape``. ``forward(params, x) = module.apply(params, x)`` is jit-able.
+
+``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) commits the params to the matching JAX device
+(``jax.devices("gpu")[N]``); JAX then runs ``forward`` there and moves uncommitted inputs
+(NumPy, host arrays) to it itself.
 """
 
 from __future__ import annotations
@@ -57,11 +61,50 @@ def _restore(template: Any, spec: specs.FlaxSpec) -> Any:
         ) from err
 
 
-def build_flax(spec: specs.FlaxSpec) -> Adapter:
-    """Import the module class, instantiate it with ``init_args``, init or restore params."""
+def jax_device(device: str) -> Any:
+    """A canonical device name (``"cpu"``, ``"cuda"``, ``"cuda:N"``) -> the ``jax.Device``.
+
+    Raises:
+        BuildError: JAX has no GPU backend, or no GPU with that index.
+    """
+    import jax
+
+    kind, _, index = device.partition(":")
+    platform = "cpu" if kind == "cpu" else "gpu"
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError as err:
+        raise BuildError(
+            "device",
+            f"{device!r} asks for a GPU, but JAX {jax.__version__} has no GPU backend "
+            f"(it has: {jax.default_backend()})",
+            fix="Pass device='cpu' (or leave device out), or install jax[cuda12] on a machine "
+            "with a GPU",
+        ) from err
+    i = int(index) if index else 0
+    if i >= len(devices):
+        raise BuildError(
+            "device",
+            f"there is no GPU {i}: JAX sees {len(devices)}",
+            got=device,
+            fix="Pick an index below the GPU count, or set CUDA_VISIBLE_DEVICES",
+        )
+    return devices[i]
+
+
+def device_name(d: Any) -> str:
+    """``"cpu"`` or ``"cuda:N"`` for a ``jax.Device`` (the names torch uses)."""
+    return "cpu" if d.platform == "cpu" else f"cuda:{d.id}"
+
+
+def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
+    """Import the module class, instantiate it with ``init_args``, init or restore params,
+    commit them to ``device`` (None: JAX's default device, uncommitted)."""
     import flax.linen as nn
     import jax
     import jax.numpy as jnp
+
+    target = jax_device(device) if device is not None else None
 
     cls = import_object(spec.module, "module")
     module = call_with(cls, spec.init_args, "init_args", spec.module)
@@ -80,6 +123,8 @@ def build_flax(spec: specs.FlaxSpec) -> Adapter:
         ) from err
     if spec.checkpoint_path:
         params = _restore(params, spec)
+    if target is not None:
+        params = jax.device_put(params, target)
     post = output_transform(spec)
     apply = module.apply
 
@@ -93,5 +138,8 @@ def build_flax(spec: specs.FlaxSpec) -> Adapter:
         spec=spec,
         framework="jax",
         module=module,
-        info={"input_shape": spec.input_shape},
+        info={
+            "input_shape": spec.input_shape,
+            "device": device_name(target or jax.devices()[0]),
+        },
     )

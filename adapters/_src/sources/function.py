@@ -10,8 +10,9 @@ from ..imports import call_with, import_object
 from ._torch import finish, input_shape_of, load_checkpoint, require_module
 
 
-def build_function(spec: specs.FunctionSpec) -> Adapter:
-    """Import ``spec.path``, call it with ``arguments``, load the checkpoint."""
+def build_function(spec: specs.FunctionSpec, *, device: str | None = None) -> Adapter:
+    """Import ``spec.path``, call it with ``arguments``, load the checkpoint, move the module
+    to ``device``."""
     fn = import_object(spec.path, "path")
     if not callable(fn):
         from ..errors import BuildError
@@ -21,4 +22,4 @@ def build_function(spec: specs.FunctionSpec) -> Adapter:
         call_with(fn, spec.arguments, "arguments", spec.path), "path", spec.path
     )
     load_checkpoint(module, spec)
-    return finish(module, spec, info={"input_shape": input_shape_of(module)})
+    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)

@@ -36,8 +36,9 @@ def _hub_cached(repo: str) -> bool:
         return False
 
 
-def build_huggingface(spec: specs.HuggingFaceSpec) -> Adapter:
-    """``AutoModel.from_pretrained(model_name_or_path, **model_kwargs)`` in eval mode."""
+def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None) -> Adapter:
+    """``AutoModel.from_pretrained(model_name_or_path, **model_kwargs)`` in eval mode, on
+    ``device``."""
     path = spec.model_name_or_path
     local = os.path.expanduser(path)
     if os.path.isdir(local):
@@ -77,4 +78,4 @@ def build_huggingface(spec: specs.HuggingFaceSpec) -> Adapter:
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
-    return finish(module, spec, info={"input_shape": input_shape_of(module)})
+    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)

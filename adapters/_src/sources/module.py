@@ -9,11 +9,12 @@ from ..imports import call_with, import_object
 from ._torch import finish, input_shape_of, load_checkpoint, require_module
 
 
-def build_module(spec: specs.ModuleSpec) -> Adapter:
-    """Import ``spec.class_path``, call it with ``init_args``, load the checkpoint."""
+def build_module(spec: specs.ModuleSpec, *, device: str | None = None) -> Adapter:
+    """Import ``spec.class_path``, call it with ``init_args``, load the checkpoint, move the
+    module to ``device``."""
     cls = import_object(spec.class_path, "class_path")
     module = require_module(
         call_with(cls, spec.init_args, "init_args", spec.class_path), "class_path", spec.class_path
     )
     load_checkpoint(module, spec)
-    return finish(module, spec, info={"input_shape": input_shape_of(module)})
+    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)

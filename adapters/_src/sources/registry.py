@@ -11,13 +11,14 @@ from ..build import build
 from ..registry import registry_spec
 
 
-def build_registry(spec: specs.RegistrySpec) -> Adapter:
-    """Build the entry's spec with ``model_kwargs`` applied; ``spec.transforms`` run after
-    the entry's own. ``adapter.spec`` is the resolved spec; ``info["registry"]`` the name."""
+def build_registry(spec: specs.RegistrySpec, *, device: str | None = None) -> Adapter:
+    """Build the entry's spec with ``model_kwargs`` applied, on ``device``; ``spec.transforms``
+    run after the entry's own. ``adapter.spec`` is the resolved spec; ``info["registry"]`` the
+    name."""
     resolved = registry_spec(spec.model_name, spec.model_kwargs)
     if spec.transforms:
         resolved = attrs.evolve(resolved, transforms=(*resolved.transforms, *spec.transforms))
-    adapter = build(resolved)
+    adapter = build(resolved, device=device)
     return attrs.evolve(
         adapter, info={**adapter.info, "registry": spec.model_name, "registry_spec": spec}
     )

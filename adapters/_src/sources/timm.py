@@ -84,8 +84,9 @@ def resolve_classes(kwargs: Mapping[str, Any], field: str = "model_kwargs") -> d
     return out
 
 
-def build_timm(spec: specs.TimmSpec) -> Adapter:
-    """``timm.create_model(model_name, pretrained, **model_kwargs)`` (+ checkpoint)."""
+def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
+    """``timm.create_model(model_name, pretrained, **model_kwargs)`` (+ checkpoint), moved to
+    ``device``."""
     import timm
 
     _check_name(spec.model_name)
@@ -137,4 +138,5 @@ def build_timm(spec: specs.TimmSpec) -> Adapter:
         spec,
         call=call,
         info={"input_shape": input_shape_of(module), "output": "feature_maps" if call else "model"},
+        device=device,
     )

@@ -27,8 +27,9 @@ def _github_cached(repo: str) -> bool:
     return os.path.isdir(hub) and any(d.startswith(owner_name + "_") for d in os.listdir(hub))
 
 
-def build_torch_hub(spec: specs.TorchHubSpec) -> Adapter:
-    """``torch.hub.load(repo_or_dir, model_name, pretrained=..., **model_kwargs)``."""
+def build_torch_hub(spec: specs.TorchHubSpec, *, device: str | None = None) -> Adapter:
+    """``torch.hub.load(repo_or_dir, model_name, pretrained=..., **model_kwargs)`` on
+    ``device``."""
     if spec.source == "local":
         hubconf = os.path.join(os.path.expanduser(spec.repo_or_dir), "hubconf.py")
         if not os.path.isfile(hubconf):
@@ -91,7 +92,9 @@ def build_torch_hub(spec: specs.TorchHubSpec) -> Adapter:
         def call(m: torch.nn.Module, x: Any) -> Any:
             return list(m.get_intermediate_layers(x, n, reshape=True, norm=norm))
 
-    return finish(module, spec, call=call, info={"input_shape": input_shape_of(module)})
+    return finish(
+        module, spec, call=call, info={"input_shape": input_shape_of(module)}, device=device
+    )
 
 
 def _entrypoints(repo: str) -> list[str]:
