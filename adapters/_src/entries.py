@@ -64,6 +64,17 @@ def _kaiko_hub(model: str) -> TorchHubSpec:
     )
 
 
+def _timm_hub(repo: str, registers: int, model_kwargs: dict[str, object]) -> TimmSpec:
+    """A pretrained timm model from the HuggingFace hub whose tokens start with one CLS and
+    ``registers`` register tokens; the CLS token is the feature."""
+    return TimmSpec(
+        model_name=f"hf-hub:{repo}",
+        pretrained=True,
+        model_kwargs=model_kwargs,
+        transforms=(ClsToken(num_register_tokens=registers),),
+    )
+
+
 def _pathology() -> dict[str, specs.Spec]:
     return {
         # owkin (HuggingFace ViT / DINOv2)
@@ -86,9 +97,9 @@ def _pathology() -> dict[str, specs.Spec]:
             model_kwargs={"init_values": 1e-5, "dynamic_img_size": True, **_TOKENS},
             transforms=(ClsToken(),),
         ),
-        "pathology/mahmood_uni2_h": TimmSpec(
-            model_name="hf-hub:MahmoodLab/UNI2-h",
-            pretrained=True,
+        "pathology/mahmood_uni2_h": _timm_hub(
+            "MahmoodLab/UNI2-h",
+            registers=8,
             model_kwargs={
                 "img_size": 224,
                 "patch_size": 14,
@@ -103,27 +114,19 @@ def _pathology() -> dict[str, specs.Spec]:
                 **_SWIGLU,
                 **_TOKENS,
             },
-            transforms=(ClsToken(num_register_tokens=8),),
         ),
         # paige.ai: the hub config already returns all tokens (1 CLS + 4 registers + patches)
-        "pathology/paige_virchow2": TimmSpec(
-            model_name="hf-hub:paige-ai/Virchow2",
-            pretrained=True,
-            model_kwargs={"dynamic_img_size": True, **_SWIGLU},
-            transforms=(ClsToken(num_register_tokens=4),),
+        "pathology/paige_virchow2": _timm_hub(
+            "paige-ai/Virchow2", registers=4, model_kwargs={"dynamic_img_size": True, **_SWIGLU}
         ),
         # Bioptimus (ViT-g/14 and ViT-B/14 with 4 register tokens)
-        "pathology/bioptimus_h_optimus_0": TimmSpec(
-            model_name="hf-hub:bioptimus/H-optimus-0",
-            pretrained=True,
+        "pathology/bioptimus_h_optimus_0": _timm_hub(
+            "bioptimus/H-optimus-0",
+            registers=4,
             model_kwargs={"init_values": 1e-5, "dynamic_img_size": True, **_TOKENS},
-            transforms=(ClsToken(num_register_tokens=4),),
         ),
-        "pathology/bioptimus_h0_mini": TimmSpec(
-            model_name="hf-hub:bioptimus/H0-mini",
-            pretrained=True,
-            model_kwargs={"dynamic_img_size": True, **_SWIGLU},
-            transforms=(ClsToken(num_register_tokens=4),),
+        "pathology/bioptimus_h0_mini": _timm_hub(
+            "bioptimus/H0-mini", registers=4, model_kwargs={"dynamic_img_size": True, **_SWIGLU}
         ),
         # Microsoft / Providence
         "pathology/prov_gigapath": TimmSpec(
