@@ -23,6 +23,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from interop._src import arrays as _arr
 from interop._src import dtypes as _dt
+from interop._src import fast as _fast
 from interop._src.bridge import to_jax
 
 FRAMEWORKS = ("torch", "onnx")
@@ -123,7 +124,7 @@ def jax_function(adapter: Any) -> Callable[[Mapping[str, jax.Array], jax.Array],
         return output_specs[key]
 
     # Host arrays: torch aliases of JAX's buffers (no copy), or NumPy views for ONNX.
-    host_array = _arr.torch_alias if framework == "torch" else np.asarray
+    host_array = _torch_host if framework == "torch" else np.asarray
 
     def run(params: Mapping[str, Any], x: Any, spec: Any) -> Any:
         if framework == "torch":
@@ -195,6 +196,13 @@ def jax_function(adapter: Any) -> Callable[[Mapping[str, jax.Array], jax.Array],
 
     jax_fn.output_specs = output_specs
     return jax_fn
+
+
+def _torch_host(v: Any) -> torch.Tensor:
+    """A callback argument (a JAX CPU array) as a torch tensor over its buffer."""
+    if type(v) is _fast.JAX_ARRAY:
+        return _fast.torch_from_jax(v)  # ~3 us instead of ~12 us per array: params add up
+    return _arr.torch_alias(v)
 
 
 def _zero_cotangent(v: Any) -> Any:
