@@ -1,8 +1,12 @@
 """``python -m adapters``: list, inspect, embed, probe, export.
 
 Bad input (an unknown model, a missing folder, an unreadable image with ``--strict-images``,
-labels not matching images, an output path in a missing directory) prints one line to stderr
-and exits with status 2, leaving no output file behind.
+labels not matching images, an output path in a missing directory, ``--device cuda`` without a
+GPU) prints one line to stderr and exits with status 2, leaving no output file behind.
+
+``--device`` (inspect, embed, probe) defaults to ``cuda`` when torch sees a GPU, else ``cpu``;
+an ONNX model keeps its own device (``cpu`` unless given) and ``--runtime onnxruntime``
+serves on the CPU.
 """
 
 from __future__ import annotations
@@ -113,7 +117,12 @@ def _add_data_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
         help="'digits', an image folder (one sub-folder per class) or a .npz/.npy of images",
     )
     p.add_argument("--labels", help="a .npy of labels for a .npy of images")
-    p.add_argument("--limit", type=int, help="a fixed-seed random subset of this many images")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="a fixed-seed random subset of this many images (of an embeddings file given to "
+        "probe: its first N rows)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument(
         "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
@@ -127,6 +136,11 @@ def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--std", type=float, nargs="+", help="per-channel std (default: the backbone's)")
     p.add_argument("--runtime", choices=RUNTIMES, default="torch")
+    p.add_argument(
+        "--device",
+        help="where the backbone runs: cpu, cuda or cuda:N (default: cuda if available, else "
+        "cpu; an ONNX model: its spec's device)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,14 +148,18 @@ def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_spec(arg: str) -> Any:
-    """A spec file (ours, eva's, or an .onnx model) or a registry name -> a spec record."""
+def resolve_spec(arg: str, device: str | None = None) -> Any:
+    """A spec file (ours, eva's, or an .onnx model) or a registry name -> a spec record.
+
+    A bare ``.onnx`` file runs on ``device``'s kind (``cpu`` or ``cuda``; default ``cpu``).
+    """
     import specs
 
     path = Path(arg)
     if path.is_file():
         if path.suffix == ".onnx":
-            return specs.OnnxSpec(path=str(path))
+            kind = "cpu" if device is None else _device_kind(device)
+            return specs.OnnxSpec(path=str(path), device=kind)
         return specs.load(path)
     if path.suffix in SPEC_SUFFIXES or path.is_dir():
         raise CliError(
@@ -151,6 +169,39 @@ def resolve_spec(arg: str) -> Any:
     return specs.RegistrySpec(model_name=arg)
 
 
+def _device_kind(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` of a ``--device`` value (a `BuildError` if it is not one)."""
+    from .build import normalize_device
+
+    return normalize_device(device).partition(":")[0]
+
+
+def _is_onnx(spec: Any) -> bool:
+    import specs
+
+    if isinstance(spec, specs.RegistrySpec):
+        from .registry import registry_spec
+
+        try:
+            spec = registry_spec(spec.model_name, spec.model_kwargs)
+        except (ValueError, LookupError):
+            return False  # build reports the unknown name
+    return isinstance(spec, specs.OnnxSpec)
+
+
+def choose_device(spec: Any, runtime: str, device: str | None) -> str | None:
+    """The device to build on: ``--device`` if given; else None (the spec decides) for ONNX
+    models and the ONNX Runtime fast path, and for torch and Flax ``cuda`` when torch sees a
+    GPU, else ``cpu``."""
+    if device is not None:
+        return device
+    if runtime != "torch" or _is_onnx(spec):
+        return None
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def build_backbone(
     arg: str,
     runtime: str,
@@ -158,8 +209,10 @@ def build_backbone(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     seed: int = 0,
+    device: str | None = None,
 ) -> tuple[Any, Any]:
-    """Build the backbone named by ``arg``; returns it with its resolved `Preprocess`.
+    """Build the backbone named by ``arg`` on ``device`` (see `choose_device`); returns it
+    with its resolved `Preprocess`.
 
     With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
     (size, channels), which is the example the ONNX export traces.
@@ -170,14 +223,20 @@ def build_backbone(
 
     from .embed import resolve_preprocess
 
-    spec = resolve_spec(arg)
+    spec = resolve_spec(arg, device)
+    device = choose_device(spec, runtime, device)
     # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
     torch.manual_seed(seed)
-    backbone = adapters.build(spec)
+    if runtime != "torch" and device is not None and _device_kind(device) != "cpu":
+        raise CliError(
+            f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
+            f"{device}; drop --device, or use --runtime torch to run on {device}"
+        )
+    backbone = adapters.build(spec, device=device)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
         example = torch.zeros(1, pre.channels, *pre.size)
-        backbone = adapters.build(spec, runtime=runtime, example_input=example)
+        backbone = adapters.build(spec, runtime=runtime, example_input=example, device=device)
     return backbone, pre
 
 
@@ -201,14 +260,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import spec_yaml
+    from .embed import input_device, spec_yaml
 
-    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size, args.mean, args.std)
+    backbone, pre = build_backbone(
+        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
+    )
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
+    x = x.to(input_device(backbone) or "cpu")
     with torch.inference_mode():
         y = backbone.forward(backbone.params, x)
     import specs
 
+    info = dict(backbone.info or {})
     tensors = [v for v in backbone.params.values() if hasattr(v, "shape")]
     count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
     size = sum(
@@ -216,9 +279,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for v in tensors
         if hasattr(v, "element_size")
     )
-    info = dict(backbone.info or {})
     _print(f"source:      {specs.source_of(backbone.spec)}")
     _print(f"framework:   {backbone.framework}")
+    _print(f"device:      {info.get('device') or 'cpu'}")
     _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
     _print(f"output kind: {info.get('output_kind', _kind(y))}")
     _print(f"output:      {_shape_dtype(y)}")
@@ -251,6 +314,7 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
     from .embed import embed_dataset
 
     _print(pre.describe())
+    _print(f"backbone on {(backbone.info or {}).get('device') or 'cpu'} ({backbone.framework})")
     stats = LoaderStats()
     t0 = time.perf_counter()
     emb = embed_dataset(
@@ -273,7 +337,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.out)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = build_backbone(args.spec, args.runtime, args.image_size, args.mean, args.std)
+    backbone, pre = build_backbone(
+        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
+    )
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
@@ -291,11 +357,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise CliError(f"--report: expected a directory, got the file {args.report!r}")
     if args.spec.endswith(".safetensors"):
         emb = load_embeddings(args.spec)
+        if args.limit is not None:
+            emb = emb.first(args.limit)  # the split below stays stratified over these rows
         ds = _dataset_of(emb, args)
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
         backbone, pre = build_backbone(
-            args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed
+            args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed, args.device
         )
         emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start

@@ -4,7 +4,9 @@ A dataset is ``digits`` (scikit-learn's bundled 8x8 digits), an image folder (on
 per class, PIL-readable files), or a ``.npz`` / ``.npy`` array of images (+ labels). Images
 become float32 ``(batch, channels, height, width)`` torch tensors preprocessed with a
 `Preprocess` record (resize, channels, normalisation), decoded in a background thread so the
-backbone never waits.
+backbone never waits. For a CUDA backbone the thread also pins each batch (page-locked host
+memory) and the consumer copies it with ``non_blocking=True``, so the host-to-device copy
+overlaps the work already queued on the GPU.
 """
 
 from __future__ import annotations
@@ -378,15 +380,24 @@ def iter_batches(
     strict: bool = False,
     prefetch: int = 2,
     stats: LoaderStats | None = None,
+    device: str | torch.device | None = None,
 ) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
     """Yield ``(x, index)``: x (B, channels, H, W) float32 and the (B,) dataset indices.
 
     A background thread decodes and preprocesses up to ``prefetch`` batches ahead. Unreadable
     files are skipped (recorded in ``stats.skipped``) or, with ``strict``, raise
     `UnreadableImageError`.
+
+    Args:
+        device: where ``x`` is yielded (None: the CPU, as made). For a CUDA device each batch
+            is pinned in the background thread and copied with ``non_blocking=True``.
     """
     if batch_size < 1:
         raise DataError(f"--batch-size: expected an integer >= 1, got {batch_size}")
+    target = None if device is None else torch.device(device)
+    pin = target is not None and target.type == "cuda"
+    if target is not None and target.type == "cpu":
+        target = None  # batches are made on the CPU: nothing to move
     stats = stats if stats is not None else LoaderStats()
     q: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
@@ -405,6 +416,8 @@ def iter_batches(
             for start in range(0, len(ds), batch_size):
                 t0 = time.perf_counter()
                 batch = _make_batch(ds, pre, start, min(start + batch_size, len(ds)), strict, stats)
+                if pin and batch is not None:
+                    batch = (batch[0].pin_memory(), batch[1])
                 stats.produce_s += time.perf_counter() - t0
                 if batch is not None and not put(batch):
                     return
@@ -423,6 +436,8 @@ def iter_batches(
                 return
             if isinstance(item, BaseException):
                 raise item
+            if target is not None:
+                item = (item[0].to(target, non_blocking=pin), item[1])
             yield item
     finally:
         stop.set()

@@ -184,6 +184,23 @@ class Embeddings:
         """Name of the item behind each row."""
         return json.loads(self.metadata.get("items", "[]"))
 
+    def first(self, n: int) -> Embeddings:
+        """The first ``n`` rows (all of them if there are fewer), metadata ``items`` to match.
+
+        ``embeddings`` stays a prefix view of the same aligned buffer (no copy).
+
+        Raises:
+            EmbedError: ``n`` < 1 (the ``--limit`` flag).
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise EmbedError(f"--limit: expected an integer >= 1, got {n!r}")
+        if n >= len(self.ids):
+            return self
+        metadata = dict(self.metadata)
+        if "items" in metadata:
+            metadata["items"] = json.dumps(self.items[:n])
+        return Embeddings(self.embeddings[:n], self.labels[:n], self.ids[:n], metadata)
+
 
 def pool_features(y: Any) -> tuple[torch.Tensor, str]:
     """Backbone output -> (B, D) features and how they were pooled.
@@ -211,6 +228,18 @@ def pool_features(y: Any) -> tuple[torch.Tensor, str]:
     return y.float(), " -> ".join(how) or "as is"
 
 
+def input_device(adapter: Any) -> str | None:
+    """Where a torch adapter wants its input (``adapter.info["device"]``), if not the CPU.
+
+    None for the CPU and for other frameworks (ONNX Runtime and JAX take host arrays).
+    """
+    if getattr(adapter, "framework", None) != "torch":
+        return None
+    info = getattr(adapter, "info", None) or {}
+    device = info.get("device") if isinstance(info, Mapping) else None
+    return None if device in (None, "cpu") else str(device)
+
+
 def embed_dataset(
     adapter: Any,
     ds: Dataset,
@@ -221,12 +250,19 @@ def embed_dataset(
     progress: bool = True,
     stats: LoaderStats | None = None,
     on_batch: Callable[[int], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> Embeddings:
     """Run the backbone over the dataset; batches are prefetched by a background thread.
+
+    Args:
+        device: where batches go before ``forward``; default `input_device` (the torch
+            adapter's device). On CUDA the loader pins them and copies with
+            ``non_blocking=True``.
 
     Returns:
         `Embeddings` with (N, D) float32 features for the readable images.
     """
+    device = input_device(adapter) if device is None else device
     from tqdm.auto import tqdm
 
     stats = stats if stats is not None else LoaderStats()
@@ -240,7 +276,8 @@ def embed_dataset(
     t0 = time.perf_counter()
     try:
         with torch.inference_mode():
-            for x, idx in iter_batches(ds, pre, batch_size, strict=strict, stats=stats):
+            batches = iter_batches(ds, pre, batch_size, strict=strict, stats=stats, device=device)
+            for x, idx in batches:
                 y, pooling = pool_features(adapter.forward(adapter.params, x))
                 if out is None:
                     out = aligned_empty((len(ds), y.shape[1]), np.float32)
