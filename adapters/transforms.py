@@ -17,8 +17,7 @@ Example:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from specs import (
@@ -31,6 +30,8 @@ from specs import (
     Select,
 )
 
+from ._src import transform_checks as _checks
+from ._src import transform_pick as _pick
 from ._src import transforms_impl as _impl
 
 __all__ = [
@@ -49,31 +50,6 @@ __all__ = [
 
 #: a transform: one model output in, one value out
 Transform = Callable[[Any], Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# argument checks (run once, when the transform is made)
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_int(where: str, name: str, value: Any, minimum: int | None = None) -> None:
-    if not _is_int(value) or (minimum is not None and value < minimum):
-        expected = "an integer" if minimum is None else f"an integer >= {minimum}"
-        raise TypeError(
-            f"{where}: argument {name!r} must be {expected}, got {value!r} ({type(value).__name__})."
-        )
-
-
-def _check_bool(where: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{where}: argument {name!r} must be True or False, got {value!r} "
-            f"({type(value).__name__})."
-        )
 
 
 def _named(fn: Transform, name: str, doc: str) -> Transform:
@@ -109,42 +85,21 @@ def cls_token(
         IndexError: ``index`` is out of range for the token count.
     """
     where = f"cls_token(index={index}, num_register_tokens={num_register_tokens})"
-    _check_int("cls_token", "index", index)
-    _check_int("cls_token", "num_register_tokens", num_register_tokens, minimum=0)
-    _check_bool("cls_token", "include_patch_mean", include_patch_mean)
+    _checks.check_int("cls_token", "index", index)
+    _checks.check_int("cls_token", "num_register_tokens", num_register_tokens, minimum=0)
+    _checks.check_bool("cls_token", "include_patch_mean", include_patch_mean)
     start = 1 + num_register_tokens
 
     def apply(x: Any) -> Any:
-        x, fw = _impl.tokens(x, where)
+        x, fw = _checks.tokens(x, where)
         shape = _impl.shape_of(x)
-        num_tokens = shape[1]
-        if not -num_tokens <= index < num_tokens:
-            raise IndexError(
-                f"{where}: CLS index {index} is out of range for {num_tokens} tokens; expected "
-                f"shape (batch, tokens > {index if index >= 0 else -index - 1}, dim), got {shape}."
-            )
+        _checks.cls_tokens(where, shape, index, num_register_tokens, include_patch_mean)
         cls = x[:, index, :]
         if not include_patch_mean:
             return cls
-        if num_tokens <= start:
-            raise ValueError(
-                f"{where}: include_patch_mean needs patch tokens after the CLS and "
-                f"{num_register_tokens} register tokens; expected shape (batch, tokens > {start}, "
-                f"dim), got {shape}. Check num_register_tokens."
-            )
         return _impl.concat([cls, x[:, start:, :].mean(1)], -1, fw)
 
     return _named(apply, "cls_token", "(batch, tokens, dim) -> (batch, dim) or (batch, 2*dim).")
-
-
-def _patch_start(where: str, shape: tuple[int, ...], skip: int) -> int:
-    if shape[1] <= skip:
-        raise ValueError(
-            f"{where}: expected patch tokens after the {skip} leading CLS/register tokens, i.e. "
-            f"shape (batch, tokens > {skip}, dim), got {shape}. Check has_cls_token and "
-            "num_register_tokens."
-        )
-    return skip
 
 
 def patch_grid(
@@ -164,32 +119,19 @@ def patch_grid(
         eva; for torch and NumPy the map is a view of the input (no copy).
 
     Raises:
+        TypeError: an argument has the wrong type (at once); the input is not an array.
         ValueError: the input is not 3-D, no patch tokens remain, or they do not form a square.
     """
     where = f"patch_grid(has_cls_token={has_cls_token}, num_register_tokens={num_register_tokens})"
-    _check_bool("patch_grid", "has_cls_token", has_cls_token)
-    _check_int("patch_grid", "num_register_tokens", num_register_tokens, minimum=0)
-    _check_bool("patch_grid", "ignore_remaining", ignore_remaining)
+    _checks.check_bool("patch_grid", "has_cls_token", has_cls_token)
+    _checks.check_int("patch_grid", "num_register_tokens", num_register_tokens, minimum=0)
+    _checks.check_bool("patch_grid", "ignore_remaining", ignore_remaining)
     skip = int(has_cls_token) + num_register_tokens
 
     def apply(x: Any) -> list[Any]:
-        x, fw = _impl.tokens(x, where)
-        shape = _impl.shape_of(x)
-        batch, num_tokens, dim = shape
-        start = _patch_start(where, shape, skip)
-        num_patches = num_tokens - start
-        side = math.isqrt(num_patches)
-        if side * side != num_patches:
-            if not ignore_remaining:
-                lo, hi = side * side, (side + 1) ** 2
-                raise ValueError(
-                    f"{where}: {num_patches} patch tokens (of {num_tokens} tokens, shape {shape}) "
-                    f"do not form a square grid; expected {skip} + a square number of tokens "
-                    f"such as {skip + lo} or {skip + hi}. Check has_cls_token and "
-                    "num_register_tokens, or pass ignore_remaining=True to keep the last "
-                    f"{lo} tokens as eva does."
-                )
-            start = num_tokens - side * side
+        x, fw = _checks.tokens(x, where)
+        batch, _, dim = shape = _impl.shape_of(x)
+        start, side = _checks.square_grid(where, shape, skip, ignore_remaining)
         grid = _impl.channels_first(x[:, start:, :], fw).reshape(batch, dim, side, side)
         return [grid]
 
@@ -207,16 +149,17 @@ def mean_patch(has_cls_token: bool = True, num_register_tokens: int = 0) -> Tran
         ``f(x)``: (batch, tokens, dim) -> (batch, dim).
 
     Raises:
+        TypeError: an argument has the wrong type (at once); the input is not an array.
         ValueError: the input is not 3-D, or no patch tokens remain.
     """
     where = f"mean_patch(has_cls_token={has_cls_token}, num_register_tokens={num_register_tokens})"
-    _check_bool("mean_patch", "has_cls_token", has_cls_token)
-    _check_int("mean_patch", "num_register_tokens", num_register_tokens, minimum=0)
+    _checks.check_bool("mean_patch", "has_cls_token", has_cls_token)
+    _checks.check_int("mean_patch", "num_register_tokens", num_register_tokens, minimum=0)
     skip = int(has_cls_token) + num_register_tokens
 
     def apply(x: Any) -> Any:
-        x, _ = _impl.tokens(x, where)
-        start = _patch_start(where, _impl.shape_of(x), skip)
+        x, _ = _checks.tokens(x, where)
+        start = _checks.patch_start(where, _impl.shape_of(x), skip)
         return x[:, start:, :].mean(1)
 
     return _named(apply, "mean_patch", "(batch, tokens, dim) -> (batch, dim).")
@@ -225,18 +168,6 @@ def mean_patch(has_cls_token: bool = True, num_register_tokens: int = 0) -> Tran
 # ---------------------------------------------------------------------------------------------
 # picking from structured outputs
 # ---------------------------------------------------------------------------------------------
-
-
-def _fields(output: Any) -> list[str]:
-    if isinstance(output, Mapping):
-        return [str(k) for k in output]
-    if hasattr(output, "_fields"):  # namedtuple
-        return list(output._fields)
-    return (
-        sorted(n for n in vars(output) if not n.startswith("_"))
-        if hasattr(output, "__dict__")
-        else []
-    )
 
 
 def hidden_state(name: str | int = "last_hidden_state") -> Transform:
@@ -251,56 +182,19 @@ def hidden_state(name: str | int = "last_hidden_state") -> Transform:
         ``f(output)``: the picked value, unchanged (no copy).
 
     Raises:
+        TypeError: ``name`` is neither a non-empty string nor an integer (at once); an index
+            is given for an output that is neither a sequence nor a model output.
         ValueError: the output has no such field, or it is None (not returned by the model).
         IndexError: the index is out of range.
-        TypeError: an index is given for an output that is neither a sequence nor a model
-            output.
     """
-    if not (_is_int(name) or (isinstance(name, str) and name)):
-        raise TypeError(
-            f"hidden_state: argument 'name' must be a field name (non-empty string) or an index "
-            f"(integer), got {name!r} ({type(name).__name__})."
-        )
+    _checks.check_name_or_index("hidden_state", "name", name)
     where = f"hidden_state({name!r})"
+    pick = _pick.by_index if _checks.is_int(name) else _pick.by_name
 
-    def by_index(output: Any) -> Any:
-        items = output
-        if not isinstance(output, (list, tuple)):
-            to_tuple = getattr(output, "to_tuple", None)
-            if not callable(to_tuple):
-                raise TypeError(
-                    f"{where}: an index picks from a tuple, a list or a transformers output, got "
-                    f"{type(output).__qualname__}. Use a field name instead."
-                )
-            items = to_tuple()
-        if not -len(items) <= name < len(items):  # type: ignore[operator]
-            raise IndexError(
-                f"{where}: index {name} is out of range for an output of {len(items)} elements; "
-                f"expected an index in [{-len(items)}, {len(items) - 1}]."
-            )
-        return items[name]
+    def apply(output: Any) -> Any:
+        return pick(output, name, where)
 
-    def by_name(output: Any) -> Any:
-        if isinstance(output, Mapping) and name in output:
-            value = output[name]
-        elif not isinstance(output, Mapping) and hasattr(output, name):  # type: ignore[arg-type]
-            value = getattr(output, name)  # type: ignore[arg-type]
-        elif hasattr(output, name) and getattr(output, name) is None:  # type: ignore[arg-type]
-            value = None  # a transformers output keeps unset fields as None attributes
-        else:
-            raise ValueError(
-                f"{where}: the output ({type(output).__qualname__}) has no field {name!r}; "
-                f"expected one of: {', '.join(_fields(output)) or '(no named fields)'}."
-            )
-        if value is None:
-            raise ValueError(
-                f"{where}: the output's field {name!r} is None: the model did not return it "
-                "(for hidden_states, call the model with output_hidden_states=True)."
-            )
-        return value
-
-    fn = by_index if _is_int(name) else by_name
-    return _named(fn, "hidden_state", "model output -> the named field or indexed element.")
+    return _named(apply, "hidden_state", "model output -> the named field or indexed element.")
 
 
 def select(indices: int | Sequence[int]) -> Transform:
@@ -316,34 +210,11 @@ def select(indices: int | Sequence[int]) -> Transform:
         TypeError: ``indices`` are not integers (at once), or the input is not a sequence.
         IndexError: an index is out of range for the number of maps.
     """
-    chosen = (indices,) if _is_int(indices) else indices
-    if not (
-        isinstance(chosen, Sequence)
-        and not isinstance(chosen, str)
-        and len(chosen) > 0
-        and all(_is_int(i) for i in chosen)
-    ):
-        raise TypeError(
-            f"select: argument 'indices' must be an integer or a non-empty list of integers, "
-            f"got {indices!r} ({type(indices).__name__})."
-        )
-    chosen = tuple(chosen)
+    chosen = _checks.indices_of("select", indices)
     where = f"select(indices={list(chosen)})"
 
     def apply(maps: Any) -> list[Any]:
-        if not isinstance(maps, (list, tuple)):
-            raise TypeError(
-                f"{where}: expected a list or tuple of feature maps, got "
-                f"{type(maps).__qualname__}. For a single array, drop this transform."
-            )
-        n = len(maps)
-        bad = [i for i in chosen if not -n <= i < n]
-        if bad:
-            raise IndexError(
-                f"{where}: index {bad[0]} is out of range for {n} feature maps; expected "
-                f"indices in [{-n}, {n - 1}]."
-            )
-        return [maps[i] for i in chosen]
+        return _pick.maps_at(maps, chosen, where)
 
     return _named(apply, "select", "[maps] -> [maps[i] for i in indices].")
 
@@ -379,35 +250,22 @@ def as_discrete(
         IndexError: ``dim`` is out of range for the input.
         ValueError: ``to_onehot`` without ``argmax`` on an input whose ``dim`` is not size 1.
     """
-    _check_bool("as_discrete", "argmax", argmax)
+    _checks.check_bool("as_discrete", "argmax", argmax)
     if to_onehot is not None:
-        _check_int("as_discrete", "to_onehot", to_onehot, minimum=1)
-    if threshold is not None and not (
-        isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-    ):
-        raise TypeError(
-            f"as_discrete: argument 'threshold' must be a number or None, got {threshold!r} "
-            f"({type(threshold).__name__})."
-        )
-    _check_int("as_discrete", "dim", dim)
-    _check_bool("as_discrete", "keepdim", keepdim)
+        _checks.check_int("as_discrete", "to_onehot", to_onehot, minimum=1)
+    _checks.check_number("as_discrete", "threshold", threshold, optional=True)
+    _checks.check_int("as_discrete", "dim", dim)
+    _checks.check_bool("as_discrete", "keepdim", keepdim)
     where = f"as_discrete(argmax={argmax}, to_onehot={to_onehot}, dim={dim})"
 
     def apply(x: Any) -> Any:
-        fw = _impl.framework_of(x)
-        if fw is None:
-            raise TypeError(f"{where}: expected {_impl.ARRAY_KINDS}, got {type(x).__qualname__}.")
+        fw = _checks.framework(x, where)
         shape = _impl.shape_of(x)
-        axis = _impl.normalize_axis(dim, x.ndim, where, shape)
+        axis = _checks.axis_index(where, dim, shape)
         if argmax:
             x = _impl.argmax(x, axis, keepdim or to_onehot is not None, fw)
         if to_onehot is not None:
-            if x.shape[axis] != 1:
-                raise ValueError(
-                    f"{where}: to_onehot expects labels with a single channel at dim {dim}, i.e. "
-                    f"shape {(*shape[:axis], 1, *shape[axis + 1 :])}, got {shape}. Pass "
-                    "argmax=True to take the argmax over that axis first."
-                )
+            _checks.single_channel(where, _impl.shape_of(x), axis, dim)
             x = _impl.one_hot(x, to_onehot, axis, fw)
         if threshold is not None:
             x = x >= threshold
@@ -431,20 +289,14 @@ def l2_normalize(axis: int = -1, eps: float = 1e-12) -> Transform:
         TypeError: an argument has the wrong type (at once), or the input is not an array.
         IndexError: ``axis`` is out of range for the input.
     """
-    _check_int("l2_normalize", "axis", axis)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-        raise TypeError(f"l2_normalize: argument 'eps' must be a number >= 0, got {eps!r}.")
+    _checks.check_int("l2_normalize", "axis", axis)
+    _checks.check_number("l2_normalize", "eps", eps, minimum=0)
     where = f"l2_normalize(axis={axis})"
+    accepted = f"{_impl.ARRAY_KINDS} or a list of them"
 
     def one(x: Any) -> Any:
-        fw = _impl.framework_of(x)
-        if fw is None:
-            raise TypeError(
-                f"{where}: expected {_impl.ARRAY_KINDS} or a list of them, got "
-                f"{type(x).__qualname__}."
-            )
-        shape = _impl.shape_of(x)
-        return _impl.l2_normalize(x, _impl.normalize_axis(axis, x.ndim, where, shape), eps, fw)
+        fw = _checks.framework(x, where, accepted)
+        return _impl.l2_normalize(x, _checks.axis_index(where, axis, _impl.shape_of(x)), eps, fw)
 
     def apply(x: Any) -> Any:
         if isinstance(x, (list, tuple)):
@@ -461,6 +313,12 @@ def l2_normalize(axis: int = -1, eps: float = 1e-12) -> Transform:
 
 def chain(*fns: Transform) -> Transform:
     """Compose transforms left to right: ``chain(f, g)(x) == g(f(x))``; ``chain()`` is the identity.
+
+    Args:
+        fns: transforms (any callables of one argument).
+
+    Returns:
+        ``f(x)``: each of ``fns`` applied in turn.
 
     Raises:
         TypeError: an argument is not callable (names its position).
@@ -495,6 +353,12 @@ _FROM_RECORD: dict[type, Callable[[Any], Transform]] = {
 def from_spec(record: Any) -> Transform:
     """The transform a spec record names (``specs.ClsToken(...)`` -> ``cls_token(...)``).
 
+    Args:
+        record: a transform record (``specs.ClsToken``, ``specs.PatchGrid``, ...).
+
+    Returns:
+        The transform, as its factory makes it.
+
     Raises:
         TypeError: ``record`` is not a transform record (lists the valid record types).
     """
@@ -510,6 +374,12 @@ def from_spec(record: Any) -> Transform:
 
 def from_specs(records: Iterable[Any]) -> Transform:
     """``chain`` of the transforms the records name, in order (``spec.transforms``).
+
+    Args:
+        records: transform records.
+
+    Returns:
+        One transform applying them left to right (the identity for none).
 
     Raises:
         TypeError: an item is not a transform record (names its position).

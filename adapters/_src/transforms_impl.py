@@ -4,6 +4,7 @@ Each helper looks at the array's own type and calls that framework's function, s
 tensor stays a torch tensor (on its device) and a JAX tracer stays a tracer under ``jax.jit``.
 torch and jax are never imported here: an array of theirs can only exist once its framework is
 in ``sys.modules``, so looking there is enough (and keeps ``import adapters.transforms`` cheap).
+Inputs are checked before they get here, in `transform_checks`.
 """
 
 from __future__ import annotations
@@ -33,43 +34,6 @@ def framework_of(x: Any) -> str | None:
 def shape_of(x: Any) -> tuple[int, ...]:
     """The shape as a plain tuple (``torch.Size`` prints as ``torch.Size([...])``)."""
     return tuple(x.shape)
-
-
-def tokens(x: Any, where: str) -> tuple[Any, str]:
-    """Unwrap a model output to its (batch, tokens, dim) array and name its framework.
-
-    A ``transformers`` output object (anything with ``last_hidden_state``) is unwrapped, as
-    eva's extractors do; duck typing keeps ``transformers`` out of the import graph.
-
-    Raises:
-        TypeError: ``x`` is not an array of a supported framework.
-        ValueError: the array is not 3-D.
-    """
-    if framework_of(x) is None and hasattr(x, "last_hidden_state"):
-        x = x.last_hidden_state
-    fw = framework_of(x)
-    if fw is None:
-        raise TypeError(
-            f"{where}: expected {ARRAY_KINDS} of shape (batch, tokens, dim), or a model output "
-            f"with a .last_hidden_state, got {type(x).__module__}.{type(x).__qualname__}."
-        )
-    if x.ndim != 3:
-        raise ValueError(
-            f"{where}: expected token embeddings of shape (batch, tokens, dim), got shape "
-            f"{shape_of(x)} ({x.ndim}-D). A 2-D (batch, dim) input is already pooled: drop this "
-            "transform; a (batch, channels, h, w) feature map has no tokens to pick."
-        )
-    return x, fw
-
-
-def normalize_axis(axis: int, ndim: int, where: str, shape: tuple[int, ...]) -> int:
-    """``axis`` as a non-negative index into ``shape``, or an IndexError naming the shape."""
-    if not -ndim <= axis < ndim:
-        raise IndexError(
-            f"{where}: axis {axis} is out of range for an input of shape {shape} ({ndim}-D); "
-            f"expected an axis in [{-ndim}, {ndim - 1}]."
-        )
-    return axis % ndim
 
 
 def concat(xs: list[Any], axis: int, fw: str) -> Any:

@@ -462,6 +462,8 @@ def test_non_array_input_is_a_type_error(fn):
         (lambda: T.as_discrete(to_onehot=0), r"'to_onehot' must be an integer >= 1"),
         (lambda: T.as_discrete(threshold="0.5"), r"'threshold' must be a number"),
         (lambda: T.l2_normalize(axis=None), r"'axis' must be an integer"),
+        (lambda: T.l2_normalize(eps=-1.0), r"'eps' must be a number >= 0, got -1.0 \(float\)"),
+        (lambda: T.l2_normalize(eps="0"), r"'eps' must be a number >= 0, got '0' \(str\)"),
         (lambda: T.chain(T.cls_token(), "l2"), r"argument 1 must be a transform"),
         (lambda: T.from_spec("cls_token"), r"specs.ClsToken.*got 'cls_token'"),
         (lambda: T.from_specs([specs.ClsToken(), None]), r"transforms\[1\]"),
