@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,14 @@ FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 def loads(text: str, *, name: str = "<text>") -> Spec:
     """A spec from YAML or JSON text (our format, an eva config, or a registry name).
 
+    Text starting like a JSON object (``{"``) is parsed as JSON, anything else as YAML.
+
     Args:
         text: the config text.
         name: how error messages name the text (a file name, say).
+
+    Returns:
+        The spec record.
 
     Raises:
         SpecError: a syntax error (with its line and column) or an invalid spec.
@@ -42,7 +48,13 @@ def loads(text: str, *, name: str = "<text>") -> Spec:
 
 
 def load(path: str | os.PathLike[str]) -> Spec:
-    """A spec from a ``.yaml`` / ``.yml`` / ``.json`` file.
+    """A spec from a ``.yaml`` / ``.yml`` / ``.json`` file (the extension picks the parser).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The spec record.
 
     Raises:
         SpecError: an unknown extension, a syntax error (with its line), or an invalid spec.
@@ -69,7 +81,18 @@ def load(path: str | os.PathLike[str]) -> Spec:
 
 
 def dumps(spec: Spec, format: str = "yaml") -> str:
-    """A spec as YAML or JSON text in our format (see `unstructure`)."""
+    """A spec as YAML or JSON text in our format (see `unstructure`).
+
+    Args:
+        spec: a spec record.
+        format: ``"yaml"`` (block style, keys in field order) or ``"json"``.
+
+    Returns:
+        The text; ``loads(dumps(spec)) == spec``.
+
+    Raises:
+        SpecError: an unknown ``format``, or a spec that is not plain data.
+    """
     if format not in ("yaml", "json"):
         raise SpecError(("format",), "a text format", format, choices=("yaml", "json"))
     data = unstructure(spec)
@@ -86,6 +109,10 @@ def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
     The text is fully serialised before anything is written, then written to a temporary
     file in the same directory and renamed over ``path``: on any error, ``path`` is left as
     it was and no temporary file remains.
+
+    Args:
+        spec: a spec record.
+        path: the file to write (its directory must exist).
 
     Raises:
         SpecError: an unknown extension, or a spec that is not plain data.
@@ -144,8 +171,13 @@ def _structure(data: Any, name: str) -> Spec:
 _EMPTY = "a spec (a registry name, our 'source:' format or an eva 'class_path:' config)"
 
 
+#: JSON text: an object whose first key is quoted (or an empty one), or an array with a string;
+#: YAML's flow style (``{source: "timm"}``) has bare keys, so it is read as YAML
+_JSON_START = re.compile(r'\s*(\{\s*["}]|\[.*")', re.DOTALL)
+
+
 def _looks_like_json(text: str) -> bool:
-    return text.lstrip().startswith(("{", "[")) and '"' in text
+    return _JSON_START.match(text) is not None
 
 
 def _parse_json(text: str, name: str) -> Any:

@@ -37,6 +37,9 @@ def test_loads_yaml_and_json_text() -> None:
     assert specs.loads("{source: timm, model_name: m}") == TimmSpec("m")
     assert specs.loads('{\n\t"source": "timm",\n\t"model_name": "m"\n}') == TimmSpec("m")
     assert specs.loads("source: timm\nmodel_name: m\n") == TimmSpec("m")
+    # YAML flow style with quoted values is YAML, not broken JSON
+    assert specs.loads('{source: "timm", model_name: "m"}') == TimmSpec("m")
+    assert specs.loads("{source: 'timm', model_name: \"m\"}") == TimmSpec("m")
 
 
 @pytest.mark.parametrize("name", ["spec.txt", "spec", "spec.yaml.bak"])
