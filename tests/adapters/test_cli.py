@@ -269,3 +269,80 @@ def test_random_weights_are_reproducible(capsys, work, tmp_path):
         assert run(capsys, *argv, "--out", str(out))[0] == 0
         outs.append(embed.load_embeddings(out).embeddings)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+CUDA = torch.cuda.is_available()
+
+
+def test_embed_device_cpu_equals_the_default(capsys, work, tmp_path):
+    outs = []
+    for name, extra in (("default", []), ("cpu", ["--device", "cpu"])):
+        path = tmp_path / f"{name}.safetensors"
+        code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "24",
+                             "--out", str(path), *extra)  # fmt: skip
+        assert code == 0, err
+        assert f"backbone on {'cuda:0' if CUDA and not extra else 'cpu'} (torch)" in out
+        outs.append(embed.load_embeddings(path).embeddings)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
+
+
+def test_inspect_names_the_device(capsys, work):
+    code, out, err = run(capsys, "inspect", work["spec"], "--device", "cpu")
+    assert code == 0, err
+    assert "device:      cpu" in out and "output:      (1, 192) float32" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        pytest.param(
+            ["--device", "cuda"],
+            r"device: 'cuda' asks for CUDA, but torch sees no GPU",
+            marks=pytest.mark.skipif(CUDA, reason="checks the error on a machine without a GPU"),
+        ),
+        (["--device", "tpu"], r"device: not a device adapters can run on.*'tpu'"),
+        (["--device", "cuda", "--runtime", "onnxruntime"], r"--device: --runtime onnxruntime"),
+    ],
+    ids=["cuda-without-gpu", "unknown", "onnxruntime-cuda"],
+)
+@pytest.mark.parametrize("command", ["embed", "probe"])
+def test_bad_device_one_line_exit_2(capsys, work, tmp_path, command, argv, match):
+    out = ["--out", str(tmp_path / "e.safetensors")] if command == "embed" else []
+    code, _, err = run(capsys, command, work["spec"], "--data", "digits", *out, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and re.search(match, lines[0]), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probe_embeddings_file_honours_limit(capsys, work, tmp_path):
+    path = tmp_path / "rows.safetensors"
+    assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",
+               "--out", str(path))[0] == 0  # fmt: skip
+    emb = embed.load_embeddings(path)
+    code, _, err = run(capsys, "probe", str(path), "--limit", "80", "--epochs", "2",
+                         "--report", str(tmp_path / "r"))  # fmt: skip
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert sum(report["split_sizes"].values()) == 80
+    # the first 80 rows, split with the same stratification as any labels
+    train, val, test = probe.stratified_split(emb.labels[:80], seed=0)
+    assert report["split_sizes"] == {"train": len(train), "val": len(val), "test": len(test)}
+    true_counts = np.bincount(emb.labels[:80][test], minlength=10).tolist()
+    assert [sum(row) for row in report["confusion"]] == true_counts
+    code, _, err = run(capsys, "probe", str(path), "--limit", "0")
+    assert code == 2 and "--limit: expected an integer >= 1, got 0" in err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_embed_on_cuda_matches_cpu(capsys, work, tmp_path):
+    outs = []
+    for device in ("cpu", "cuda"):
+        path = tmp_path / f"{device}.safetensors"
+        code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "40",
+                             "--batch-size", "16", "--device", device, "--out", str(path))  # fmt: skip
+        assert code == 0, err
+        assert f"backbone on {'cuda:0' if device == 'cuda' else 'cpu'}" in out
+        outs.append(embed.load_embeddings(path).embeddings)
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-3, atol=1e-3)

@@ -230,3 +230,99 @@ def test_pool_features(y, shape, how):
         torch.testing.assert_close(out, y[:, 0])
     if how == "spatial mean":
         torch.testing.assert_close(out, y.mean(dim=(2, 3)))
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        None,
+        "cpu",
+        torch.device("cpu"),
+        # a device the batches must be moved to; "meta" stands in for a GPU on CPU machines
+        "meta",
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="needs a CUDA device")],
+        ),
+    ],
+    ids=repr,
+)
+def test_loader_yields_batches_on_the_device(device):
+    ds = data.load_dataset("digits", limit=11)
+    pre = data.Preprocess(size=(8, 8))
+    batches = list(data.iter_batches(ds, pre, 4, device=device))
+    want = torch.device("cpu" if device is None else device)
+    assert [b[0].device.type for b in batches] == [want.type] * 3
+    assert [tuple(b[0].shape) for b in batches] == [(4, 3, 8, 8), (4, 3, 8, 8), (3, 3, 8, 8)]
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), np.arange(11))
+    ref = data.preprocess_batch(ds.images, pre)
+    if want.type == "cpu":
+        # no move on the CPU: the loader's own tensors, nothing copied or pinned
+        assert not any(b[0].is_pinned() for b in batches)
+        torch.testing.assert_close(torch.cat([b[0] for b in batches]), ref)
+    elif want.type == "cuda":
+        torch.testing.assert_close(torch.cat([b[0].cpu() for b in batches]), ref)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_loader_pins_batches_for_cuda():
+    ds = data.load_dataset("digits", limit=8)
+    pinned = []
+    real_pin = torch.Tensor.pin_memory
+
+    def spy(self, *args, **kwargs):
+        out = real_pin(self, *args, **kwargs)
+        pinned.append(out.is_pinned())
+        return out
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(torch.Tensor, "pin_memory", spy)
+    try:
+        list(data.iter_batches(ds, data.Preprocess(size=(8, 8)), 4, device="cuda"))
+    finally:
+        mp.undo()
+    assert pinned == [True, True]
+
+
+def test_embed_dataset_feeds_the_adapter_its_device():
+    import adapters
+    import specs
+
+    backbone = adapters.build(specs.ModuleSpec(class_path="torch.nn.Flatten"), device="cpu")
+    assert embed.input_device(backbone) is None  # the CPU: batches stay where they are made
+    ds = data.load_dataset("digits", limit=6)
+    pre = data.Preprocess(size=(4, 4), channels=1, mean=(0.0,), std=(1.0,))
+    emb = embed.embed_dataset(backbone, ds, pre, batch_size=4, progress=False)
+    np.testing.assert_allclose(
+        emb.embeddings, data.preprocess_batch(ds.images, pre).reshape(6, -1).numpy()
+    )
+    # batches sent elsewhere reach forward there, which names the mismatch
+    with pytest.raises(ValueError, match="argument x is on device 'meta', expected 'cpu'"):
+        embed.embed_dataset(backbone, ds, pre, batch_size=4, progress=False, device="meta")
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 9])
+def test_embeddings_first_rows(n):
+    e = embed.Embeddings(
+        embeddings=embed.as_aligned(np.arange(20, dtype=np.float32).reshape(5, 4)),
+        labels=np.array([0, 1, 0, 1, 2]),
+        ids=np.array([7, 3, 9, 1, 4]),
+        metadata={"items": '["a", "b", "c", "d", "e"]', "data": "x"},
+    )
+    head = e.first(n)
+    k = min(n, 5)
+    np.testing.assert_array_equal(head.embeddings, e.embeddings[:k])
+    assert head.embeddings.ctypes.data == e.embeddings.ctypes.data  # a prefix view, no copy
+    assert head.labels.tolist() == e.labels[:k].tolist() and head.ids.tolist() == e.ids[:k].tolist()
+    assert head.items == ["a", "b", "c", "d", "e"][:k] and head.metadata["data"] == "x"
+
+
+@pytest.mark.parametrize("n", [0, -2, 1.5, True])
+def test_embeddings_first_refuses_bad_limits(n):
+    e = embed.Embeddings(np.zeros((2, 2), np.float32), np.zeros(2), np.arange(2), {})
+    with pytest.raises(embed.EmbedError, match=r"--limit: expected an integer >= 1"):
+        e.first(n)
