@@ -263,6 +263,22 @@ def _rename(
     return data, keymap
 
 
+#: eva flags that swap the model's forward for another code path -> how to say it as data
+_FORWARD_FLAGS = {
+    "concat_mean_patch_tokens": (
+        "eva then concatenates the CLS token of forward_features with the mean of the patch "
+        "tokens. For the same features, remove it, return the tokens (model_kwargs: "
+        "{num_classes: 0, global_pool: ''}) and add the transform ExtractCLSFeatures with "
+        "include_patch_tokens: true (and num_register_tokens for models with registers)."
+    ),
+    "forward_features": (
+        "eva then calls model.forward_features instead of the model. Remove it, and pick the "
+        "features from the forward output with 'transforms', or use out_indices for "
+        "feature maps."
+    ),
+}
+
+
 def _special_cases(
     name: str,
     init_args: Mapping[str, Any],
@@ -285,14 +301,14 @@ def _special_cases(
         if isinstance(kwargs, Mapping):
             # eva calls the registry entry with model_kwargs | model_extra_kwargs
             data["model_kwargs"] = {**kwargs, **extra}
-    for flag in ("concat_mean_patch_tokens", "forward_features"):
+    for flag, hint in _FORWARD_FLAGS.items():
         if init_args.get(flag) not in (None, False):
             raise SpecError(
                 (*base, flag),
-                "false or nothing (the adapter always runs the model's forward)",
+                "false or nothing (the adapter always runs the model's forward, and the "
+                "output is described by 'transforms')",
                 init_args[flag],
-                hint="Remove it, and describe the output with 'transforms' instead (e.g. "
-                "ExtractCLSFeatures with include_patch_tokens: true on a token output).",
+                hint=hint,
             )
     # eva passes model_kwargs straight to torch.hub.load / AutoModel.from_pretrained, so these
     # keys there are the fields we keep separately

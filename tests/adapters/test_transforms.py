@@ -619,3 +619,37 @@ def test_eva_config_transforms_give_evas_numbers(name, args, eva, shape):
     ours = T.from_specs(spec.transforms)(x)
     ours = ours[0] if isinstance(ours, list) else ours
     assert torch.equal(ours, eva(x))
+
+
+def test_concat_mean_patch_tokens_rewrite_gives_evas_numbers():
+    # the rewrite that the SpecError for eva's TimmModel(concat_mean_patch_tokens=True) gives
+    import timm
+
+    import adapters
+
+    arch = {"img_size": 32, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}
+    arch["reg_tokens"] = 4
+    config = {
+        "class_path": "eva.vision.models.wrappers.TimmModel",
+        "init_args": {
+            "model_name": "vit_tiny_patch16_224",
+            "pretrained": False,
+            "model_kwargs": {**arch, "num_classes": 0, "global_pool": ""},
+            "tensor_transforms": {
+                "class_path": "eva.models.networks.transforms.ExtractCLSFeatures",
+                "init_args": {"include_patch_tokens": True, "num_register_tokens": 4},
+            },
+        },
+    }
+    backbone = adapters.build(specs.structure(config))
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, **arch)
+    model.load_state_dict(backbone.params)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        # eva's TimmModel.model_forward with concat_mean_patch_tokens=True
+        out = model.forward_features(x)
+        expected = torch.cat([out[:, 0], out[:, model.num_prefix_tokens :].mean(1)], dim=-1)
+        ours = backbone(x)
+    assert ours.shape == (2, 32)
+    torch.testing.assert_close(ours, expected)
