@@ -29,6 +29,7 @@ from specs import (
     PatchGrid,
     Select,
 )
+from specs import Transform as TransformRecord
 
 from ._src import transform_checks as _checks
 from ._src import transform_pick as _pick
@@ -350,7 +351,7 @@ _FROM_RECORD: dict[type, Callable[[Any], Transform]] = {
 }
 
 
-def from_spec(record: Any) -> Transform:
+def from_spec(record: TransformRecord) -> Transform:
     """The transform a spec record names (``specs.ClsToken(...)`` -> ``cls_token(...)``).
 
     Args:
@@ -372,7 +373,7 @@ def from_spec(record: Any) -> Transform:
     return make(record)
 
 
-def from_specs(records: Iterable[Any]) -> Transform:
+def from_specs(records: Iterable[TransformRecord]) -> Transform:
     """``chain`` of the transforms the records name, in order (``spec.transforms``).
 
     Args:

@@ -63,6 +63,9 @@ def list_models(pattern: str | None = None, *, include_timm: bool = True) -> lis
     Returns:
         Matching names, sorted.
 
+    Raises:
+        TypeError: ``pattern`` is neither a string nor None.
+
     Example:
         >>> adapters.list_models("universal/*dino*")
         ['universal/vit_base_patch16_224_dino_1chan', 'universal/vit_small_patch16_224_dino', ...]
@@ -102,7 +105,7 @@ def _entry(name: str) -> Any:
     )
 
 
-def registry_spec(name: str, model_kwargs: Mapping[str, Any] | None = None) -> Any:
+def registry_spec(name: str, model_kwargs: Mapping[str, Any] | None = None) -> specs.Spec:
     """The spec a registry name stands for, with ``model_kwargs`` applied.
 
     Args:
@@ -171,7 +174,11 @@ def register(name: str, spec: Any = None, *, overwrite: bool = False) -> Any:
 
 
 def unregister(name: str) -> None:
-    """Remove an entry added with `register` (no-op when absent)."""
+    """Remove an entry added with `register` (no-op when absent).
+
+    Args:
+        name: the registered name.
+    """
     _ENTRIES.pop(name, None)
 
 

@@ -326,16 +326,36 @@ RENAMED: dict[type, dict[str, str]] = {TorchHubSpec: {"source": "hub_source"}}
 TORCH_SOURCES = (ModuleSpec, FunctionSpec, TorchHubSpec, TimmSpec, HuggingFaceSpec)
 
 
-def source_of(spec: Any) -> str:
-    """The ``source:`` tag of a spec record."""
+def source_of(spec: Spec) -> str:
+    """The ``source:`` tag of a spec record.
+
+    Args:
+        spec: a spec record.
+
+    Returns:
+        Its tag in our format, e.g. ``"timm"`` for a `TimmSpec`.
+
+    Raises:
+        SpecError: ``spec`` is not a spec record (lists the tags).
+    """
     for tag, cls in SOURCES.items():
         if type(spec) is cls:
             return tag
     raise SpecError("source", "a spec record", spec, choices=SOURCES)
 
 
-def transform_tag(record: Any) -> str:
-    """The ``transform:`` tag of a transform record."""
+def transform_tag(record: Transform) -> str:
+    """The ``transform:`` tag of a transform record.
+
+    Args:
+        record: a transform record.
+
+    Returns:
+        Its tag in our format, e.g. ``"cls_token"`` for a `ClsToken`.
+
+    Raises:
+        SpecError: ``record`` is not a transform record (lists the tags).
+    """
     for tag, cls in TRANSFORMS.items():
         if type(record) is cls:
             return tag
