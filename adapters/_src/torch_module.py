@@ -235,9 +235,13 @@ def make_forward(
 
     def forward(p: Mapping[str, Any], x: Any) -> Any:
         if expected is not None:
-            wrong = _wrong_device(x, "x", expected)
-            if wrong is not None:
-                raise _device_error(*wrong, expected)
+            if isinstance(x, torch.Tensor):  # inline: the per-call cost is one comparison
+                if x.device != expected:
+                    raise _device_error("x", x.device, expected)
+            else:
+                wrong = _wrong_device(x, "x", expected)
+                if wrong is not None:
+                    raise _device_error(*wrong, expected)
         is_own = len(p) == len(own) and all(p.get(k) is t for k, t in own)
         grad = torch.is_grad_enabled() and (_requires_grad(x) or (not is_own and _requires_grad(p)))
         with torch.set_grad_enabled(grad):
