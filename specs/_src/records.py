@@ -338,10 +338,7 @@ def source_of(spec: Spec) -> str:
     Raises:
         SpecError: ``spec`` is not a spec record (lists the tags).
     """
-    for tag, cls in SOURCES.items():
-        if type(spec) is cls:
-            return tag
-    raise SpecError("source", "a spec record", spec, choices=SOURCES)
+    return _tag_of(spec, SOURCES, "source", "a spec record")
 
 
 def transform_tag(record: Transform) -> str:
@@ -356,7 +353,11 @@ def transform_tag(record: Transform) -> str:
     Raises:
         SpecError: ``record`` is not a transform record (lists the tags).
     """
-    for tag, cls in TRANSFORMS.items():
+    return _tag_of(record, TRANSFORMS, "transform", "a transform record")
+
+
+def _tag_of(record: Any, tags: Mapping[str, type], key: str, expected: str) -> str:
+    for tag, cls in tags.items():
         if type(record) is cls:
             return tag
-    raise SpecError("transform", "a transform record", record, choices=TRANSFORMS)
+    raise SpecError(key, expected, record, choices=tags)
