@@ -294,6 +294,10 @@ def to_jax(x: Any, *, copy: bool | None = None, device: Any = None, downcast: bo
         >>> feats = interop.to_jax(torch_backbone(x))       # no copy
         >>> logits = head.apply(variables, feats)
     """
+    if (copy is None or copy is False) and device is None:
+        out = _fast.share(x, "jax")  # one easy array: skip the pytree walk and checks
+        if out is not None:
+            return out
     _check_copy("to_jax", copy)
     return _map("to_jax", x, lambda a: _convert(a, "jax", copy, device, downcast))
 
@@ -314,6 +318,10 @@ def to_torch(x: Any, *, copy: bool | None = None, device: Any = None) -> Any:
         BufferError: ``copy=False`` and the memory cannot be shared (read-only NumPy arrays,
             negative strides, another device).
     """
+    if (copy is None or copy is False) and device is None:
+        out = _fast.share(x, "torch")  # one easy array: skip the pytree walk and checks
+        if out is not None:
+            return out
     _check_copy("to_torch", copy)
     return _map("to_torch", x, lambda a: _convert(a, "torch", copy, device, False))
 
@@ -326,6 +334,10 @@ def to_numpy(x: Any, *, copy: bool | None = None) -> Any:
     Raises:
         BufferError: ``copy=False`` for memory that is not on the host (CUDA).
     """
+    if copy is None or copy is False:
+        out = _fast.share(x, "numpy")  # one easy array: skip the pytree walk and checks
+        if out is not None:
+            return out
     _check_copy("to_numpy", copy)
     return _map("to_numpy", x, lambda a: _convert(a, "numpy", copy, None, False))
 
@@ -341,5 +353,9 @@ def to_ortvalue(x: Any, *, copy: bool | None = None) -> Any:
         BufferError: ``copy=False`` and the memory is strided or on an unusable device.
         TypeError: a dtype ONNX Runtime does not have.
     """
+    if copy is None or copy is False:
+        out = _fast.share(x, "ort")  # one easy array: skip the pytree walk and checks
+        if out is not None:
+            return out
     _check_copy("to_ortvalue", copy)
     return _map("to_ortvalue", x, lambda a: _convert(a, "ort", copy, None, False))

@@ -3,12 +3,13 @@
 The general path (``bridge._convert``) describes every array as an ``ArrayInfo``, lists the
 reasons a copy is needed and only then shares memory: ~10-20 us of Python per array, on top
 of the consumers' own DLPack imports. The cases that dominate real use (a C-contiguous,
-64-byte aligned CPU tensor or NumPy array, a single-device CPU JAX array) need none of that,
-so ``share(a, target)`` handles exactly those and returns ``None`` for everything else
-(strided, unaligned, read-only, requires-grad, 64-bit without x64, CUDA, sharded, empty,
-``copy=True``, an explicit device), which then takes the general path unchanged.
+64-byte aligned CPU tensor or NumPy array, a single-device CPU JAX array, an ONNX Runtime
+output on the CPU) need none of that, so ``share(a, target)`` handles exactly those and
+returns ``None`` for everything else (strided, unaligned, read-only, requires-grad, 64-bit
+without x64, CUDA, sharded, empty, ``copy=True``, an explicit device), which then takes the
+general path unchanged.
 
-Two consumer imports are done below their public wrappers, both measured to dominate:
+Consumer imports are done below their public wrappers where those were measured to dominate:
 
 * ``jax.dlpack.from_dlpack`` spends ~70% of its ~100 us in ``jnp.asarray`` (dtype
   canonicalisation, a no-op for the dtypes admitted here) and in a device/stream lookup;
@@ -60,8 +61,13 @@ _NUMPY_32 = frozenset(np.dtype(n) for n in ("float32", "float16", "int32", "int1
 _NUMPY_32 |= {np.dtype("uint8"), np.dtype("bool")}
 _NUMPY_64 = _NUMPY_32 | {np.dtype("float64"), np.dtype("int64")}
 _JAX_ORT = _dt.ORT_SUPPORTED
+_JAX_32 = frozenset(_dt.TORCH_TO_NAME[d] for d in _TORCH_32)
+_JAX_64 = frozenset(_dt.TORCH_TO_NAME[d] for d in _TORCH_64)
 #: the exact types the fast path knows (a pytree of one of these is just that leaf)
 LEAF_TYPES = frozenset({torch.Tensor, np.ndarray, JAX_ARRAY, ort.OrtValue})
+
+# ONNX Runtime's C-level OrtValue (what ``run_with_ort_values`` returns): same methods
+_ORT_C = type(ort.OrtValue.ortvalue_from_numpy(np.zeros(1, np.float32))._ortvalue)
 
 _cpu_device: Any = None
 
@@ -151,6 +157,23 @@ def _jax(a: Any, target: str) -> Any:
     return ort.OrtValue.from_dlpack(a.__dlpack__())
 
 
+def _ort(a: Any, target: str) -> Any:
+    if a.device_name().lower() != "cpu":
+        return None
+    if target == "ort":
+        return a
+    if target == "jax":
+        name = _dt.ORT_TO_NAME.get(a.data_type())
+        ok = _JAX_64 if jax.config.jax_enable_x64 else _JAX_32
+        if name not in ok or a.data_ptr() % ALIGNMENT or 0 in a.shape():
+            return None
+        return jax_from_capsule(a.__dlpack__(), a)
+    t = _torch_from_capsule(a.__dlpack__())  # ~4 us; torch.from_dlpack(a) takes ~10
+    if target == "torch":
+        return t
+    return t.numpy() if t.dtype in _TORCH_NUMPY else None
+
+
 def share(a: Any, target: str) -> Any:
     """``a`` handed to ``target`` without a copy when it is a common easy case, else ``None``.
 
@@ -162,4 +185,6 @@ def share(a: Any, target: str) -> Any:
         return _torch(a, target)
     if kind is np.ndarray:
         return _numpy(a, target)
+    if kind is ort.OrtValue or kind is _ORT_C:
+        return _ort(a, target)
     return _jax(a, target)

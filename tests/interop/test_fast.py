@@ -92,6 +92,17 @@ def test_jax_easy_cases_take_the_fast_path(dtype: str, target: str) -> None:
     np.testing.assert_array_equal(_reference(y), np.asarray(j).astype(np.float64))
 
 
+@pytest.mark.parametrize("target", ["jax", "torch", "ort", "numpy"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.int32, torch.bool], ids=str)
+def test_ortvalue_easy_cases_take_the_fast_path(dtype: torch.dtype, target: str) -> None:
+    t = _torch_src(dtype)
+    v = ort.OrtValue.from_dlpack(t)
+    y = fast.share(v, target)
+    assert y is not None
+    assert interop.data_ptr(y) == t.data_ptr()
+    np.testing.assert_array_equal(_reference(y), _reference(t))
+
+
 def _hazards() -> dict[str, tuple[object, str]]:
     t = _torch_src(torch.float32)
     ro = _torch_src(torch.float32).numpy()
@@ -107,7 +118,11 @@ def _hazards() -> dict[str, tuple[object, str]]:
         "read-only numpy -> torch": (ro, "torch"),
         "read-only numpy -> jax": (ro, "jax"),
         "negative-stride numpy -> jax": (t.numpy()[0, ::-1], "jax"),
-        "ortvalue -> jax": (ort.OrtValue.from_dlpack(t), "jax"),
+        "unaligned ortvalue -> jax": (ort.OrtValue.from_dlpack(t.reshape(-1)[1:]), "jax"),
+        "bfloat16 ortvalue -> numpy": (
+            ort.OrtValue.from_dlpack(_torch_src(torch.bfloat16)),
+            "numpy",
+        ),
     }
 
 
