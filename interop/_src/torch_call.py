@@ -178,8 +178,10 @@ def batched_vjp(
     (``expand_dims``: size 1 where not batched). Returns ``vjp_one``'s output pytree with the
     broadcast leading axes in front. Per-example gradients need a per-element vjp (folding
     the vmapped axis into the batch would sum the parameter gradients over it), hence
-    ``torch.func.vmap``; a model torch cannot vmap (an op whose batching rule raises,
-    ``.item()``) falls back to a Python loop over the elements: the same values, slower.
+    ``torch.func.vmap``; a model torch cannot vmap (an op whose batching rule raises, an
+    in-place write of a batched value into a fresh tensor) falls back to a Python loop over
+    the elements: the same values, slower. Ops with no batching rule at all (SDPA's CPU
+    kernel in torch 2.14) are looped inside torch, which warns once about the slowdown.
     """
     lead = lead_shape([*params.values(), x, *g], extra)
     keys = list(params)
