@@ -39,6 +39,18 @@ class Multi(torch.nn.Module):
         return self.a(x) + self.b(z), self.a(x) * self.b(z)
 
 
+class TwoOut(torch.nn.Module):
+    """One input, two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.a(x)
+        return h, torch.relu(h) * 2
+
+
 def _cnn() -> torch.nn.Module:
     return torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, 3, padding=1),
@@ -54,6 +66,7 @@ MODELS = {
     "cnn": (_cnn, ((2, 3, 12, 12),), ["x"], ["y"]),
     "tokens": (lambda: torch.nn.Linear(8, 4), ((2, 5, 8),), ["x"], ["y"]),
     "multi": (Multi, ((3, 8), (3, 6)), ["x", "z"], ["sum", "prod"]),
+    "two_out": (TwoOut, ((3, 8),), ["x"], ["y", "h"]),
 }
 
 
@@ -244,6 +257,67 @@ def test_input_bound_in_place_and_output_shared(models, framework, batch):
     assert isinstance(y, OUT_TYPES[framework])
     assert interop.data_ptr(y) == values[0].data_ptr()
     np.testing.assert_allclose(_np(y), _torch_ref(module, x_torch).numpy(), atol=ATOL, rtol=0)
+
+
+# one torch tensor -> whether forward takes the one-CPU-tensor fast path (`_run_torch_cpu`)
+TORCH_INPUTS = {
+    "contiguous": (lambda: torch.randn(4, 8), True),
+    "batch_1": (lambda: torch.randn(1, 8), True),
+    "offset_view": (lambda: torch.randn(6, 8)[2:], True),
+    "transposed": (lambda: torch.randn(8, 4).T, False),
+    "step_slice": (lambda: torch.randn(8, 8)[::2], False),
+    "requires_grad": (lambda: torch.randn(4, 8, requires_grad=True), False),
+    "parameter": (lambda: torch.nn.Parameter(torch.randn(4, 8)), False),
+}
+
+
+@pytest.mark.parametrize("style", ["tuple", "dict"])
+@pytest.mark.parametrize("name", ["linear", "two_out"])
+@pytest.mark.parametrize("case", list(TORCH_INPUTS))
+def test_torch_fast_path_binds_in_place_and_falls_back_when_it_must(
+    models, monkeypatch, case, name, style
+):
+    module, path = models[name]
+    adapter = build_onnx(specs.OnnxSpec(path=path), outputs=style)
+    make, fast = TORCH_INPUTS[case]
+    x = make()
+    calls = []
+    real = onnx_src._run_torch_cpu
+
+    def spy(run, input_name, a, output_names):
+        value, result, ys = real(run, input_name, a, output_names)
+        calls.append((value.data_ptr(), [r.data_ptr() for r in result], [y.data_ptr() for y in ys]))
+        return value, result, ys
+
+    monkeypatch.setattr(onnx_src, "_run_torch_cpu", spy)
+    for _ in range(2):  # the second call takes the cached signature check
+        got = adapter(x)
+    assert len(calls) == (2 if fast else 0)
+    for bound, ort_outputs, returned in calls:
+        assert bound == x.data_ptr()  # ONNX Runtime read the caller's buffer
+        assert returned == ort_outputs  # and the tensors returned are its output buffers
+    want = _torch_ref(module, x.detach().contiguous())
+    if name == "linear":
+        got, want = (got,), (want,)
+    elif style == "dict":
+        assert list(got) == ["y", "h"]
+        got = tuple(got.values())
+    assert isinstance(got, tuple) and len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert isinstance(g, torch.Tensor) and not g.requires_grad
+        np.testing.assert_allclose(g.numpy(), w.numpy(), atol=ATOL, rtol=0)
+
+
+def test_torch_fast_path_checks_each_new_shape(models):
+    _, path = models["linear"]
+    adapter = build_onnx(specs.OnnxSpec(path=path))
+    adapter(torch.randn(3, 8))  # cached as checked: (float32, (3, 8))
+    with pytest.raises(OnnxInputError, match="axis 1 must be 8") as info:
+        adapter(torch.randn(3, 9))
+    assert LINEAR_SIG in str(info.value)
+    with pytest.raises(TypeError, match="expected dtype float32, got float64"):
+        adapter(torch.randn(3, 8, dtype=torch.float64))
+    assert tuple(adapter(torch.randn(3, 8)).shape) == (3, 4)
 
 
 def test_strided_input_is_bound_through_a_contiguous_copy(models):
