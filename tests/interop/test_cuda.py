@@ -182,17 +182,90 @@ def test_cuda_torch_side_stream_sees_a_jax_write() -> None:
     assert seen == (3.0 * N, 3.0 * N)
 
 
-@needs_jax_gpu
-def test_cuda_jax_function_runs_a_cuda_adapter() -> None:
-    import jax
+def _recording_cuda_adapter(seen: list) -> Any:
+    """A torch adapter on cuda:0 noting the device and pointer of every real input."""
+    import attrs
+    from torch._subclasses.fake_tensor import FakeTensor
 
     from adapters._src.torch_module import torch_adapter
 
     torch.manual_seed(0)
-    adapter = torch_adapter(torch.nn.Linear(8, 4).cuda(), None)
-    x = torch.randn(3, 8, device="cuda")
-    f = jax.jit(interop.jax_function(adapter))
-    y = f(interop.jax_params(adapter), interop.to_jax(x, copy=True))
+    adapter = torch_adapter(torch.nn.Linear(8, 4), None, device="cuda")
+
+    def forward(params: Any, x: Any) -> Any:
+        if not isinstance(x, FakeTensor):
+            seen.append((str(x.device), x.data_ptr()))
+        return adapter.forward(params, x)
+
+    return attrs.evolve(adapter, forward=forward)
+
+
+def _want(adapter: Any, x: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        want = adapter(x).cpu().numpy()
-    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-5)
+        return adapter.forward(adapter.params, x.cuda()).cpu().numpy()
+
+
+@needs_jax_gpu
+@pytest.mark.parametrize("callback", ["auto", "host", "buffer"])
+def test_cuda_jax_function_runs_a_cuda_adapter(callback: str) -> None:
+    """JAX and the adapter on the GPU: the torch forward gets CUDA memory on every path;
+    ``auto`` takes ``buffer``, which hands torch XLA's own buffers (same pointers)."""
+    import jax
+
+    seen: list = []
+    adapter = _recording_cuda_adapter(seen)
+    x = torch.randn(3, 8, device="cuda")
+    f = interop.jax_function(adapter, callback=callback)
+    assert f.callback == ("buffer" if callback == "auto" else callback)
+    xj = interop.to_jax(x, copy=True)
+    y = jax.jit(f)(interop.jax_params(adapter), xj)
+    np.testing.assert_allclose(np.asarray(y), _want(adapter, x), rtol=1e-5, atol=1e-5)
+    assert y.devices() == {jax.devices("gpu")[0]}
+    assert [d for d, _ in seen] == ["cuda:0"]
+    if f.callback == "buffer":
+        assert seen[0][1] == interop.data_ptr(xj)  # no host round trip, no copy
+
+
+@pytest.mark.parametrize("callback", ["host", "buffer"])
+def test_cuda_adapter_under_jax_on_the_cpu_moves_inputs_to_the_gpu(callback: str) -> None:
+    """JAX computing on the CPU, the adapter on CUDA: the callback copies params and input to
+    the adapter's device and the outputs back (two host transfers), instead of tripping the
+    adapter's device check or running on the host."""
+    import jax
+
+    seen: list = []
+    adapter = _recording_cuda_adapter(seen)
+    cpu = jax.devices("cpu")[0]
+    x = torch.randn(3, 8)
+    params = {k: jax.device_put(v.cpu().numpy(), cpu) for k, v in adapter.params.items()}
+    y = jax.jit(interop.jax_function(adapter, callback=callback))(
+        params, jax.device_put(x.numpy(), cpu)
+    )
+    np.testing.assert_allclose(np.asarray(y), _want(adapter, x), rtol=1e-5, atol=1e-5)
+    assert y.devices() == {cpu}
+    assert [d for d, _ in seen] == ["cuda:0"]
+
+
+@needs_jax_gpu
+@pytest.mark.parametrize("callback", ["host", "buffer"])
+def test_cuda_grad_and_per_example_grad_equal_torch_autograd(callback: str) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    seen: list = []
+    adapter = _recording_cuda_adapter(seen)
+    f = interop.jax_function(adapter, callback=callback)
+    params = interop.jax_params(adapter)
+    xs = torch.randn(3, 2, 8, device="cuda")
+    g = jax.jit(jax.vmap(jax.grad(lambda p, x: jnp.sum(f(p, x) ** 2), argnums=(0, 1)), (None, 0)))
+    gp, gx = g(params, interop.to_jax(xs, copy=True))
+    assert {d for d, _ in seen} == {"cuda:0"}
+    for i in range(3):
+        tp = {k: v.clone().requires_grad_(True) for k, v in adapter.params.items()}
+        tx = xs[i].clone().requires_grad_(True)
+        (adapter.forward(tp, tx) ** 2).sum().backward()
+        np.testing.assert_allclose(np.asarray(gx[i]), tx.grad.cpu().numpy(), rtol=1e-4, atol=1e-5)
+        for k, v in tp.items():
+            np.testing.assert_allclose(
+                np.asarray(gp[k][i]), v.grad.cpu().numpy(), rtol=1e-4, atol=1e-5
+            )
