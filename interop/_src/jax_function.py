@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,14 +23,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from jax.experimental.buffer_callback import buffer_callback
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from interop._src import arrays as _arr
+from interop._src import batching as _bt
 from interop._src import dtypes as _dt
 from interop._src import fast as _fast
 from interop._src import torch_call as _tc
 from interop._src.bridge import to_jax
+
+try:  # jax >= 0.7; older versions take the host path only
+    from jax.experimental.buffer_callback import buffer_callback
+except ImportError:  # pragma: no cover - depends on the jax version
+    buffer_callback = None
 
 FRAMEWORKS = ("torch", "onnx")
 
@@ -103,9 +107,15 @@ def _choose_callback(framework: str, device: torch.device | None, callback: str)
                 f"runs on {framework!r}. Fix: leave callback='auto' (or 'host')."
             )
         return "host"
+    if callback == "buffer" and buffer_callback is None:  # pragma: no cover - jax version
+        raise ValueError(
+            f"jax_function: callback='buffer' needs jax.experimental.buffer_callback (jax >= "
+            f"0.7), got jax {jax.__version__}. Fix: upgrade jax, or use callback='host'."
+        )
     if callback != "auto":
         return callback
-    return "buffer" if device is not None and device.type == "cuda" and _jax_on_gpu() else "host"
+    cuda = device is not None and device.type == "cuda"
+    return "buffer" if cuda and buffer_callback is not None and _jax_on_gpu() else "host"
 
 
 def _jax_on_gpu() -> bool:
@@ -192,7 +202,7 @@ def jax_function(
         if framework != "torch":
 
             def host_onnx(params: Mapping[str, Any], x: Any) -> Any:
-                out = _batched(run, {}, np.asarray(x), spec, x_ndim)
+                out = _bt.folded_call(run, {}, np.asarray(x), spec, x_ndim)
                 return jax.tree_util.tree_map(_as_numpy_out, out, spec)
 
             return host_onnx
@@ -201,7 +211,7 @@ def jax_function(
             # torch aliases of JAX's host buffers (no copy), moved only off the CPU
             p = {k: to_device(_torch_host(v)) for k, v in params.items()}
             with torch.no_grad():
-                out = _batched(run, p, to_device(_torch_host(x)), spec, x_ndim)
+                out = _bt.folded_call(run, p, to_device(_torch_host(x)), spec, x_ndim)
             return jax.tree_util.tree_map(_as_numpy_out, out, spec)
 
         return host
@@ -212,7 +222,7 @@ def jax_function(
             stream = _tc.xla_stream(ctx, xt) if _tc.on_cuda([x]) else contextlib.nullcontext()
             with stream, torch.no_grad():
                 p = {k: to_device(_tc.from_buffer(v)) for k, v in params.items()}
-                y = _batched(run, p, to_device(xt), spec, x_ndim)
+                y = _bt.folded_call(run, p, to_device(xt), spec, x_ndim)
                 _tc.write_outputs(out, y)
 
         return on_buffers
@@ -319,7 +329,7 @@ def _vjp(
 
     def vjp(p: dict[str, torch.Tensor], x: torch.Tensor, g: list[torch.Tensor]) -> Any:
         extra = x.ndim - x_ndim
-        return one(p, x, g) if extra == 0 else _tc.batched_vjp(one, p, x, g, extra)
+        return one(p, x, g) if extra == 0 else _bt.batched_vjp(one, p, x, g, extra)
 
     return vjp
 
@@ -337,46 +347,3 @@ def _torch_host(v: Any) -> torch.Tensor:
 
 def _zero_cotangent(v: Any) -> Any:
     return np.zeros(v.shape, dtype=jax.dtypes.float0)
-
-
-def _batched(
-    run: Callable[[Mapping[str, Any], Any], Any],
-    params: Mapping[str, Any],
-    x: Any,
-    spec: Any,
-    x_ndim: int,
-) -> Any:
-    """``run(params, x)`` once, folding any vmapped leading axes (``expand_dims``) into the
-    batch axis; ``spec`` is the unbatched output structure. Torch or NumPy in and out."""
-    extra = x.ndim - x_ndim
-    if extra == 0:
-        return run(params, x)
-    lead = np.broadcast_shapes(x.shape[:extra], *(v.shape[:extra] for v in params.values()))
-    params_batched = any(math.prod(v.shape[:extra]) != 1 for v in params.values())
-    if not params_batched and x_ndim >= 1:
-        n = x.shape[extra]
-        if all(s.ndim >= 1 and s.shape[0] == n for s in jax.tree_util.tree_leaves(spec)):
-            p = {k: v.reshape(v.shape[extra:]) for k, v in params.items()}
-            merged = _broadcast(x, (*lead, *x.shape[extra:])).reshape((-1, *x.shape[extra + 1 :]))
-            out = run(p, merged)
-            return jax.tree_util.tree_map(lambda y, s: y.reshape((*lead, *s.shape)), out, spec)
-    # Per-element params (vmap over params) or a backbone without a batch axis: a loop.
-    outs = []
-    for idx in np.ndindex(*lead):
-
-        def pick(v: Any, idx: tuple = idx) -> Any:
-            v = _broadcast(v, (*lead, *v.shape[extra:]))
-            return v[idx]
-
-        outs.append(run({k: pick(v) for k, v in params.items()}, pick(x)))
-    return jax.tree_util.tree_map(lambda *ys: _stack(ys).reshape((*lead, *ys[0].shape)), *outs)
-
-
-def _stack(ys: tuple) -> Any:
-    return torch.stack(ys) if isinstance(ys[0], torch.Tensor) else np.stack(ys)
-
-
-def _broadcast(v: Any, shape: tuple[int, ...]) -> Any:
-    if isinstance(v, torch.Tensor):
-        return v.broadcast_to(shape)
-    return np.broadcast_to(v, shape)

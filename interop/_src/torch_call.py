@@ -1,13 +1,14 @@
-"""Torch on JAX's buffers inside a traced program: devices, buffer callbacks, batched vjp.
+"""Torch on a traced JAX program's operands: the adapter's device and XLA's buffers.
 
 ``jax_function`` runs a torch forward (or its vjp) from inside a JAX computation, through one
 of two callbacks:
 
-* ``jax.pure_callback`` (``"host"``): the callback gets host arrays. On the CPU those are
-  JAX's own buffers, aliased by torch without a copy. For an adapter on a GPU every call
-  copies all params and the input to the adapter's device and the outputs back: two host
-  transfers per call (four when JAX itself is on a GPU, since XLA first copies its device
-  buffers to the host and the results back).
+* ``jax.pure_callback`` (``"host"``): the callback gets host arrays, which torch aliases;
+  under ``jax.jit`` they are copies XLA makes of its operands (their pointers differ from
+  the operands'). For an adapter on a GPU every call also copies all params and the input
+  to the adapter's device and the outputs back: two host transfers per call (four when JAX
+  itself is on a GPU, since XLA first copies its device buffers to the host and the
+  results back).
 * ``jax.experimental.buffer_callback`` (``"buffer"``): the callback gets XLA's own buffers
   (``__dlpack__`` on CPU and GPU) and writes the outputs into XLA's output buffers. With JAX
   and the adapter on the same GPU nothing crosses the host: torch aliases the buffers and
@@ -19,7 +20,6 @@ The input device of a torch adapter is where its params live (`adapter_device`).
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -149,59 +149,3 @@ def write_outputs(out: Any, y: Any) -> None:
                 "only on the input's shape and dtype."
             )
         target.copy_(v.detach())
-
-
-def lead_shape(tensors: list[Any], extra: int) -> tuple[int, ...]:
-    """The broadcast leading ``extra`` axes (vmapped, ``expand_dims``) of ``tensors``."""
-    return tuple(np.broadcast_shapes(*(tuple(t.shape[:extra]) for t in tensors)))
-
-
-def fold(t: torch.Tensor, lead: tuple[int, ...], extra: int) -> tuple[torch.Tensor, int | None]:
-    """``t`` with its ``extra`` leading axes as one axis 0 of size ``prod(lead)``, and its
-    ``torch.func.vmap`` in_dim; an unbatched ``t`` (leading axes all 1) is squeezed, None."""
-    rest = tuple(t.shape[extra:])
-    if math.prod(t.shape[:extra]) == 1:
-        return t.reshape(rest), None
-    return t.broadcast_to((*lead, *rest)).reshape((math.prod(lead), *rest)), 0
-
-
-def batched_vjp(
-    vjp_one: Callable[[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]], Any],
-    params: dict[str, torch.Tensor],
-    x: torch.Tensor,
-    g: list[torch.Tensor],
-    extra: int,
-) -> Any:
-    """``vjp_one(params, x, g)`` per vmapped element, in one ``torch.func.vmap`` where torch can.
-
-    ``params``, ``x`` and the cotangent leaves ``g`` carry ``extra`` leading vmapped axes
-    (``expand_dims``: size 1 where not batched). Returns ``vjp_one``'s output pytree with the
-    broadcast leading axes in front. Per-example gradients need a per-element vjp (folding
-    the vmapped axis into the batch would sum the parameter gradients over it), hence
-    ``torch.func.vmap``; a model torch cannot vmap (an op whose batching rule raises, an
-    in-place write of a batched value into a fresh tensor) falls back to a Python loop over
-    the elements: the same values, slower. Ops with no batching rule at all (SDPA's CPU
-    kernel in torch 2.14) are looped inside torch, which warns once about the slowdown.
-    """
-    lead = lead_shape([*params.values(), x, *g], extra)
-    keys = list(params)
-    folded = [fold(t, lead, extra) for t in [*params.values(), x, *g]]
-    args = [t for t, _ in folded]
-    dims = [d for _, d in folded]
-
-    def call(*flat: torch.Tensor) -> Any:
-        p = dict(zip(keys, flat[: len(keys)], strict=True))
-        return vjp_one(p, flat[len(keys)], list(flat[len(keys) + 1 :]))
-
-    if all(d is None for d in dims):  # every element alike: one call, repeated
-        out = call(*args)
-        return jax.tree_util.tree_map(lambda y: y.expand((*lead, *y.shape)).contiguous(), out)
-    try:
-        out = torch.func.vmap(call, in_dims=tuple(dims))(*args)
-    except RuntimeError:
-        outs = [
-            call(*(t if d is None else t[i] for t, d in zip(args, dims, strict=True)))
-            for i in range(math.prod(lead))
-        ]
-        out = jax.tree_util.tree_map(lambda *ys: torch.stack(ys), *outs)
-    return jax.tree_util.tree_map(lambda y: y.reshape((*lead, *y.shape[1:])), out)
