@@ -285,6 +285,9 @@ def preprocess_batch(images: np.ndarray, pre: Preprocess) -> torch.Tensor:
     """In-memory images (B, H, W[, C]) in [0, 1] -> normalised (B, channels, *pre.size)."""
     x = torch.from_numpy(np.ascontiguousarray(images))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    # Channels are reduced before resizing and a grey channel is repeated only by the
+    # normalisation's broadcast after it: resizing works channel by channel, so the values
+    # are the same, and grey images (digits) are resized once instead of three times.
     x = _channels(x, pre.channels)
     if tuple(x.shape[-2:]) != tuple(pre.size):
         mode = pre.interpolation
@@ -320,20 +323,27 @@ def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Drop alpha, average colour to grey, or keep the first ``channels``; a single channel
+    asked to become several stays single (`_normalise` broadcasts it)."""
     c = x.shape[1]
     if c == 4:  # RGBA: drop alpha
         x, c = x[:, :3], 3
-    if c == channels:
+    if c == channels or c == 1:
         return x
     if channels == 1:
         return x.mean(dim=1, keepdim=True)
-    return x.expand(-1, channels, -1, -1) if c == 1 else x[:, :channels]
+    return x[:, :channels]
 
 
 def _normalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """(x - mean) / std per channel -> a new C-contiguous (B, channels, H, W) tensor.
+
+    A one-channel ``x`` is broadcast to ``pre.channels`` by the subtraction. The division runs
+    in place on the subtraction's fresh result: one full-size buffer instead of two.
+    """
     mean = torch.tensor(pre.mean[: pre.channels], dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(pre.std[: pre.channels], dtype=x.dtype).view(1, -1, 1, 1)
-    return ((x - mean) / std).contiguous()
+    return (x - mean).div_(std).contiguous()
 
 
 def raw_pixels(ds: Dataset, max_side: int = BASELINE_MAX_SIDE) -> np.ndarray:
@@ -412,6 +422,13 @@ def iter_batches(
         return False
 
     def produce() -> None:
+        # On the CPU the consumer's forward already uses every core: preprocessing with an
+        # OpenMP team of its own would put two threads on each core and stall the forward's
+        # parallel regions, so this thread preprocesses single-threaded (it stays batches
+        # ahead regardless). With a GPU forward the cores are free and it keeps them all.
+        threads = torch.get_num_threads()
+        if target is None:
+            torch.set_num_threads(1)
         try:
             for start in range(0, len(ds), batch_size):
                 t0 = time.perf_counter()
@@ -424,6 +441,9 @@ def iter_batches(
             put(_DONE)
         except BaseException as err:  # handed to the consumer, re-raised there
             put(err)
+        finally:
+            # set_num_threads also sets the count threads started later begin with: restore it
+            torch.set_num_threads(threads)
 
     thread = threading.Thread(target=produce, name="adapters-prefetch", daemon=True)
     thread.start()

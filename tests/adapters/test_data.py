@@ -123,6 +123,90 @@ def test_preprocess_batch_matches_torch(mode, channels):
     torch.testing.assert_close(got, ref)
 
 
+def _preprocess_expand_first(images: np.ndarray, pre: data.Preprocess) -> torch.Tensor:
+    """The plain torch pipeline with the channel change first (a grey image repeated to RGB
+    before resizing), as `preprocess_batch` did before it resized grey channels once."""
+    x = torch.from_numpy(images)
+    x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    c = x.shape[1]
+    if c == 4:
+        x, c = x[:, :3], 3
+    if c != pre.channels:
+        x = x.mean(1, keepdim=True) if pre.channels == 1 else x.expand(-1, pre.channels, -1, -1)
+    if tuple(x.shape[-2:]) != pre.size:
+        kw = {} if pre.interpolation == "nearest" else {"align_corners": False, "antialias": True}
+        x = F.interpolate(x, size=pre.size, mode=pre.interpolation, **kw)
+        x = x.clamp(0, 1) if pre.interpolation == "bicubic" else x
+    mean = torch.tensor(pre.mean[: pre.channels]).view(1, -1, 1, 1)
+    std = torch.tensor(pre.std[: pre.channels]).view(1, -1, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+@pytest.mark.parametrize("size", [(8, 8), (13, 11)], ids=["same-size", "resized"])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("shape", [(5, 8, 8), (5, 8, 8, 1), (5, 8, 8, 3), (5, 8, 8, 4)], ids=str)
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_preprocess_batch_equals_expand_first_exactly(mode, shape, channels, size):
+    """Resizing before repeating a grey channel changes no value: bit-equal, not just close."""
+    imgs = np.random.default_rng(1).random(shape, dtype=np.float32)
+    mean, std = (0.2, 0.3, 0.4)[:channels], (0.5, 0.6, 0.7)[:channels]
+    pre = data.Preprocess(size=size, channels=channels, mean=mean, std=std, interpolation=mode)
+    got = data.preprocess_batch(imgs, pre)
+    assert got.shape == (5, channels, *size) and got.is_contiguous()
+    torch.testing.assert_close(got, _preprocess_expand_first(imgs, pre), rtol=0, atol=0)
+
+
+def test_preprocess_batch_leaves_its_input_alone():
+    imgs = np.random.default_rng(2).random((3, 8, 8, 3), dtype=np.float32)
+    before = imgs.copy()
+    data.preprocess_batch(imgs, data.Preprocess(size=(8, 8)))  # no resize: x views imgs
+    np.testing.assert_array_equal(imgs, before)
+
+
+@pytest.fixture
+def two_torch_threads():
+    """At least 2 torch threads, so that one thread is distinguishable; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("two_torch_threads")
+@pytest.mark.parametrize(
+    ("device", "producer_threads"), [(None, 1), ("cpu", 1), ("meta", None)], ids=str
+)
+@pytest.mark.parametrize("strict", [False, True], ids=["ok", "raises"])
+def test_loader_preprocesses_single_threaded_on_the_cpu(
+    folder, monkeypatch, device, producer_threads, strict
+):
+    """A CPU forward has every core: the prefetch thread uses one torch thread, and the
+    count threads start with is restored afterwards (also when the producer fails)."""
+    main = torch.get_num_threads()
+    seen = []
+    real = data._make_batch
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "_make_batch", spy)
+    pre = data.Preprocess(size=(8, 8))
+    ds = data.load_dataset(str(folder))  # holds one unreadable file: strict raises
+    try:
+        for _ in data.iter_batches(ds, pre, 4, device=device, strict=strict):
+            assert torch.get_num_threads() == main  # the consumer keeps all of its threads
+    except data.UnreadableImageError:
+        assert strict
+    assert seen and set(seen) == {main if producer_threads is None else producer_threads}
+    assert torch.get_num_threads() == main
+    fresh = []
+    t = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert fresh == [main]
+
+
 def test_decode_image_matches_pil(folder):
     pre = data.Preprocess(size=(16, 16), channels=3, interpolation="bilinear", crop_pct=0.8)
     path = folder / "cat" / "1.png"  # 23 x 28
