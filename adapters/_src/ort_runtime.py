@@ -34,8 +34,8 @@ from .errors import BuildError
 from .onnx import build_onnx
 from .onnx_export import export_adapter, parity, unflatten
 
-#: bumped whenever the cached layout or export settings change
-CACHE_FORMAT = 1
+#: bumped whenever the cached layout or export settings change (2: attention fused)
+CACHE_FORMAT = 2
 CACHE_ENV = "FM_ADAPTERS_CACHE"
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
@@ -128,6 +128,64 @@ def _check_inputs(example_input: Any) -> Any:
     return one(example_input)
 
 
+def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Rewrite an exported model in place so ONNX Runtime runs attention as one kernel.
+
+    The dynamo exporter writes ``scaled_dot_product_attention`` as MatMul / Softmax / MatMul
+    with per-head Transposes around it; onnxscript's ORT fusions turn it into
+    ``com.microsoft.MultiHeadAttention`` (shapes simplified first, so the pattern matches
+    under a dynamic batch). Models without attention are left untouched.
+
+    Measured on ViT-S/16 batch 16, 2 CPU cores, interleaved (``/tmp`` scripts, medians of 5
+    and 7, shared machine): CPU time per batch 2.42 -> 2.13 s (torch eager 2.73 s), i.e.
+    1.13x -> 1.28x; wall 1.10x -> 1.25x with ORT's spinning off; parity 5e-6 either way.
+    What else was tried and left out, with the same timing:
+
+    * the rest of ``optimize_for_ort``: its SkipLayerNormalization (24 nodes) costs 361 ms
+      where LayerNormalization + Add cost ~60 ms, so the full pipeline is slower (1.01x);
+    * the TorchScript exporter + ``onnxruntime.transformers`` ``model_type="vit"``: fuses no
+      Attention on timm's graph either, only the same slow SkipLayerNormalization (1.06x),
+      and the exporter is deprecated;
+    * saving ORT's own optimised graph into the cache (``optimized_model_filepath``): later
+      session creation 0.22 -> 0.15 s only, and ORT warns that a level-"all" graph is tied
+      to the machine it was optimised on.
+
+    Args:
+        path: an ``.onnx`` file, rewritten atomically when a fusion applies.
+
+    Returns:
+        ``{"sdpa": n, "multi_head_attention": n}``: how many attention blocks were fused.
+    """
+    import onnx_ir as ir  # lazy: onnxscript's rewriter is only needed on a cache miss
+    from onnxscript.optimizer import optimize
+    from onnxscript.rewriter.ort_fusions import shape_optimization
+    from onnxscript.rewriter.ort_fusions.sdpa import fuse_sdpa
+    from onnxscript.rewriter.ort_fusions.sdpa_via_mha import replace_sdpa_by_mha
+
+    path = Path(path)
+    model = ir.load(path)
+    ir.passes.common.ShapeInferencePass()(model)
+    optimize(model)
+    shape_optimization.rules.apply_to_model(model)
+    optimize(model)
+    counts = {"sdpa": fuse_sdpa(model, apply_shape_inference=True), "multi_head_attention": 0}
+    if counts["sdpa"]:
+        counts["multi_head_attention"] = replace_sdpa_by_mha(model)
+    if not counts["multi_head_attention"]:
+        return counts
+    optimize(model)  # inlines any SDPA function left unfused
+    external = (path.parent / f"{path.name}.data").is_file()  # as export_adapter writes it
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        staged = work / path.name
+        ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
+        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
+            os.replace(item, path.parent / item.name)  # weights first, the model last
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return counts
+
+
 def _write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the entry from other users of the cache
@@ -192,6 +250,7 @@ def serve_with_onnxruntime(
         entry.mkdir(parents=True, exist_ok=True)
         try:
             exported = export_adapter(adapter, model_path, example_input)
+            fusions = fuse_attention(model_path)
             served = build_onnx(onnx_spec)
             report = parity(served, adapter, [_check_inputs(example_input), example_input])
             if not report.ok(atol, rtol):
@@ -210,6 +269,7 @@ def serve_with_onnxruntime(
             "input_names": list(exported.input_names),
             "output_names": list(exported.output_names),
             "parity": attrs.asdict(report),
+            "fusions": fusions,
         }
         _write_json(meta_path, meta)  # last: its presence marks a complete entry
         meta = json.loads(json.dumps(meta))  # the same plain lists and dicts as a cache hit
@@ -247,5 +307,6 @@ def _wrap(adapter: Adapter, served: Adapter, meta: Mapping[str, Any], cache: str
             "cache": cache,
             "cache_key": meta["key"],
             "parity": meta["parity"],
+            "fusions": meta["fusions"],
         },
     )

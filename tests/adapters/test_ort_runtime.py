@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -139,3 +141,51 @@ def test_build_with_runtime_onnxruntime(tmp_path, monkeypatch, exports):
     torch.manual_seed(3)
     again = adapters.build(spec, runtime="onnxruntime", example_input=torch.zeros(1, 8))
     assert again.info["cache"] == "hit" and len(exports) == 1
+
+
+def _tiny_vit() -> adapters.Adapter:
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    module = VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, num_classes=0
+    )
+    return torch_adapter(module.eval(), specs.ModuleSpec("timm.models.VisionTransformer"))
+
+
+def _op_types(path: str) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(path, load_external_data=False).graph.node]
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_attention_is_fused_and_still_matches_torch(tmp_path, monkeypatch, external):
+    from adapters._src import onnx_export
+
+    if external:  # weights in model.onnx.data, as for a backbone over 1 GiB
+        monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 0)
+    backbone = _tiny_vit()
+    served = serve_with_onnxruntime(backbone, torch.zeros(2, 3, 32, 32), tmp_path)
+    assert served.info["fusions"] == {"sdpa": 2, "multi_head_attention": 2}
+    entry = Path(served.info["onnx_path"]).parent
+    files = ["meta.json", "model.onnx"] + (["model.onnx.data"] if external else [])
+    assert sorted(p.name for p in entry.iterdir()) == files
+    ops = _op_types(served.info["onnx_path"])
+    assert ops.count("MultiHeadAttention") == 2 and "Softmax" not in ops
+    for batch in (1, 3, 8):  # the batch axis stays dynamic through the rewrite
+        x = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            want = backbone(x)
+        np.testing.assert_allclose(served(x).numpy(), want.numpy(), atol=ATOL, rtol=0)
+    again = serve_with_onnxruntime(_tiny_vit(), torch.zeros(2, 3, 32, 32), tmp_path)
+    assert again.info["cache"] == "hit" and again.info["fusions"] == served.info["fusions"]
+
+
+def test_models_without_attention_are_left_as_exported(tmp_path):
+    path = tmp_path / "cnn.onnx"
+    ort_runtime.export_adapter(_adapter(), path, torch.zeros(2, 3, 12, 12))
+    before = path.read_bytes()
+    assert ort_runtime.fuse_attention(path) == {"sdpa": 0, "multi_head_attention": 0}
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
