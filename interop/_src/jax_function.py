@@ -114,8 +114,10 @@ def _choose_callback(framework: str, device: torch.device | None, callback: str)
         )
     if callback != "auto":
         return callback
+    # buffer when torch and XLA compute on the same kind of device (nothing is moved then);
+    # when they differ, the operands cross devices anyway and pure_callback is the simpler path
     cuda = device is not None and device.type == "cuda"
-    return "buffer" if cuda and buffer_callback is not None and _jax_on_gpu() else "host"
+    return "buffer" if buffer_callback is not None and cuda == _jax_on_gpu() else "host"
 
 
 def _jax_on_gpu() -> bool:
@@ -144,9 +146,10 @@ def jax_function(
       Operands on another device are moved to the adapter's (and results back). On the
       CPU it is zero-copy too (tested by pointers) and was ~3.8x faster per call than
       ``"host"`` on a tiny ``Linear(8, 8)`` (124 vs 471 us, timed side by side).
-    * ``"auto"``: ``"buffer"`` when the adapter is on CUDA and JAX's default backend is a
-      GPU, else ``"host"`` (ONNX adapters: always ``"host"``); ``buffer_callback`` is still
-      experimental in jax, so the CPU default stays the long-standing ``pure_callback``.
+    * ``"auto"``: ``"buffer"`` when the adapter and JAX's default backend are on the same
+      kind of device (both CPU, or both GPU), so that torch really runs on JAX's memory; else
+      ``"host"`` (ONNX adapters: always ``"host"``). ``buffer_callback`` is still marked
+      experimental in jax: ``callback="host"`` is the fallback if a jax release breaks it.
 
     Under ``jax.vmap`` the forward is one batched backbone call (the vmapped axes are folded
     into the batch axis, which assumes the backbone treats batch elements independently, as
