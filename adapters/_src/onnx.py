@@ -176,17 +176,27 @@ def resolve_providers(spec: specs.OnnxSpec) -> list[str]:
     return usable
 
 
-def session_options(spec: specs.OnnxSpec) -> ort.SessionOptions:
-    """``SessionOptions`` with the spec's thread count and graph optimisation level."""
+def session_options(
+    spec: specs.OnnxSpec, config: Mapping[str, str] | None = None
+) -> ort.SessionOptions:
+    """``SessionOptions`` with the spec's thread count and graph optimisation level.
+
+    ``config`` adds ONNX Runtime session config entries (``add_session_config_entry``), e.g.
+    ``{"session.intra_op.allow_spinning": "0"}``.
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[spec.graph_optimization_level]
     if spec.intra_op_num_threads is not None:
         options.intra_op_num_threads = spec.intra_op_num_threads
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
     return options
 
 
-def create_session(spec: specs.OnnxSpec) -> ort.InferenceSession:
-    """An ``InferenceSession`` for ``spec.path``.
+def create_session(
+    spec: specs.OnnxSpec, config: Mapping[str, str] | None = None
+) -> ort.InferenceSession:
+    """An ``InferenceSession`` for ``spec.path`` (``config``: see `session_options`).
 
     Raises:
         BuildError: the file is missing, is not a file, or is not a valid ONNX model (the
@@ -204,7 +214,8 @@ def create_session(spec: specs.OnnxSpec) -> ort.InferenceSession:
         raise BuildError("path", f"{path!r} is a directory, not an .onnx file")
     providers = resolve_providers(spec)
     try:
-        return ort.InferenceSession(path, sess_options=session_options(spec), providers=providers)
+        options = session_options(spec, config)
+        return ort.InferenceSession(path, sess_options=options, providers=providers)
     except ORT_ERRORS as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BuildError(
@@ -464,7 +475,9 @@ def _run_torch_cpu(
     return value, result, [_torch_from_capsule(result[i].__dlpack__()) for i in range(len(result))]
 
 
-def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
+def build_onnx(
+    spec: specs.OnnxSpec, *, outputs: str = "tuple", config: Mapping[str, str] | None = None
+) -> Adapter:
     """An `Adapter` running ``spec.path`` with ONNX Runtime; ``params`` is empty.
 
     ``forward(params, x, *, out=None)``: ``x`` is one array (a single-input model), a dict
@@ -476,6 +489,7 @@ def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
     Args:
         spec: the ONNX file, device, providers and session options.
         outputs: ``"tuple"`` or ``"dict"``: how several outputs are returned.
+        config: ONNX Runtime session config entries (see `session_options`).
 
     Returns:
         ``Adapter(framework="onnx", module=session)``; ``info`` holds ``inputs`` and
@@ -493,7 +507,7 @@ def build_onnx(spec: specs.OnnxSpec, *, outputs: str = "tuple") -> Adapter:
         raise TypeError(f"build_onnx: expected a specs.OnnxSpec, got {type(spec).__name__}.")
     if outputs not in OUTPUT_STYLES:
         raise ValueError(f"build_onnx: outputs must be one of {OUTPUT_STYLES}, got {outputs!r}.")
-    session = create_session(spec)
+    session = create_session(spec, config)
     inputs_sig, outputs_sig = signature(session)
     output_names = [o.name for o in outputs_sig]
     device = _device_of(session)

@@ -218,6 +218,11 @@ def test_session_options_follow_the_spec(models):
     options = build_onnx(spec).module.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    key = "session.intra_op.allow_spinning"
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        options.get_session_config_entry(key)  # unset by default
+    options = build_onnx(spec, config={key: "0"}).module.get_session_options()
+    assert options.get_session_config_entry(key) == "0"
 
 
 def test_device_cuda_falls_back_only_when_the_spec_lists_the_cpu_provider(models):

@@ -168,6 +168,8 @@ def test_attention_is_fused_and_still_matches_torch(tmp_path, monkeypatch, exter
     backbone = _tiny_vit()
     served = serve_with_onnxruntime(backbone, torch.zeros(2, 3, 32, 32), tmp_path)
     assert served.info["fusions"] == {"sdpa": 2, "multi_head_attention": 2}
+    options = served.module.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     entry = Path(served.info["onnx_path"]).parent
     files = ["meta.json", "model.onnx"] + (["model.onnx.data"] if external else [])
     assert sorted(p.name for p in entry.iterdir()) == files
