@@ -237,6 +237,8 @@ def test_loader_skips_or_raises_on_unreadable(folder):
     idx = np.concatenate([b[1] for b in data.iter_batches(ds, pre, 4, stats=stats)])
     assert stats.skipped == ["dog/broken.png"]
     assert len(idx) == 12 and ds.ids.index("dog/broken.png") not in idx
+    # one single-threaded producer on the CPU: its CPU time is real and within its wall time
+    assert 0 < stats.produce_cpu_s <= stats.produce_s + 1e-3
     with pytest.raises(data.UnreadableImageError, match=r"broken\.png.*--strict-images"):
         list(data.iter_batches(ds, pre, 4, strict=True))
 
