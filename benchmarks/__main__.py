@@ -119,12 +119,11 @@ def plot_bridge(rows: list[dict[str, Any]], path: Path) -> None:
 
     series: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
-        if "size_bytes" not in r:
+        if "nbytes" not in r:
             continue
-        series.setdefault(f"{r['case']} (ours)", []).append((r["size_bytes"], r["ours_s"]))
-        series.setdefault(f"{r['case']} ({r['baseline']})", []).append(
-            (r["size_bytes"], r["baseline_s"])
-        )
+        direction = r.get("direction", r["case"])
+        for who, seconds in ((r["ours"], r["ours_s"]), (r["baseline"], r["baseline_s"])):
+            series.setdefault(f"{direction} ({who})", []).append((r["nbytes"], seconds))
     if not series:
         return
     fig, ax = plt.subplots(figsize=(8, 5))
