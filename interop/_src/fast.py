@@ -35,8 +35,8 @@ from torch.utils.dlpack import from_dlpack as _torch_from_capsule
 from torch.utils.dlpack import to_dlpack as _torch_capsule
 
 from interop._src import dtypes as _dt
+from interop._src.arrays import ALIGNMENT
 
-ALIGNMENT = 64
 _KDLCPU = 1
 
 try:  # private, but the only way around ~70 us of wrapper per conversion; see the docstring
