@@ -35,7 +35,7 @@ from torch.utils.dlpack import to_dlpack as _torch_capsule
 
 import interop
 import specs
-from interop._src.dtypes import ORT_TO_NAME
+from interop._src.dtypes import ORT_TO_NAME, TORCH_TO_NAME
 
 from .adapter import Adapter
 from .errors import BuildError
@@ -244,15 +244,9 @@ def _framework(a: Any) -> str | None:
     return None
 
 
-_TORCH_DTYPE_NAMES: dict[torch.dtype, str] = {}
-
-
 def _dtype_name(a: Any, framework: str) -> str:
     if framework == "torch":
-        name = _TORCH_DTYPE_NAMES.get(a.dtype)
-        if name is None:
-            name = _TORCH_DTYPE_NAMES[a.dtype] = str(a.dtype).removeprefix("torch.")
-        return name
+        return TORCH_TO_NAME.get(a.dtype) or str(a.dtype).removeprefix("torch.")
     return np.dtype(a.dtype).name
 
 
