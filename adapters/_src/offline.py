@@ -47,6 +47,19 @@ def _hub_unreachable() -> bool:
     return not (resolved and resolved[0])
 
 
+def hub_cached(repo: str, filename: str) -> bool:
+    """Whether ``filename`` of the HuggingFace hub repository ``repo`` is in the local cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub ships with timm and transformers
+        return False
+    try:
+        hit = try_to_load_from_cache(repo, filename)
+    except Exception:
+        return False
+    return isinstance(hit, str)
+
+
 def require_online(field: str, what: str, fix: str) -> None:
     """Raise `BuildError` when offline: ``what`` would need a download."""
     if is_offline():

@@ -14,7 +14,7 @@ import specs
 from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import thaw
-from ..offline import is_offline
+from ..offline import hub_cached, is_offline
 from ._torch import finish, input_shape_of, require_module
 
 
@@ -25,15 +25,6 @@ def _looks_local(path: str) -> bool:
         or path.count("/") > 1
         or (os.sep != "/" and os.sep in path)
     )
-
-
-def _hub_cached(repo: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(repo, "config.json"), str)
-    except Exception:
-        return False
 
 
 def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None) -> Adapter:
@@ -56,7 +47,7 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
             fix="Check the path (a folder written by save_pretrained), or give a hub repo id "
             "such as 'owkin/phikon'",
         )
-    elif is_offline() and not _hub_cached(path):
+    elif is_offline() and not hub_cached(path, "config.json"):
         raise BuildError(
             "model_name_or_path",
             f"hub model {path!r} is not in the local HuggingFace cache and this process is offline "

@@ -20,7 +20,7 @@ import specs
 from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import call_with, import_object, thaw
-from ..offline import is_offline
+from ..offline import hub_cached, is_offline
 from ._torch import finish, input_shape_of, load_checkpoint
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:")
@@ -48,30 +48,18 @@ def _weights_cached(name: str) -> bool:
 
     if name.startswith(_HUB_PREFIXES):
         repo = name.split(":", 1)[1]
-        return _hf_cached(repo, "config.json")
+        return hub_cached(repo, "config.json")
     cfg = get_pretrained_cfg(name)
     if cfg is None:
         return False
     if cfg.hf_hub_id and any(
-        _hf_cached(cfg.hf_hub_id, f) for f in ("model.safetensors", "pytorch_model.bin")
+        hub_cached(cfg.hf_hub_id, f) for f in ("model.safetensors", "pytorch_model.bin")
     ):
         return True
     if cfg.url:
         cached = os.path.join(torch.hub.get_dir(), "checkpoints", cfg.url.split("/")[-1])
         return os.path.exists(cached)
     return False
-
-
-def _hf_cached(repo: str, filename: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub ships with timm
-        return False
-    try:
-        hit = try_to_load_from_cache(repo, filename)
-    except Exception:
-        return False
-    return isinstance(hit, str)
 
 
 def resolve_classes(kwargs: Mapping[str, Any], field: str = "model_kwargs") -> dict[str, Any]:
