@@ -165,7 +165,12 @@ def leaf_devices(tree: Any) -> Iterator[str]:
         yield str(tree.device)
     elif callable(getattr(tree, "devices", None)):  # a jax.Array
         for d in tree.devices():
-            yield "cpu" if d.platform == "cpu" else f"cuda:{d.id}"
+            yield jax_device_name(d)
+
+
+def jax_device_name(d: Any) -> str:
+    """``"cpu"`` or ``"cuda:N"`` for a ``jax.Device`` (the names torch uses)."""
+    return "cpu" if d.platform == "cpu" else f"cuda:{d.id}"
 
 
 def off_device(params: Any, device: str) -> list[str]:
@@ -283,12 +288,8 @@ def build(
 
             resolve_device(device)  # no GPU: fail before loading any weights
     builder = _builder(spec)
-    if device is None:
-        adapter = builder(spec)
-    elif _takes_device(builder):
-        adapter = builder(spec, device=device)
-    else:
-        adapter = builder(spec)
+    places = device is not None and _takes_device(builder)
+    adapter = builder(spec, device=device) if places else builder(spec)
     if not isinstance(adapter, Adapter):
         raise BuildError(
             "spec",
@@ -296,7 +297,7 @@ def build(
             "not an adapters.Adapter",
             fix="Make the builder return adapters.Adapter(forward=..., params=..., spec=...)",
         )
-    if device is not None and not _takes_device(builder):
+    if device is not None and not places:
         _check_placed(adapter, device, spec)
     if runtime == "onnxruntime":
         from .ort_runtime import serve_with_onnxruntime

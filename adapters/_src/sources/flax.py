@@ -17,7 +17,7 @@ import specs
 
 from .. import checkpoint
 from ..adapter import Adapter
-from ..build import output_transform
+from ..build import jax_device_name, output_transform
 from ..errors import BuildError
 from ..imports import call_with, import_object
 
@@ -92,11 +92,6 @@ def jax_device(device: str) -> Any:
     return devices[i]
 
 
-def device_name(d: Any) -> str:
-    """``"cpu"`` or ``"cuda:N"`` for a ``jax.Device`` (the names torch uses)."""
-    return "cpu" if d.platform == "cpu" else f"cuda:{d.id}"
-
-
 def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
     """Import the module class, instantiate it with ``init_args``, init or restore params,
     commit them to ``device`` (None: JAX's default device, uncommitted)."""
@@ -140,6 +135,6 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
         module=module,
         info={
             "input_shape": spec.input_shape,
-            "device": device_name(target or jax.devices()[0]),
+            "device": jax_device_name(target or jax.devices()[0]),
         },
     )
