@@ -106,9 +106,10 @@ def tokens(x: Any, where: str) -> tuple[Any, str]:
         TypeError: ``x`` is not an array of a supported framework.
         ValueError: the array is not 3-D.
     """
-    if framework_of(x) is None and hasattr(x, "last_hidden_state"):
-        x = x.last_hidden_state
     fw = framework_of(x)
+    if fw is None and hasattr(x, "last_hidden_state"):
+        x = x.last_hidden_state
+        fw = framework_of(x)
     if fw is None:
         raise TypeError(
             f"{where}: expected {ARRAY_KINDS} of shape (batch, tokens, dim), or a model output "
