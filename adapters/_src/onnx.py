@@ -518,6 +518,16 @@ def build_onnx(
     torch_checked: dict[tuple[torch.dtype, torch.Size], bool] = {}
     n_outputs = len(output_names)
 
+    def pack(ys: list[Any]) -> Any:
+        """One array per output -> what forward returns (then the spec's transforms)."""
+        if n_outputs == 1:
+            y = ys[0]
+        elif outputs == "dict":
+            y = dict(zip(output_names, ys, strict=True))
+        else:
+            y = tuple(ys)
+        return y if post is None else post(y)
+
     def forward(params: Mapping[str, Any], x: Any, *, out: Any = None) -> Any:
         if params:
             raise ValueError(
@@ -541,11 +551,7 @@ def build_onnx(
                     ys = _run_torch_cpu(cpu_run, single_input, x, output_names)[2]
                 except (*ORT_ERRORS, RuntimeError) as err:
                     raise _run_error(err, {single_input: x}, inputs_sig, outputs_sig) from err
-                if n_outputs == 1:
-                    y: Any = ys[0]
-                else:
-                    y = dict(zip(output_names, ys, strict=True)) if outputs == "dict" else tuple(ys)
-                return y if post is None else post(y)
+                return pack(ys)
         if single_input and not isinstance(x, (Mapping, tuple, list)):
             feeds = {single_input: x}
         else:
@@ -568,13 +574,7 @@ def build_onnx(
                 ys = run_bound(session, feeds, output_names, framework, out=out_list, device=device)
         except (*ORT_ERRORS, RuntimeError) as err:  # the Python API rewraps some as RuntimeError
             raise _run_error(err, feeds, inputs_sig, outputs_sig) from err
-        if len(ys) == 1:
-            y = ys[0]
-        elif outputs == "dict":
-            y = dict(zip(output_names, ys, strict=True))
-        else:
-            y = tuple(ys)
-        return y if post is None else post(y)
+        return pack(ys)
 
     return Adapter(
         forward=forward,
