@@ -17,6 +17,7 @@ from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 from .errors import Location, SpecError
 from .frozen import FrozenDict
 from .records import SPEC_TYPES, TRANSFORM_TYPES, Transform
+from .validators import is_int
 
 #: structures a ``transforms:`` value (one transform or a list) into a tuple of records
 TransformsHook = Callable[[Any], tuple[Transform, ...]]
@@ -47,7 +48,7 @@ def make_converter(structure_transforms: TransformsHook) -> cattrs.Converter:
     hook(str | int, _strict((str, int), "a name (string) or an index (integer)"))
     hook(FrozenDict, _mapping)
     hook(tuple[str, ...], _sequence_of(str, "a list of strings"))
-    hook(tuple[int, ...], _sequence_of(int, "a list of integers"))
+    hook(tuple[int, ...], _ints)
     hook(int | tuple[int, ...] | None, _int_or_ints)
     hook(tuple[Transform, ...], structure_transforms)
     return converter
@@ -172,12 +173,11 @@ def _describe_type(tp: Any) -> str:
 
 
 def _strict(types: type | tuple[type, ...], expected: str) -> Callable[[Any], Any]:
+    allowed = types if isinstance(types, tuple) else (types,)
+
     def structure(value: Any) -> Any:
-        if isinstance(value, bool) and bool not in (
-            types if isinstance(types, tuple) else (types,)
-        ):
-            raise SpecError((), expected, value)
-        if not isinstance(value, types):
+        # True is an int to Python, not to a config
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             raise SpecError((), expected, value)
         return value
 
@@ -209,11 +209,14 @@ def _sequence_of(item: type, expected: str) -> Callable[[Any], tuple[Any, ...]]:
     return structure
 
 
+_ints = _sequence_of(int, "a list of integers")
+
+
 def _int_or_ints(value: Any) -> Any:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or is_int(value):
         return value
     if isinstance(value, (list, tuple)):
-        return _sequence_of(int, "a list of integers")(value)
+        return _ints(value)
     raise SpecError(
         (), "null, an integer n (the last n blocks) or a list of integer block indices", value
     )
