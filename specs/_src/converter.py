@@ -91,13 +91,8 @@ def structure_record(
     first = located[0]
     if len(located) > 1:
         others = ", ".join(p.path for p in located[1:])
-        first = SpecError(
-            first.location,
-            first.expected,
-            first.got,
-            choices=first.choices,
-            hint=f"{first.hint + ' ' if first.hint else ''}(Also invalid: {others}.)",
-            show_got=first.show_got,
+        first = first.with_hint(
+            f"{first.hint + ' ' if first.hint else ''}(Also invalid: {others}.)"
         )
     raise first from None
 

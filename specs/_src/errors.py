@@ -60,12 +60,19 @@ class SpecError(ValueError):
 
     def relocated(self, location: Location) -> SpecError:
         """The same error at another location."""
+        return self._replace(location, self.hint)
+
+    def with_hint(self, hint: str | None) -> SpecError:
+        """The same error with another hint (how to fix it)."""
+        return self._replace(self.location, hint)
+
+    def _replace(self, location: Location, hint: str | None) -> SpecError:
         error = SpecError(
             location,
             self.expected,
             self.got,
             choices=self.choices,
-            hint=self.hint,
+            hint=hint,
             show_got=self.show_got,
         )
         error.__cause__ = self.__cause__

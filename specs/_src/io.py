@@ -70,14 +70,7 @@ def load(path: str | os.PathLike[str]) -> Spec:
         if err.location[:1] == (str(path),):
             raise
         hint = f"{err.hint} (in {path})" if err.hint else f"(In {path}.)"
-        raise SpecError(
-            err.location,
-            err.expected,
-            err.got,
-            choices=err.choices,
-            hint=hint,
-            show_got=err.show_got,
-        ) from None
+        raise err.with_hint(hint) from None
 
 
 def dumps(spec: Spec, format: str = "yaml") -> str:

@@ -284,6 +284,14 @@ def test_error_attributes_and_type() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error)
     assert error.at("backbone", "init_args").path == "backbone.init_args.device"
+    hinted = error.with_hint("Use cpu.")
+    assert (hinted.location, hinted.expected, hinted.got, hinted.choices) == (
+        error.location,
+        error.expected,
+        error.got,
+        error.choices,
+    )
+    assert str(hinted).endswith("Use cpu.") and error.hint is None
 
 
 def test_no_cattrs_exception_chain() -> None:
