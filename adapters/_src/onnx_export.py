@@ -219,6 +219,15 @@ def export_adapter(
     opset_version: int | None = None,
 ) -> Exported:
     """`export_onnx` for an adapter, returning everything needed to read the file back."""
+    # the path is checked before the adapter runs on the example (a whole forward pass)
+    dest = Path(path).expanduser()
+    if dest.suffix != ".onnx":
+        raise ValueError(f"export_onnx: path must end in .onnx, got {str(dest)!r}.")
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(
+            f"export_onnx: the directory {str(dest.parent)!r} of path {str(dest)!r} does not "
+            "exist. Create it first."
+        )
     kind, names, tensors = _as_torch_inputs(example_input)
     if dynamic_batch:
         for name, t in zip(names, tensors, strict=True):
@@ -237,14 +246,6 @@ def export_adapter(
     if dynamic_batch:
         batch = torch.export.Dim("batch")
         dynamic_shapes = (tuple({0: batch} for _ in tensors),)
-    dest = Path(path).expanduser()
-    if dest.suffix != ".onnx":
-        raise ValueError(f"export_onnx: path must end in .onnx, got {str(dest)!r}.")
-    if not dest.parent.is_dir():
-        raise FileNotFoundError(
-            f"export_onnx: the directory {str(dest.parent)!r} of path {str(dest)!r} does not "
-            "exist. Create it first."
-        )
     external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
     # write under the final file name inside a private directory next to it, then move:
     # external weights are referenced by file name, and a crash leaves no partial model
