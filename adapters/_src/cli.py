@@ -215,7 +215,7 @@ def build_backbone(
     with its resolved `Preprocess`.
 
     With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
-    (size, channels), which is the example the ONNX export traces.
+    (size, channels), which is the example the ONNX export traces; that backbone is then served.
     """
     import torch
 
@@ -235,8 +235,10 @@ def build_backbone(
     backbone = adapters.build(spec, device=device)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        example = torch.zeros(1, pre.channels, *pre.size)
-        backbone = adapters.build(spec, runtime=runtime, example_input=example, device=device)
+        from .ort_runtime import serve_with_onnxruntime
+
+        # serve the module just built (what build(runtime=...) does after loading it again)
+        backbone = serve_with_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
     return backbone, pre
 
 
