@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import attrs
+
 from specs import (
     AsDiscrete,
     ClsToken,
@@ -340,14 +342,15 @@ def chain(*fns: Transform) -> Transform:
     return _named(apply, f"chain({names})", "The transforms applied left to right.")
 
 
-_FROM_RECORD: dict[type, Callable[[Any], Transform]] = {
-    ClsToken: lambda r: cls_token(r.index, r.num_register_tokens, r.include_patch_mean),
-    PatchGrid: lambda r: patch_grid(r.has_cls_token, r.num_register_tokens, r.ignore_remaining),
-    MeanPatch: lambda r: mean_patch(r.has_cls_token, r.num_register_tokens),
-    HiddenState: lambda r: hidden_state(r.name),
-    Select: lambda r: select(r.indices),
-    AsDiscrete: lambda r: as_discrete(r.argmax, r.to_onehot, r.threshold, r.dim, r.keepdim),
-    L2Normalize: lambda r: l2_normalize(r.axis),
+#: transform record type -> its factory; a record's fields are its factory's argument names
+_FROM_RECORD: dict[type, Callable[..., Transform]] = {
+    ClsToken: cls_token,
+    PatchGrid: patch_grid,
+    MeanPatch: mean_patch,
+    HiddenState: hidden_state,
+    Select: select,
+    AsDiscrete: as_discrete,
+    L2Normalize: l2_normalize,
 }
 
 
@@ -370,7 +373,7 @@ def from_spec(record: TransformRecord) -> Transform:
             f"from_spec: expected a transform record ({valid}), got {record!r} "
             f"({type(record).__name__})."
         )
-    return make(record)
+    return make(**attrs.asdict(record, recurse=False))
 
 
 def from_specs(records: Iterable[TransformRecord]) -> Transform:
