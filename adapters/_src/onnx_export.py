@@ -14,13 +14,14 @@ ONNX outputs can be put back into the adapter's own structure (`unflatten`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,23 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
+@contextlib.contextmanager
+def staged_write(dest: Path) -> Iterator[Path]:
+    """A path named like ``dest`` in a private directory beside it, moved into place on success.
+
+    External weights are referenced by file name, so a model is written under its final name
+    and its files are then moved next to ``dest`` (weights first, the model last); an error
+    (or a crash) leaves no partial model behind.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield work / dest.name
+        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
+            os.replace(item, dest.parent / item.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -247,46 +265,37 @@ def export_adapter(
         batch = torch.export.Dim("batch")
         dynamic_shapes = (tuple({0: batch} for _ in tensors),)
     external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
-    # write under the final file name inside a private directory next to it, then move:
-    # external weights are referenced by file name, and a crash leaves no partial model
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        staged = work / dest.name
-        with warnings.catch_warnings():
-            # When several inputs share the batch axis, the exporter names it after the
-            # first one and warns that the others' (identical) axis name is unused.
-            warnings.filterwarnings(
-                "ignore",
-                message=r".*will not be used, since it shares the same shape constraints",
-                category=UserWarning,
+    with staged_write(dest) as staged, warnings.catch_warnings():
+        # When several inputs share the batch axis, the exporter names it after the
+        # first one and warns that the others' (identical) axis name is unused.
+        warnings.filterwarnings(
+            "ignore",
+            message=r".*will not be used, since it shares the same shape constraints",
+            category=UserWarning,
+        )
+        try:
+            program = torch.onnx.export(
+                module,
+                tuple(tensors),
+                input_names=names,
+                output_names=output_names,
+                dynamic_shapes=dynamic_shapes,
+                opset_version=opset_version,
+                dynamo=True,
+                verbose=False,
             )
-            try:
-                program = torch.onnx.export(
-                    module,
-                    tuple(tensors),
-                    input_names=names,
-                    output_names=output_names,
-                    dynamic_shapes=dynamic_shapes,
-                    opset_version=opset_version,
-                    dynamo=True,
-                    verbose=False,
-                )
-            except Exception as err:  # torch.export raises many unrelated types
-                hint = (
-                    " If the model fixes its batch size, pass dynamic_batch=False."
-                    if dynamic_batch
-                    else ""
-                )
-                raise BuildError(
-                    "export",
-                    f"torch.onnx.export could not trace the adapter ({_reason(err)})",
-                    fix=f"Check that forward runs on the example input.{hint}",
-                ) from err
-            program.save(str(staged), external_data=external)
-        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
-            os.replace(item, dest.parent / item.name)  # weights first, the model last
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        except Exception as err:  # torch.export raises many unrelated types
+            hint = (
+                " If the model fixes its batch size, pass dynamic_batch=False."
+                if dynamic_batch
+                else ""
+            )
+            raise BuildError(
+                "export",
+                f"torch.onnx.export could not trace the adapter ({_reason(err)})",
+                fix=f"Check that forward runs on the example input.{hint}",
+            ) from err
+        program.save(str(staged), external_data=external)
     return Exported(
         spec=specs.OnnxSpec(path=str(dest)),
         input_names=tuple(names),

@@ -32,7 +32,7 @@ import specs
 from .adapter import Adapter
 from .errors import BuildError
 from .onnx import build_onnx
-from .onnx_export import export_adapter, parity, unflatten
+from .onnx_export import export_adapter, parity, staged_write, unflatten
 
 #: bumped whenever the cached layout or export settings change (2: attention fused)
 CACHE_FORMAT = 2
@@ -186,14 +186,8 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
         return counts
     optimize(model)  # inlines any SDPA function left unfused
     external = (path.parent / f"{path.name}.data").is_file()  # as export_adapter writes it
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        staged = work / path.name
+    with staged_write(path) as staged:
         ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
-        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
-            os.replace(item, path.parent / item.name)  # weights first, the model last
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return counts
 
 
