@@ -30,7 +30,7 @@ from interop._src import batching as _bt
 from interop._src import dtypes as _dt
 from interop._src import fast as _fast
 from interop._src import torch_call as _tc
-from interop._src.bridge import to_jax
+from interop._src.bridge import narrow, to_jax
 
 try:  # jax >= 0.7; older versions take the host path only
     from jax.experimental.buffer_callback import buffer_callback
@@ -69,8 +69,7 @@ def _check_adapter(adapter: Any) -> Any:
 
 def _sds(t: Any) -> jax.ShapeDtypeStruct:
     name = _dt.TORCH_TO_NAME[t.dtype] if isinstance(t, torch.Tensor) else np.dtype(t.dtype).name
-    narrow = name if jax.config.jax_enable_x64 else _dt.X64_NARROW.get(name, name)
-    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(narrow))
+    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(narrow(name)))
 
 
 def _key(params: Mapping[str, Any], x: Any) -> tuple:
@@ -82,9 +81,7 @@ def _key(params: Mapping[str, Any], x: Any) -> tuple:
 
 
 def _torch_dtype(dtype: Any) -> torch.dtype:
-    return _dt.NAME_TO_TORCH[
-        np.dtype(dtype).name if np.dtype(dtype) != _dt.NUMPY_BFLOAT16 else "bfloat16"
-    ]
+    return _dt.NAME_TO_TORCH[_dt.numpy_name(dtype)]
 
 
 def _as_numpy_out(y: Any, spec: jax.ShapeDtypeStruct) -> np.ndarray:
