@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
+
+from specs._src.atomic import atomic_write
 
 from .data import (
     IMAGENET_MEAN,
@@ -358,23 +359,17 @@ def check_output_path(out: str | os.PathLike[str], *, flag: str = "--out") -> Pa
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
-    """Write ``emb`` to ``out`` (.safetensors) atomically: temp file in the same directory,
-    renamed at the end; nothing is left behind on failure."""
+    """Write ``emb`` to ``out`` (.safetensors) with `atomic_write`: all or nothing, with the
+    mode a plain ``open`` would give."""
     from safetensors.numpy import save_file
 
     path = check_output_path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as staged:
         save_file(
             {"embeddings": emb.embeddings, "labels": emb.labels, "ids": emb.ids},
-            tmp,
+            str(staged),
             metadata=dict(emb.metadata),
         )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -14,14 +14,11 @@ ONNX outputs can be put back into the adapter's own structure (`unflatten`).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ import torch
 
 import interop
 import specs
+from specs._src.atomic import atomic_write
 
 from .adapter import Adapter
 from .errors import BuildError
@@ -211,23 +209,6 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
-@contextlib.contextmanager
-def staged_write(dest: Path) -> Iterator[Path]:
-    """A path named like ``dest`` in a private directory beside it, moved into place on success.
-
-    External weights are referenced by file name, so a model is written under its final name
-    and its files are then moved next to ``dest`` (weights first, the model last); an error
-    (or a crash) leaves no partial model behind.
-    """
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        yield work / dest.name
-        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
-            os.replace(item, dest.parent / item.name)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -265,7 +246,7 @@ def export_adapter(
         batch = torch.export.Dim("batch")
         dynamic_shapes = (tuple({0: batch} for _ in tensors),)
     external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
-    with staged_write(dest) as staged, warnings.catch_warnings():
+    with atomic_write(dest) as staged, warnings.catch_warnings():
         # When several inputs share the batch axis, the exporter names it after the
         # first one and warns that the others' (identical) axis name is unused.
         warnings.filterwarnings(

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,12 @@ import torch
 
 import interop
 import specs
+from specs._src.atomic import atomic_write
 
 from .adapter import Adapter
 from .errors import BuildError
 from .onnx import build_onnx
-from .onnx_export import export_adapter, parity, staged_write, unflatten
+from .onnx_export import export_adapter, parity, unflatten
 
 #: bumped whenever the cached layout or export settings change (2: attention fused)
 CACHE_FORMAT = 2
@@ -186,17 +186,14 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
         return counts
     optimize(model)  # inlines any SDPA function left unfused
     external = (path.parent / f"{path.name}.data").is_file()  # as export_adapter writes it
-    with staged_write(path) as staged:
+    with atomic_write(path) as staged:
         ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
     return counts
 
 
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the entry from other users of the cache
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    with atomic_write(path) as staged:
+        staged.write_text(json.dumps(data, indent=2))
 
 
 def serve_with_onnxruntime(
