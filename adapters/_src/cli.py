@@ -251,6 +251,20 @@ def _print(*parts: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
+    """``--out``, checked before the backbone is built: its directory exists and is writable,
+    and it is none of the inputs (``--data``, ``--labels``, the spec file and the files the
+    spec reads)."""
+    from .embed import check_output_path, spec_inputs
+
+    inputs: dict[str, str | None] = {f"--{k}": v for k, v in data.items()}
+    inputs["SPEC"] = args.spec
+    if Path(args.spec).is_file():
+        spec = resolve_spec(args.spec)
+        inputs.update({f"SPEC {field}": v for field, v in spec_inputs(spec).items()})
+    return check_output_path(args.out, inputs=inputs, flag="--out")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import adapters
 
@@ -335,9 +349,9 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .embed import check_output_path, save_embeddings
+    from .embed import save_embeddings
 
-    out = check_output_path(args.out)
+    out = _check_out(args, data=args.data, labels=args.labels)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -434,9 +448,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     import adapters
 
-    from .embed import check_output_path
-
-    out = check_output_path(args.out, flag="--out")
+    out = _check_out(args)
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     adapters.export_onnx(backbone, out, example, dynamic_batch=True)
