@@ -302,7 +302,12 @@ def preprocess_batch(images: np.ndarray, pre: Preprocess) -> torch.Tensor:
 
 def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
     """Read one file with PIL: resize the shorter side to size / crop_pct, centre-crop to
-    ``size``; returns (H, W, C) float32 in [0, 1]. Raises ``OSError`` if unreadable."""
+    ``size``; returns (H, W, C) float32 in [0, 1].
+
+    Raises:
+        OSError: the file is unreadable, or larger than PIL's decompression-bomb limit
+            (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
     from PIL import Image
 
     resample = {
@@ -310,7 +315,13 @@ def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
         "bilinear": Image.Resampling.BILINEAR,
         "bicubic": Image.Resampling.BICUBIC,
     }[pre.interpolation]
-    with Image.open(path) as img:
+    try:
+        opened = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # warnings-as-errors turns the warning form into an exception too
+        raise OSError(f"{err}; it is treated as unreadable") from err
+    with opened as img:
+        _check_pixels(img, Image.MAX_IMAGE_PIXELS)
         img = img.convert("RGB" if pre.channels == 3 else "L")
         h, w = pre.size
         scale = max(h, w) / pre.crop_pct / min(img.size)
@@ -320,6 +331,17 @@ def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
         img = img.crop((left, top, left + w, top + h))
         arr = np.asarray(img, dtype=np.float32) / 255.0
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _check_pixels(img: Any, limit: int | None) -> None:
+    """Refuse an image over PIL's decompression-bomb limit, warning form included (PIL only
+    warns between the limit and twice it, then decodes the whole image anyway)."""
+    if limit is not None and img.width * img.height > limit:
+        raise OSError(
+            f"image of {img.width}x{img.height} = {img.width * img.height} pixels exceeds PIL's "
+            f"decompression-bomb limit PIL.Image.MAX_IMAGE_PIXELS = {limit}; it is treated as "
+            "unreadable"
+        )
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
