@@ -1,8 +1,9 @@
 """``python -m adapters``: list, inspect, embed, probe, export.
 
 Bad input (an unknown model, a missing folder, an unreadable image with ``--strict-images``,
-labels not matching images, an output path in a missing directory, ``--device cuda`` without a
-GPU) prints one line to stderr and exits with status 2, leaving no output file behind.
+labels not matching images, an output path in a missing or read-only directory or naming an
+input, ``--device cuda`` without a GPU, a backbone whose forward cannot take the input size)
+prints one line to stderr and exits with status 2, leaving no output file behind.
 
 ``--device`` (inspect, embed, probe) defaults to ``cuda`` when torch sees a GPU, else ``cpu``;
 an ONNX model keeps its own device (``cpu`` unless given) and ``--runtime onnxruntime``
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .data import DataError
-from .embed import EmbedError
+from .embed import EmbedError, ForwardError
 from .probe import ProbeError
 
 #: what ``probe`` with no arguments runs (the README's main-job command)
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except CliError as err:
         return _fail(str(err))
+    except ForwardError as err:  # the library names image_size; here it is a flag
+        return _fail(err.describe("--image-size N"))
     except (DataError, EmbedError, ProbeError) as err:  # ours: the message is the whole story
         return _fail(str(err))
     except (ValueError, LookupError, OSError, BufferError, ImportError) as err:
@@ -276,7 +279,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import input_device, spec_yaml
+    from .embed import input_device, run_forward, spec_yaml
 
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -284,7 +287,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     x = x.to(input_device(backbone) or "cpu")
     with torch.inference_mode():
-        y = backbone.forward(backbone.params, x)
+        y = run_forward(backbone, x)
     import specs
 
     info = dict(backbone.info or {})

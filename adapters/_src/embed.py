@@ -42,6 +42,47 @@ class EmbedError(ValueError):
     """Bad input to `embed`: the message names the argument, expected, got, and the fix."""
 
 
+#: what a backbone raises on an input it cannot take: torch's shape checks (RuntimeError),
+#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError)
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+class ForwardError(EmbedError):
+    """The backbone's forward failed on the input it was given (usually its shape).
+
+    Attributes:
+        shape: the input's shape.
+        reason: the backbone's own error, in one line.
+    """
+
+    def __init__(self, shape: tuple[int, ...], reason: str) -> None:
+        self.shape = shape
+        self.reason = reason
+        super().__init__(self.describe("image_size"))
+
+    def describe(self, size_option: str) -> str:
+        """The message, naming ``size_option`` (``image_size``; the CLI: ``--image-size``)."""
+        return (
+            f"forward: the backbone failed on an input of shape {self.shape} ({self.reason}); "
+            f"give the input size it takes with {size_option} (and check its channels and "
+            "normalisation)"
+        )
+
+
+def run_forward(adapter: Any, x: Any) -> Any:
+    """``adapter.forward(adapter.params, x)``, its failure on ``x`` named with ``x``'s shape.
+
+    Raises:
+        ForwardError: the forward raised one of `FORWARD_ERRORS`.
+    """
+    try:
+        return adapter.forward(adapter.params, x)
+    except FORWARD_ERRORS as err:
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
+        raise ForwardError(tuple(int(d) for d in x.shape), reason) from err
+
+
 # ---------------------------------------------------------------------------------------------
 # preprocessing defaults of a backbone
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +305,9 @@ def embed_dataset(
 
     Returns:
         `Embeddings` with (N, D) float32 features for the readable images.
+
+    Raises:
+        ForwardError: the backbone cannot take the preprocessed batch (``pre.size``).
     """
     device = input_device(adapter) if device is None else device
     from tqdm.auto import tqdm
@@ -281,7 +325,7 @@ def embed_dataset(
         with torch.inference_mode():
             batches = iter_batches(ds, pre, batch_size, strict=strict, stats=stats, device=device)
             for x, idx in batches:
-                y, pooling = pool_features(adapter.forward(adapter.params, x))
+                y, pooling = pool_features(run_forward(adapter, x))
                 if out is None:
                     out = aligned_empty((len(ds), y.shape[1]), np.float32)
                 out[filled : filled + len(idx)] = y.cpu().numpy()
