@@ -160,7 +160,9 @@ def _from_timm(adapter: Any) -> Preprocess | None:
         std=tuple(float(s) for s in cfg["std"]),
         interpolation=interp if interp in INTERPOLATIONS else "bicubic",
         crop_pct=float(cfg.get("crop_pct", 1.0)),
+        crop_mode=str(cfg.get("crop_mode") or "center"),
         origin="timm data config",
+        pipeline="timm",
     )
 
 
