@@ -13,6 +13,7 @@ serves on the CPU.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -451,9 +452,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     import adapters
 
+    from .onnx_export import METADATA_PREPROCESS
+
     out = _check_out(args)
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    adapters.export_onnx(backbone, out, example, dynamic_batch=True)
+    # the preprocessing travels with the model: 'embed model.onnx' reads it back
+    metadata = {METADATA_PREPROCESS: json.dumps(pre.as_dict())}
+    adapters.export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
     _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
     return 0
