@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ SPEC = specs.TimmSpec("vit_tiny_patch16_224", pretrained=False)
 
 
 @pytest.fixture
-def umask() -> Iterator[callable]:
+def umask() -> Iterator[Callable[[int], int]]:
     old = os.umask(0o022)
     os.umask(old)
     yield os.umask
