@@ -1,8 +1,9 @@
 """``python -m adapters``: list, inspect, embed, probe, export.
 
 Bad input (an unknown model, a missing folder, an unreadable image with ``--strict-images``,
-labels not matching images, an output path in a missing directory, ``--device cuda`` without a
-GPU) prints one line to stderr and exits with status 2, leaving no output file behind.
+labels not matching images, an output path in a missing or read-only directory or naming an
+input, ``--device cuda`` without a GPU, a backbone whose forward cannot take the input size)
+prints one line to stderr and exits with status 2, leaving no output file behind.
 
 ``--device`` (inspect, embed, probe) defaults to ``cuda`` when torch sees a GPU, else ``cpu``;
 an ONNX model keeps its own device (``cpu`` unless given) and ``--runtime onnxruntime``
@@ -12,6 +13,7 @@ serves on the CPU.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .data import DataError
-from .embed import EmbedError
+from .embed import EmbedError, ForwardError
 from .probe import ProbeError
 
 #: what ``probe`` with no arguments runs (the README's main-job command)
@@ -46,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except CliError as err:
         return _fail(str(err))
+    except ForwardError as err:  # the library names image_size; here it is a flag
+        return _fail(err.describe("--image-size N"))
     except (DataError, EmbedError, ProbeError) as err:  # ours: the message is the whole story
         return _fail(str(err))
     except (ValueError, LookupError, OSError, BufferError, ImportError) as err:
@@ -251,6 +255,20 @@ def _print(*parts: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
+    """``--out``, checked before the backbone is built: its directory exists and is writable,
+    and it is none of the inputs (``--data``, ``--labels``, the spec file and the files the
+    spec reads)."""
+    from .embed import check_output_path, spec_inputs
+
+    inputs: dict[str, str | None] = {f"--{k}": v for k, v in data.items()}
+    inputs["SPEC"] = args.spec
+    if Path(args.spec).is_file():
+        spec = resolve_spec(args.spec)
+        inputs.update({f"SPEC {field}": v for field, v in spec_inputs(spec).items()})
+    return check_output_path(args.out, inputs=inputs, flag="--out")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import adapters
 
@@ -262,7 +280,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import input_device, spec_yaml
+    from .embed import input_device, run_forward, spec_yaml
 
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -270,7 +288,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     x = x.to(input_device(backbone) or "cpu")
     with torch.inference_mode():
-        y = backbone.forward(backbone.params, x)
+        y = run_forward(backbone, x)
     import specs
 
     info = dict(backbone.info or {})
@@ -335,9 +353,9 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .embed import check_output_path, save_embeddings
+    from .embed import save_embeddings
 
-    out = check_output_path(args.out)
+    out = _check_out(args, data=args.data, labels=args.labels)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -434,11 +452,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     import adapters
 
-    from .embed import check_output_path
+    from .onnx_export import METADATA_PREPROCESS
 
-    out = check_output_path(args.out, flag="--out")
+    out = _check_out(args)
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    adapters.export_onnx(backbone, out, example, dynamic_batch=True)
+    # the preprocessing travels with the model: 'embed model.onnx' reads it back
+    metadata = {METADATA_PREPROCESS: json.dumps(pre.as_dict())}
+    adapters.export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
     _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
     return 0

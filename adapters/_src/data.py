@@ -11,11 +11,13 @@ overlaps the work already queued on the GPU.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+#: how image files become input: our PIL resize + crop, or timm's own eval transform
+PIPELINES = ("pil", "timm")
 #: the longest side of the raw-pixel images the baseline classifier sees
 BASELINE_MAX_SIDE = 32
 
@@ -258,6 +262,10 @@ class Preprocess:
         crop_pct: files are resized to ``size / crop_pct`` (shorter side) and centre-cropped;
             in-memory arrays (already framed) are resized straight to ``size``.
         origin: where these values came from (printed for the user).
+        crop_mode: timm's ``center``, ``squash`` or ``border`` (the ``timm`` pipeline only).
+        pipeline: how image files are decoded: ``pil`` (resize the shorter side to
+            ``size / crop_pct``, centre-crop, normalise) or ``timm`` (timm's own eval
+            transform, ``timm.data.create_transform``, for timm-family backbones).
     """
 
     size: tuple[int, int]
@@ -267,13 +275,16 @@ class Preprocess:
     interpolation: str = "bicubic"
     crop_pct: float = 1.0
     origin: str = "ImageNet defaults"
+    crop_mode: str = "center"
+    pipeline: str = attrs.field(default="pil", validator=attrs.validators.in_(PIPELINES))
 
     def describe(self) -> str:
         mean = ", ".join(f"{m:.3f}" for m in self.mean)
         std = ", ".join(f"{s:.3f}" for s in self.std)
         return (
             f"preprocessing ({self.origin}): resize to {self.size[0]}x{self.size[1]} "
-            f"({self.interpolation}, crop_pct {self.crop_pct:g}), {self.channels} channel(s), "
+            f"({self.interpolation}, crop_pct {self.crop_pct:g}"
+            f"{', timm transform' if self.pipeline == 'timm' else ''}), {self.channels} channel(s), "
             f"mean ({mean}), std ({std})"
         )
 
@@ -302,7 +313,12 @@ def preprocess_batch(images: np.ndarray, pre: Preprocess) -> torch.Tensor:
 
 def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
     """Read one file with PIL: resize the shorter side to size / crop_pct, centre-crop to
-    ``size``; returns (H, W, C) float32 in [0, 1]. Raises ``OSError`` if unreadable."""
+    ``size``; returns (H, W, C) float32 in [0, 1] (not normalised).
+
+    Raises:
+        OSError: the file is unreadable, or larger than PIL's decompression-bomb limit
+            (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
     from PIL import Image
 
     resample = {
@@ -310,8 +326,7 @@ def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
         "bilinear": Image.Resampling.BILINEAR,
         "bicubic": Image.Resampling.BICUBIC,
     }[pre.interpolation]
-    with Image.open(path) as img:
-        img = img.convert("RGB" if pre.channels == 3 else "L")
+    with _open_image(path, pre.channels) as img:
         h, w = pre.size
         scale = max(h, w) / pre.crop_pct / min(img.size)
         new = (max(w, round(img.size[0] * scale)), max(h, round(img.size[1] * scale)))
@@ -320,6 +335,61 @@ def decode_image(path: Path, pre: Preprocess) -> np.ndarray:
         img = img.crop((left, top, left + w, top + h))
         arr = np.asarray(img, dtype=np.float32) / 255.0
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+def decode_image_timm(path: Path, pre: Preprocess) -> torch.Tensor:
+    """Read one file with PIL and apply timm's own eval transform for ``pre`` (resize,
+    crop, to tensor, normalise; see `timm_transform`); returns (channels, H, W) float32.
+
+    Raises:
+        OSError: as `decode_image`.
+    """
+    with _open_image(path, pre.channels) as img:
+        return timm_transform(pre)(img)
+
+
+@functools.lru_cache(maxsize=8)
+def timm_transform(pre: Preprocess) -> Callable[[Any], torch.Tensor]:
+    """``timm.data.create_transform(**config, is_training=False)`` for the data config ``pre``
+    holds (input size, interpolation, mean, std, crop_pct, crop_mode)."""
+    from timm.data import create_transform
+
+    return create_transform(
+        input_size=(pre.channels, *pre.size),
+        interpolation=pre.interpolation,
+        mean=pre.mean[: pre.channels],
+        std=pre.std[: pre.channels],
+        crop_pct=pre.crop_pct,
+        crop_mode=pre.crop_mode,
+        is_training=False,
+    )
+
+
+@contextlib.contextmanager
+def _open_image(path: Path, channels: int) -> Iterator[Any]:
+    """A PIL image of ``path`` converted to RGB (3 channels) or L; decompression bombs (PIL's
+    error and its warning form) raise ``OSError`` like any unreadable file."""
+    from PIL import Image
+
+    try:
+        opened = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # warnings-as-errors turns the warning form into an exception too
+        raise OSError(f"{err}; it is treated as unreadable") from err
+    with opened as img:
+        _check_pixels(img, Image.MAX_IMAGE_PIXELS)
+        yield img.convert("RGB" if channels == 3 else "L")
+
+
+def _check_pixels(img: Any, limit: int | None) -> None:
+    """Refuse an image over PIL's decompression-bomb limit, warning form included (PIL only
+    warns between the limit and twice it, then decodes the whole image anyway)."""
+    if limit is not None and img.width * img.height > limit:
+        raise OSError(
+            f"image of {img.width}x{img.height} = {img.width * img.height} pixels exceeds PIL's "
+            f"decompression-bomb limit PIL.Image.MAX_IMAGE_PIXELS = {limit}; it is treated as "
+            "unreadable"
+        )
 
 
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -474,9 +544,10 @@ def _make_batch(
     if ds.images is not None:
         return preprocess_batch(ds.images[lo:hi], pre), np.arange(lo, hi, dtype=np.int64)
     arrays, index = [], []
+    decode = decode_image_timm if pre.pipeline == "timm" else decode_image
     for i in range(lo, hi):
         try:
-            arrays.append(decode_image(ds.paths[i], pre))  # type: ignore[index]
+            arrays.append(decode(ds.paths[i], pre))  # type: ignore[index]
         except (OSError, ValueError, SyntaxError) as err:
             if strict:
                 raise UnreadableImageError(
@@ -488,4 +559,7 @@ def _make_batch(
         index.append(i)
     if not arrays:
         return None
-    return preprocess_batch(np.stack(arrays), pre), np.asarray(index, dtype=np.int64)
+    index_array = np.asarray(index, dtype=np.int64)
+    if pre.pipeline == "timm":  # timm's transform already normalised each image
+        return torch.stack(arrays), index_array
+    return preprocess_batch(np.stack(arrays), pre), index_array

@@ -8,6 +8,7 @@ at the end, so a failed run never leaves a partial file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -19,6 +20,8 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
+
+from specs._src.atomic import atomic_write
 
 from .data import (
     IMAGENET_MEAN,
@@ -37,6 +40,47 @@ ALIGNMENT = 64
 
 class EmbedError(ValueError):
     """Bad input to `embed`: the message names the argument, expected, got, and the fix."""
+
+
+#: what a backbone raises on an input it cannot take: torch's shape checks (RuntimeError),
+#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError)
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+class ForwardError(EmbedError):
+    """The backbone's forward failed on the input it was given (usually its shape).
+
+    Attributes:
+        shape: the input's shape.
+        reason: the backbone's own error, in one line.
+    """
+
+    def __init__(self, shape: tuple[int, ...], reason: str) -> None:
+        self.shape = shape
+        self.reason = reason
+        super().__init__(self.describe("image_size"))
+
+    def describe(self, size_option: str) -> str:
+        """The message, naming ``size_option`` (``image_size``; the CLI: ``--image-size``)."""
+        return (
+            f"forward: the backbone failed on an input of shape {self.shape} ({self.reason}); "
+            f"give the input size it takes with {size_option} (and check its channels and "
+            "normalisation)"
+        )
+
+
+def run_forward(adapter: Any, x: Any) -> Any:
+    """``adapter.forward(adapter.params, x)``, its failure on ``x`` named with ``x``'s shape.
+
+    Raises:
+        ForwardError: the forward raised one of `FORWARD_ERRORS`.
+    """
+    try:
+        return adapter.forward(adapter.params, x)
+    except FORWARD_ERRORS as err:
+        lines = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
+        raise ForwardError(tuple(int(d) for d in x.shape), reason) from err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +160,9 @@ def _from_timm(adapter: Any) -> Preprocess | None:
         std=tuple(float(s) for s in cfg["std"]),
         interpolation=interp if interp in INTERPOLATIONS else "bicubic",
         crop_pct=float(cfg.get("crop_pct", 1.0)),
+        crop_mode=str(cfg.get("crop_mode") or "center"),
         origin="timm data config",
+        pipeline="timm",
     )
 
 
@@ -261,6 +307,9 @@ def embed_dataset(
 
     Returns:
         `Embeddings` with (N, D) float32 features for the readable images.
+
+    Raises:
+        ForwardError: the backbone cannot take the preprocessed batch (``pre.size``).
     """
     device = input_device(adapter) if device is None else device
     from tqdm.auto import tqdm
@@ -278,7 +327,7 @@ def embed_dataset(
         with torch.inference_mode():
             batches = iter_batches(ds, pre, batch_size, strict=strict, stats=stats, device=device)
             for x, idx in batches:
-                y, pooling = pool_features(adapter.forward(adapter.params, x))
+                y, pooling = pool_features(run_forward(adapter, x))
                 if out is None:
                     out = aligned_empty((len(ds), y.shape[1]), np.float32)
                 out[filled : filled + len(idx)] = y.cpu().numpy()
@@ -344,37 +393,104 @@ def spec_yaml(spec: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def check_output_path(out: str | os.PathLike[str], *, flag: str = "--out") -> Path:
-    """Fail early (before any work) if ``out`` cannot be written."""
+def check_output_path(
+    out: str | os.PathLike[str],
+    *,
+    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    flag: str = "out",
+) -> Path:
+    """Fail early (before any work) if ``out`` cannot be written, or would replace an input.
+
+    Args:
+        out: the file to write.
+        inputs: what the job reads, by the name of its argument (``{"data": ..., "spec": ...}``):
+            files, or folders whose files are all inputs. None values and names that are not
+            paths (``digits``, a registry name) are ignored.
+        flag: how messages name ``out`` (the CLI passes ``--out``).
+
+    Returns:
+        ``out`` as a `Path`.
+
+    Raises:
+        EmbedError: ``out``'s directory is missing or not writable, ``out`` is a directory, or
+            ``out`` is (or links to, or is a hard link of) one of ``inputs``.
+    """
     path = Path(out)
-    if not path.parent.is_dir():
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
         raise EmbedError(
             f"{flag}: expected a file in an existing directory, got {str(path)!r} whose directory "
-            f"{str(path.parent)!r} does not exist; create it first"
+            f"{str(parent)!r} does not exist; create it first"
         )
     if path.is_dir():
         raise EmbedError(f"{flag}: expected a file path, got the directory {str(path)!r}")
+    for name, given in (inputs or {}).items():
+        if given is not None and _is_input(path, Path(given)):
+            raise EmbedError(
+                f"{flag}: {str(path)!r} is the same file as the input {name} {str(given)!r} "
+                f"(or a file in it), which writing would replace; choose another {flag}"
+            )
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass  # the write itself comes after all the work: find out now that it can happen
+    except OSError as err:
+        raise EmbedError(
+            f"{flag}: cannot write in the directory {str(parent)!r} of {str(path)!r} "
+            f"({err.strerror or err}); choose a writable directory or fix its permissions"
+        ) from err
     return path
 
 
+def _is_input(out: Path, given: Path) -> bool:
+    """Whether writing ``out`` replaces ``given`` or a file under it (links followed, hard
+    links found by inode)."""
+    try:
+        target = out.stat()  # follows links; a missing out replaces nothing
+        source = given.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if os.path.samestat(target, source) or out.resolve() == given.resolve():
+        return True
+    if not given.is_dir():
+        return False
+    if out.resolve().is_relative_to(given.resolve()):
+        return True
+    if target.st_nlink < 2:  # not a hard link: it can only be an input by its path
+        return False
+    for dirpath, _, filenames in os.walk(given):
+        for fname in filenames:
+            with contextlib.suppress(OSError):
+                if os.path.samestat(target, os.stat(os.path.join(dirpath, fname))):
+                    return True
+    return False
+
+
+def spec_inputs(spec: Any) -> dict[str, str]:
+    """The local files a spec record reads (``path`` of an ONNX model and its external
+    weights, ``checkpoint_path``), by field name."""
+    found = {}
+    for field in ("path", "checkpoint_path"):
+        value = getattr(spec, field, None)
+        if isinstance(value, str) and value and "://" not in value:
+            found[field] = os.path.expanduser(value)
+    if "path" in found:
+        found["path external weights"] = found["path"] + ".data"
+    return found
+
+
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
-    """Write ``emb`` to ``out`` (.safetensors) atomically: temp file in the same directory,
-    renamed at the end; nothing is left behind on failure."""
+    """Write ``emb`` to ``out`` (.safetensors) with `atomic_write`: all or nothing, with the
+    mode a plain ``open`` would give."""
     from safetensors.numpy import save_file
 
-    path = check_output_path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    data = emb.metadata.get("data")
+    path = check_output_path(out, inputs={"data": data} if data else None)
+    with atomic_write(path) as staged:
         save_file(
             {"embeddings": emb.embeddings, "labels": emb.labels, "ids": emb.ids},
-            tmp,
+            str(staged),
             metadata=dict(emb.metadata),
         )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

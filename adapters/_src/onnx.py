@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -587,8 +588,40 @@ def build_onnx(
             "outputs": outputs_sig,
             "providers": tuple(session.get_providers()),
             "device": device[0],
+            **_stored_metadata(session, spec.path),
         },
     )
+
+
+def _stored_metadata(session: ort.InferenceSession, path: str) -> dict[str, Any]:
+    """What an export stored in the model's ``metadata_props``: ``metadata`` (all entries),
+    ``source_spec`` (the exported spec's YAML) and ``preprocess`` (a mapping of `Preprocess`
+    fields, so that embedding the file preprocesses as its source did)."""
+    from .onnx_export import METADATA_PREPROCESS, METADATA_SPEC
+
+    stored = dict(session.get_modelmeta().custom_metadata_map)
+    found: dict[str, Any] = {"metadata": stored}
+    if METADATA_SPEC in stored:
+        found["source_spec"] = stored[METADATA_SPEC]
+    if METADATA_PREPROCESS in stored:
+        try:
+            pre = json.loads(stored[METADATA_PREPROCESS])
+        except json.JSONDecodeError as err:
+            pre = None
+            reason = f"not JSON ({err})"
+        else:
+            reason = f"got {type(pre).__name__}"
+        if not isinstance(pre, dict):
+            raise BuildError(
+                "path",
+                f"the model {path!r} stores its preprocessing under metadata_props "
+                f"{METADATA_PREPROCESS!r} as something other than a JSON object ({reason})",
+                fix="Re-export it with 'python -m adapters export', or remove that entry",
+            )
+        origin = pre.get("origin")
+        pre["origin"] = "ONNX model metadata" + (f" ({origin})" if origin else "")
+        found["preprocess"] = pre
+    return found
 
 
 def _run_error(

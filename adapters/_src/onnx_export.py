@@ -14,14 +14,11 @@ ONNX outputs can be put back into the adapter's own structure (`unflatten`).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ import torch
 
 import interop
 import specs
+from specs._src.atomic import atomic_write
 
 from .adapter import Adapter
 from .errors import BuildError
@@ -38,6 +36,11 @@ from .errors import BuildError
 #: a JSON-able description of an output's nesting: None for a tensor, else
 #: {"list": [...]}, {"tuple": [...]} or {"dict": [[key, child], ...]}
 Structure = Any
+
+#: ``metadata_props`` keys an export writes: the source spec (our YAML) and, when the caller
+#: gives it, the preprocessing the backbone expects (JSON of `Preprocess` fields)
+METADATA_SPEC = "fm_adapters.spec"
+METADATA_PREPROCESS = "fm_adapters.preprocess"
 
 #: above this many parameter bytes the weights go to a ``<name>.data`` file next to the model
 #: (a single protobuf cannot exceed 2 GiB)
@@ -211,23 +214,6 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
-@contextlib.contextmanager
-def staged_write(dest: Path) -> Iterator[Path]:
-    """A path named like ``dest`` in a private directory beside it, moved into place on success.
-
-    External weights are referenced by file name, so a model is written under its final name
-    and its files are then moved next to ``dest`` (weights first, the model last); an error
-    (or a crash) leaves no partial model behind.
-    """
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        yield work / dest.name
-        for item in sorted(work.iterdir(), key=lambda p: p.suffix == ".onnx"):
-            os.replace(item, dest.parent / item.name)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -235,6 +221,7 @@ def export_adapter(
     *,
     dynamic_batch: bool = True,
     opset_version: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Exported:
     """`export_onnx` for an adapter, returning everything needed to read the file back."""
     # the path is checked before the adapter runs on the example (a whole forward pass)
@@ -265,7 +252,7 @@ def export_adapter(
         batch = torch.export.Dim("batch")
         dynamic_shapes = (tuple({0: batch} for _ in tensors),)
     external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
-    with staged_write(dest) as staged, warnings.catch_warnings():
+    with atomic_write(dest) as staged, warnings.catch_warnings():
         # When several inputs share the batch axis, the exporter names it after the
         # first one and warns that the others' (identical) axis name is unused.
         warnings.filterwarnings(
@@ -295,6 +282,7 @@ def export_adapter(
                 f"torch.onnx.export could not trace the adapter ({_reason(err)})",
                 fix=f"Check that forward runs on the example input.{hint}",
             ) from err
+        program.model.metadata_props.update(_metadata(adapter, metadata))
         program.save(str(staged), external_data=external)
     return Exported(
         spec=specs.OnnxSpec(path=str(dest)),
@@ -305,6 +293,24 @@ def export_adapter(
     )
 
 
+def _metadata(adapter: Adapter, given: Mapping[str, str] | None) -> dict[str, str]:
+    """The model's ``metadata_props``: the spec's YAML (when it is plain data) and ``given``."""
+    found: dict[str, str] = {}
+    if isinstance(adapter.spec, specs.SPEC_TYPES):
+        try:
+            found[METADATA_SPEC] = specs.dumps(adapter.spec)
+        except specs.SpecError:
+            pass  # e.g. a FunctionSpec with a set in its arguments: nothing to store
+    for key, value in (given or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                f"export_onnx: metadata must map strings to strings, got {key!r}: "
+                f"{type(value).__name__}; serialise values (e.g. json.dumps) first."
+            )
+        found[key] = value
+    return found
+
+
 def export_onnx(
     spec_or_adapter: Any,
     path: str | os.PathLike[str],
@@ -312,6 +318,7 @@ def export_onnx(
     dynamic_batch: bool = True,
     *,
     opset_version: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> specs.OnnxSpec:
     """Export a torch-family backbone (with its output transforms) to an ONNX file.
 
@@ -326,6 +333,10 @@ def export_onnx(
         dynamic_batch: export axis 0 of every input as a dynamic ``batch`` axis (an example
             with batch 1 is traced at batch 2, since ``torch.export`` fixes size-1 axes).
         opset_version: the ONNX opset; default: the exporter's.
+        metadata: extra ``metadata_props`` entries (strings). The spec's YAML is always stored
+            under ``fm_adapters.spec``; ``fm_adapters.preprocess`` (JSON of the input's
+            size, mean, std, interpolation, crop) is read back by `build_onnx` as
+            ``info["preprocess"]``, so the model keeps its preprocessing.
 
     Returns:
         An `OnnxSpec` for the written file (``adapters.build`` it to run it).
@@ -341,7 +352,12 @@ def export_onnx(
     """
     adapter = _torch_adapter(spec_or_adapter, "export_onnx")
     return export_adapter(
-        adapter, path, example_input, dynamic_batch=dynamic_batch, opset_version=opset_version
+        adapter,
+        path,
+        example_input,
+        dynamic_batch=dynamic_batch,
+        opset_version=opset_version,
+        metadata=metadata,
     ).spec
 
 

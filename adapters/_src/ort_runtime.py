@@ -5,7 +5,9 @@ under a key that hashes everything the file depends on (the spec record, the mod
 architecture, a digest of every parameter's bytes, the example input's signature, the torch /
 onnxruntime versions), checks the export against the torch adapter on random inputs of the
 example's shape (parity, first build only) and serves it through `build_onnx`. A second
-build with the same key loads the cached file without exporting again.
+build with the same key loads the cached file without exporting again, after checking the
+model files against the sha256 recorded beside them: a corrupt entry is rebuilt, with a
+`CacheWarning` naming it.
 
 Keying on the weights (not just the spec) is what keeps a random-init spec
 (``pretrained: false``) or an edited checkpoint from being served a stale model.
@@ -17,7 +19,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,14 +30,16 @@ import torch
 
 import interop
 import specs
+from specs._src.atomic import atomic_write
 
 from .adapter import Adapter
 from .errors import BuildError
 from .onnx import build_onnx
-from .onnx_export import export_adapter, parity, staged_write, unflatten
+from .onnx_export import export_adapter, parity, unflatten
 
-#: bumped whenever the cached layout or export settings change (2: attention fused)
-CACHE_FORMAT = 2
+#: bumped whenever the cached layout or export settings change (2: attention fused, 3: the
+#: meta file holds a sha256 of every model file)
+CACHE_FORMAT = 3
 CACHE_ENV = "FM_ADAPTERS_CACHE"
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
@@ -48,6 +52,10 @@ META_FILE = "meta.json"
 #: denormals as zero (random or trained fp32 weights hold no denormals), memory pattern and
 #: CPU arena (turning both off: 1.30x -> 1.19x by CPU time).
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
+
+
+class CacheWarning(UserWarning):
+    """A fast-path cache entry was found corrupt (and is rebuilt)."""
 
 
 class ParityError(RuntimeError):
@@ -186,17 +194,65 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
         return counts
     optimize(model)  # inlines any SDPA function left unfused
     external = (path.parent / f"{path.name}.data").is_file()  # as export_adapter writes it
-    with staged_write(path) as staged:
+    with atomic_write(path) as staged:
         ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
     return counts
 
 
+def _digests(entry: Path) -> dict[str, str]:
+    """sha256 of every model file of a cache entry (the model and its external weights)."""
+    return {p.name: _sha256(p) for p in sorted(entry.iterdir()) if p.name != META_FILE}
+
+
+def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_entry(entry: Path) -> dict[str, Any] | None:
+    """The meta of a complete, intact cache entry; None when there is none.
+
+    An entry whose meta file cannot be read or whose model files do not match the hashes it
+    recorded (a disk error, an edit, a copy cut short) is removed with a `CacheWarning` naming
+    it, so that the caller exports it again.
+    """
+    meta_path = entry / META_FILE
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return _discard(entry, f"its {META_FILE} cannot be read ({err})")
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        return _discard(entry, f"its {META_FILE} records no hashes of the model files")
+    found = {p.name for p in entry.iterdir()} - {META_FILE}
+    if found != set(files):
+        return _discard(entry, f"it holds {sorted(found)}, expected {sorted(files)}")
+    for name, digest in files.items():
+        if _sha256(entry / name) != digest:
+            return _discard(entry, f"{name} does not match the sha256 recorded when it was written")
+    return meta
+
+
+def _discard(entry: Path, why: str) -> None:
+    warnings.warn(
+        f"ONNX Runtime cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The "
+        f"cache lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted "
+        "at any time.)",
+        CacheWarning,
+        stacklevel=3,
+    )
+    shutil.rmtree(entry, ignore_errors=True)
+    return None
+
+
 def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the entry from other users of the cache
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    with atomic_write(path) as staged:
+        staged.write_text(json.dumps(data, indent=2))
 
 
 def serve_with_onnxruntime(
@@ -226,6 +282,8 @@ def serve_with_onnxruntime(
         ``framework="onnx"`` and ``module`` the ONNX Runtime session. ``info`` adds
         ``runtime``, ``onnx_path``, ``cache`` (``"hit"`` or ``"miss"``), ``cache_key`` and
         ``parity`` (the first build's `ParityReport` as a dict).
+        A cached entry whose files no longer match their recorded sha256 is rebuilt, with a
+        `CacheWarning` naming the entry.
 
     Raises:
         TypeError: ``adapter`` is not torch-family.
@@ -247,8 +305,8 @@ def serve_with_onnxruntime(
         intra_op_num_threads=intra_op_num_threads or os.cpu_count() or None,
         graph_optimization_level=graph_optimization_level,
     )
-    if meta_path.is_file() and model_path.is_file():
-        meta = json.loads(meta_path.read_text())
+    meta = _load_entry(entry)
+    if meta is not None:
         served = build_onnx(onnx_spec, config=SESSION_CONFIG)
         cache = "hit"
     else:
@@ -275,6 +333,7 @@ def serve_with_onnxruntime(
             "output_names": list(exported.output_names),
             "parity": attrs.asdict(report),
             "fusions": fusions,
+            "files": _digests(entry),
         }
         _write_json(meta_path, meta)  # last: its presence marks a complete entry
         meta = json.loads(json.dumps(meta))  # the same plain lists and dicts as a cache hit

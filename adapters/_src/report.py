@@ -8,12 +8,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from specs._src.atomic import atomic_write
+
 from .probe import ProbeResult
 
 
 def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: Any) -> list[Path]:
     """Write ``report.json``, ``learning_curve.png`` and ``confusion_matrix.png`` to ``out_dir``
-    (created if missing); returns the paths written. ``extra`` goes into the JSON as is."""
+    (created if missing); returns the paths written. ``extra`` goes into the JSON as is.
+
+    Each file is written with `atomic_write`: a reader never sees a half-written one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +26,9 @@ def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = out / "report.json"
-    report.write_text(json.dumps({**result.as_dict(), **_plain(extra)}, indent=2) + "\n")
+    text = json.dumps({**result.as_dict(), **_plain(extra)}, indent=2) + "\n"
+    with atomic_write(report) as staged:
+        staged.write_text(text)
 
     curve = out / "learning_curve.png"
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -40,7 +46,8 @@ def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: 
     ax.legend(loc="center right")
     ax.set_title(f"{result.head} head")
     fig.tight_layout()
-    fig.savefig(curve, dpi=80)
+    with atomic_write(curve) as staged:
+        fig.savefig(staged, dpi=80)
     plt.close(fig)
 
     confusion = out / "confusion_matrix.png"
@@ -57,7 +64,8 @@ def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: 
             if result.confusion[i, j]:
                 ax.text(j, i, str(result.confusion[i, j]), ha="center", va="center", fontsize=7)
     fig.tight_layout()
-    fig.savefig(confusion, dpi=80)
+    with atomic_write(confusion) as staged:
+        fig.savefig(staged, dpi=80)
     plt.close(fig)
     return [report, curve, confusion]
 

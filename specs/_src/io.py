@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .atomic import atomic_write
 from .errors import SpecError
 from .records import Spec
 from .structure import structure
@@ -99,9 +99,10 @@ def dumps(spec: Spec, format: str = "yaml") -> str:
 def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
     """Write a spec to a ``.yaml`` / ``.yml`` / ``.json`` file, chosen by extension.
 
-    The text is fully serialised before anything is written, then written to a temporary
-    file in the same directory and renamed over ``path``: on any error, ``path`` is left as
-    it was and no temporary file remains.
+    The text is fully serialised before anything is written, then written with
+    `atomic_write` (a temporary file beside ``path``, synced, renamed over it; the mode a
+    plain ``open`` would give): on any error, ``path`` is left as it was and no temporary
+    file remains.
 
     Args:
         spec: a spec record.
@@ -112,18 +113,8 @@ def dump(spec: Spec, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     text = dumps(spec, _format_of(path))
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as staged:
+        staged.write_text(text, encoding="utf-8")
 
 
 #: Unicode line breaks: PyYAML writes them raw in single-quoted scalars and then folds them

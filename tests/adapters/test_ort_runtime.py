@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -191,3 +192,34 @@ def test_models_without_attention_are_left_as_exported(tmp_path):
     assert ort_runtime.fuse_attention(path) == {"sdpa": 0, "multi_head_attention": 0}
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+CORRUPTIONS = {
+    "model-bytes": lambda entry: _flip_byte(entry / "model.onnx"),
+    "meta-garbage": lambda entry: (entry / "meta.json").write_text("{not json"),
+}
+
+
+def _flip_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("corrupt", list(CORRUPTIONS))
+def test_corrupt_cache_entry_is_rebuilt_and_named(tmp_path, exports, corrupt):
+    x = torch.randn(3, 3, 12, 12)
+    first = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
+    entry = Path(first.info["onnx_path"]).parent
+    CORRUPTIONS[corrupt](entry)
+    with pytest.warns(ort_runtime.CacheWarning, match=re.escape(repr(str(entry)))) as caught:
+        again = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
+    # named as a cache entry, not as a spec field (``path: ...``) the user never wrote
+    assert str(caught[0].message).startswith("ONNX Runtime cache entry ")
+    assert again.info["cache"] == "miss" and len(exports) == 2
+    with torch.no_grad():
+        want = _adapter()(x)
+    for got, ref in zip(again(x), want, strict=True):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=ATOL, rtol=0)
+    third = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
+    assert third.info["cache"] == "hit" and len(exports) == 2  # intact again: no warning
