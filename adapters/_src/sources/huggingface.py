@@ -13,7 +13,7 @@ import os
 import specs
 
 from ..adapter import Adapter
-from ..errors import BuildError
+from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import hub_cached, hub_cached_path, is_offline
 from ._torch import finish, input_shape_of, require_module
@@ -66,7 +66,9 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
     try:
         module = transformers.AutoModel.from_pretrained(path, **kwargs)
     except TypeError as err:
-        raise BuildError("model_kwargs", f"from_pretrained rejected its arguments: {err}") from err
+        raise ArgumentError(
+            "model_kwargs", f"from_pretrained rejected its arguments: {err}"
+        ) from err
     except (OSError, ValueError) as err:
         raise BuildError(
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
