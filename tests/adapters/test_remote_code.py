@@ -72,11 +72,14 @@ def custom_code_dir(tmp_path_factory) -> tuple[Path, Path]:
     return path, marker
 
 
-def _build_in_subprocess(model_dir: Path, trust: bool, tmp_path: Path) -> tuple[dict, str]:
+def _build_in_subprocess(
+    model: Path | str, trust: bool, tmp_path: Path, **env_vars: str
+) -> tuple[dict, str]:
     """Build in a fresh process whose stdin is an open pipe nobody writes to."""
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_MODULES_CACHE=str(tmp_path / "modules"))
+    env.update(env_vars)
     proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(model_dir), "1" if trust else "0"],
+        [sys.executable, "-c", BUILD, str(model), "1" if trust else "0"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -101,6 +104,26 @@ def test_untrusted_custom_code_is_refused_without_prompt(custom_code_dir, tmp_pa
     assert "trust_remote_code: true" in result["message"]
     assert not marker.exists()
     # transformers' stdin prompt ("Do you wish to run the custom code? [y/N]") never appeared
+    assert "Do you wish" not in output
+
+
+def test_untrusted_custom_code_from_the_hub_cache_is_refused(custom_code_dir, tmp_path) -> None:
+    """A hub id whose cached config maps to custom code (offline, so nothing is fetched)."""
+    model_dir, marker = custom_code_dir
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--acme--marker-vit"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for item in model_dir.iterdir():
+        (snapshot / item.name).write_bytes(item.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    result, output = _build_in_subprocess(
+        "acme/marker-vit", False, tmp_path, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1"
+    )
+    assert result["field"] == "trust_remote_code", result
+    assert "'acme/marker-vit' needs its own Python code" in result["message"]
+    assert not marker.exists()
     assert "Do you wish" not in output
 
 

@@ -70,6 +70,9 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
             "model_kwargs", f"from_pretrained rejected its arguments: {err}"
         ) from err
     except (OSError, ValueError) as err:
+        if not trust:
+            # a hub config is in the cache only now: transformers fetched it, then refused
+            _refuse_custom_code(spec.model_name_or_path, _config_file(path))
         raise BuildError(
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
