@@ -95,6 +95,8 @@ def _build_in_subprocess(
     return json.loads(out.strip().splitlines()[-1]), out + err
 
 
+# a fresh interpreter importing torch and transformers: several seconds
+@pytest.mark.slow
 def test_untrusted_custom_code_is_refused_without_prompt(custom_code_dir, tmp_path) -> None:
     model_dir, marker = custom_code_dir
     result, output = _build_in_subprocess(model_dir, False, tmp_path)
@@ -107,6 +109,8 @@ def test_untrusted_custom_code_is_refused_without_prompt(custom_code_dir, tmp_pa
     assert "Do you wish" not in output
 
 
+# a fresh interpreter importing torch and transformers: several seconds
+@pytest.mark.slow
 def test_untrusted_custom_code_from_the_hub_cache_is_refused(custom_code_dir, tmp_path) -> None:
     """A hub id whose cached config maps to custom code (offline, so nothing is fetched)."""
     model_dir, marker = custom_code_dir
@@ -127,6 +131,8 @@ def test_untrusted_custom_code_from_the_hub_cache_is_refused(custom_code_dir, tm
     assert "Do you wish" not in output
 
 
+# a fresh interpreter importing torch and transformers: several seconds
+@pytest.mark.slow
 def test_trusted_custom_code_runs(custom_code_dir, tmp_path) -> None:
     model_dir, marker = custom_code_dir
     result, output = _build_in_subprocess(model_dir, True, tmp_path)
