@@ -16,7 +16,7 @@ from typing import Any
 
 from ._src.adapter import Adapter
 from ._src.build import build, register_source
-from ._src.errors import BuildError
+from ._src.errors import ArgumentError, BuildError
 from ._src.registry import list_models, register, registry_spec, unregister
 
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
@@ -31,6 +31,7 @@ _LAZY = {
 
 __all__ = [
     "Adapter",
+    "ArgumentError",
     "BuildError",
     "ParityError",
     "ParityReport",

@@ -22,6 +22,7 @@ from typing import Any
 #: suite name -> module; the order is the order they run in
 SUITES = {
     "adapter_overhead": "benchmarks.adapter_overhead",
+    "params_check": "benchmarks.params_check",
     "vs_eva": "benchmarks.vs_eva",
     "bridge": "benchmarks.bridge",
     "jax_function": "benchmarks.jax_function",

@@ -4,14 +4,25 @@ A checkpoint is a local path or an fsspec URL (``file://``, ``s3://``, ``memory:
 to a ``.safetensors`` file or a torch file. Torch files are read with ``weights_only=True``
 (no pickled code runs). Reading never touches the model; `load_into` checks the keys first
 so a checkpoint that does not fit leaves the module as it was.
+
+Memory. A local file is hashed in `HASH_CHUNK` pieces and then memory-mapped
+(``safetensors.torch.load_file``; ``torch.load(mmap=True)`` for zip-format torch files), so the
+peak while building is about the file plus the model, not the file read whole, then
+deserialised into a second copy, then copied into the model (``benchmarks/checkpoint_memory.py``
+measures both). Remote fsspec files are still read whole into memory. The digest is checked
+on the file before it is mapped; a file replaced between the two by someone with write access
+to it is not guarded against.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import pickle
+import zipfile
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -22,6 +33,49 @@ from .offline import require_online
 WRAPPER_KEYS = ("state_dict", "model", "module")
 #: how many missing / unexpected keys an error message shows
 SHOWN_KEYS = 5
+#: bytes hashed per read: large enough to be fast, small enough to keep memory flat
+HASH_CHUNK = 1 << 20
+#: URL schemes that name a file on this machine (memory-mapped, not read whole)
+LOCAL_SCHEMES = ("file", "local")
+
+
+def local_file(path: str) -> str | None:
+    """The filesystem path of a checkpoint on this machine (a plain path or a ``file://`` URL);
+    None for any other fsspec URL."""
+    if "://" not in path:
+        return path
+    scheme, rest = path.split("://", 1)
+    return rest if scheme.lower() in LOCAL_SCHEMES else None
+
+
+def file_sha256(path: str, field: str = "checkpoint_path") -> str:
+    """The hex sha256 of a local file, read in `HASH_CHUNK` pieces (memory stays flat).
+
+    Raises:
+        BuildError: the file does not exist or cannot be read.
+    """
+    digest = hashlib.sha256()
+    with _open_local(path, field) as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open_local(path: str, field: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError as err:
+        raise _missing(path, field) from err
+    except OSError as err:
+        raise BuildError(field, f"cannot read checkpoint {path!r}: {err}") from err
+
+
+def _missing(path: str, field: str) -> BuildError:
+    return BuildError(
+        field,
+        f"checkpoint file {path!r} does not exist",
+        fix="Give the path of an existing .safetensors / .pt / .pth / .bin file",
+    )
 
 
 def read_bytes(path: str, field: str = "checkpoint_path") -> bytes:
@@ -43,23 +97,22 @@ def read_bytes(path: str, field: str = "checkpoint_path") -> bytes:
         with fsspec.open(path, "rb") as f:
             return f.read()
     except FileNotFoundError as err:
-        raise BuildError(
-            field,
-            f"checkpoint file {path!r} does not exist",
-            fix="Give the path of an existing .safetensors / .pt / .pth / .bin file",
-        ) from err
+        raise _missing(path, field) from err
     except (OSError, ValueError, ImportError) as err:
         raise BuildError(field, f"cannot read checkpoint {path!r}: {err}") from err
 
 
-def verify_sha256(data: bytes, expected: str | None, path: str) -> None:
-    """Raise unless ``sha256(data) == expected`` (a no-op when ``expected`` is None).
+def verify_sha256(actual: str, expected: str | None, path: str) -> None:
+    """Raise unless the hex digest ``actual == expected`` (a no-op when ``expected`` is None).
 
     The digest of the file is not printed, so a wrong file cannot be "fixed" by copying it.
+
+    Raises:
+        BuildError: naming ``checkpoint_sha256`` when the digests differ.
     """
     if expected is None:
         return
-    if hashlib.sha256(data).hexdigest() != expected.lower():
+    if actual != expected.lower():
         raise BuildError(
             "checkpoint_sha256",
             f"the sha256 of {path!r} does not match the expected digest; nothing was loaded",
@@ -91,29 +144,88 @@ def read_state_dict(
     Raises:
         BuildError: missing file, digest mismatch, unreadable or non-tensor content.
     """
-    data = read_bytes(path, field)
-    verify_sha256(data, sha256, path)
-    if path.lower().endswith(".safetensors"):
-        from safetensors.torch import load as load_safetensors
-
-        try:
-            state: Any = load_safetensors(data)
-        except Exception as err:
-            raise BuildError(field, f"{path!r} is not a valid safetensors file: {err}") from err
+    local = local_file(path)
+    source: str | bytes
+    if local is None:
+        source = read_bytes(path, field)
+        if sha256 is not None:
+            verify_sha256(hashlib.sha256(source).hexdigest(), sha256, path)
     else:
-        try:
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise BuildError(
-                field,
-                f"cannot load {path!r} with torch.load(weights_only=True) ({_reason(err)})",
-                fix="Save plain tensors (torch.save(model.state_dict(), path)) or a "
-                ".safetensors file; pickled objects are refused for safety",
-            ) from err
+        source = local
+        if sha256 is not None:
+            verify_sha256(file_sha256(local, field), sha256, path)
+        elif not os.path.isfile(local):
+            _open_local(local, field).close()  # the precise error: missing, a folder, ...
+    if path.lower().endswith(".safetensors"):
+        state: Any = _load_safetensors(source, path, field)
+    else:
+        state = _load_torch(source, path, field)
     state = unwrap(state, path, field)
     if prefix:
         state = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state.items()}
     return state
+
+
+def _load_safetensors(source: str | bytes, path: str, field: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+    from safetensors.torch import load_file
+
+    try:
+        # load_file maps the file: its tensors are paged in as the model copies them
+        return load_bytes(source) if isinstance(source, bytes) else load_file(source)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise BuildError(field, f"{path!r} is not a valid safetensors file: {err}") from err
+
+
+def _load_torch(source: str | bytes, path: str, field: str) -> Any:
+    """``torch.load(weights_only=True)``, memory-mapped for a local zip-format file."""
+    if isinstance(source, bytes):
+        handle: Any = io.BytesIO(source)
+        mmap = False
+    else:
+        handle = source
+        # mmap needs the zip format of torch.save (the default since torch 1.6)
+        mmap = zipfile.is_zipfile(source)
+    try:
+        return torch.load(handle, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        # torch's own text suggests weights_only=False, i.e. running the file's code: not passed on
+        raise _refused_pickle(source, path, field, err) from None
+    except Exception as err:
+        raise _unloadable(path, field, err) from err
+
+
+def _refused_pickle(
+    source: str | bytes, path: str, field: str, err: pickle.UnpicklingError
+) -> BuildError:
+    """The error for a torch file ``weights_only`` refused: its blocked globals when it names
+    any, else torch's reason (without its advice to load with ``weights_only=False``)."""
+    blocked: list[str] = []
+    handle: Any = io.BytesIO(source) if isinstance(source, bytes) else source
+    if zipfile.is_zipfile(handle):
+        if isinstance(handle, io.BytesIO):
+            handle.seek(0)
+        blocked = torch.serialization.get_unsafe_globals_in_checkpoint(handle)
+    if not blocked:
+        return _unloadable(path, field, err)
+    return BuildError(
+        field,
+        f"checkpoint {path!r} was not loaded: it pickles {len(blocked)} Python object type(s) "
+        f"that are not plain tensors and could run code when loaded: "
+        f"{', '.join(blocked[:SHOWN_KEYS])}",
+        fix="Re-save only the tensors (torch.save(model.state_dict(), path)) or save a "
+        ".safetensors file; pickled objects are never loaded, since unpickling can run code",
+    )
+
+
+def _unloadable(path: str, field: str, err: BaseException) -> BuildError:
+    return BuildError(
+        field,
+        f"cannot load {path!r} with torch.load(weights_only=True) ({_reason(err)})",
+        fix="Save plain tensors (torch.save(model.state_dict(), path)) or a "
+        ".safetensors file; pickled objects are refused for safety",
+    )
 
 
 def _reason(err: BaseException) -> str:

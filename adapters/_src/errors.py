@@ -37,6 +37,15 @@ class BuildError(ValueError):
         super().__init__(" ".join(parts))
 
 
+class ArgumentError(BuildError, TypeError):
+    """Arguments from the spec (``init_args``, ``arguments``, ``model_kwargs``) that the
+    class or factory does not accept.
+
+    Also a `TypeError`, as the same call made directly (and eva's wrappers) would raise, so
+    code that catches `TypeError` keeps working; ``field`` still names the spec field.
+    """
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 100:

@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import BuildError
+from .errors import ArgumentError, BuildError
 
 
 def import_object(path: str, field: str) -> Any:
@@ -73,6 +73,12 @@ def call_with(fn: Callable[..., Any], kwargs: Mapping[str, Any], field: str, wha
         kwargs: keyword arguments (a spec's ``init_args`` / ``arguments`` / ``model_kwargs``).
         field: spec field holding ``kwargs`` (named in the error).
         what: how to name ``fn`` in the message.
+
+    Returns:
+        ``fn(**kwargs)``.
+
+    Raises:
+        ArgumentError: (a `BuildError` and a `TypeError`) ``fn`` does not accept ``kwargs``.
     """
     kwargs = thaw(kwargs)
     try:
@@ -91,18 +97,18 @@ def call_with(fn: Callable[..., Any], kwargs: Mapping[str, Any], field: str, wha
             bad = [k for k in kwargs if k not in accepted]
             has_var_kw = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
             if bad and not has_var_kw:
-                raise BuildError(
+                raise ArgumentError(
                     f"{field}.{bad[0]}",
                     f"{what} takes no argument {bad[0]!r}",
                     fix=f"Valid arguments: {', '.join(accepted) or '(none)'}",
                 ) from err
-            raise BuildError(field, f"wrong arguments for {what}: {err}") from err
+            raise ArgumentError(field, f"wrong arguments for {what}: {err}") from err
     try:
         return fn(**kwargs)
     except TypeError as err:
         # a factory forwarding **kwargs (timm.create_model) rejects an argument deeper down
         if "argument" in str(err):
-            raise BuildError(field, f"{what} rejected its arguments: {err}") from err
+            raise ArgumentError(field, f"{what} rejected its arguments: {err}") from err
         raise
 
 

@@ -49,15 +49,20 @@ def _hub_unreachable() -> bool:
 
 def hub_cached(repo: str, filename: str) -> bool:
     """Whether ``filename`` of the HuggingFace hub repository ``repo`` is in the local cache."""
+    return hub_cached_path(repo, filename) is not None
+
+
+def hub_cached_path(repo: str, filename: str) -> str | None:
+    """The local path of ``filename`` of hub repository ``repo`` if cached, else None."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub ships with timm and transformers
-        return False
+        return None
     try:
         hit = try_to_load_from_cache(repo, filename)
     except Exception:
-        return False
-    return isinstance(hit, str)
+        return None
+    return hit if isinstance(hit, str) else None
 
 
 def require_online(field: str, what: str, fix: str) -> None:

@@ -50,6 +50,7 @@ import torch
 
 from .adapter import Adapter
 from .errors import BuildError
+from .params_check import params_checker
 
 #: ``call(module, x) -> y``: how to run the module (default: ``module(x)``)
 Call = Callable[[torch.nn.Module, Any], Any]
@@ -204,8 +205,10 @@ def make_forward(
 
     Returns:
         ``forward(params, x) -> y`` and the module's own ``params``. ``forward`` raises
-        `ValueError` when an input tensor is not on the module's device (when all its
-        tensors share one device; a module spread over several devices is not checked).
+        `ValueError` when ``params`` lacks a key of the module's, has one it does not, or holds
+        a tensor of another shape (see `params_checker`), and when an input tensor is not on
+        the module's device (when all its tensors share one device; a module spread over
+        several devices is not checked).
 
     Raises:
         BuildError: ``device`` is invalid or unavailable.
@@ -217,6 +220,7 @@ def make_forward(
     module.requires_grad_(False)
     params = module_params(module)
     own = tuple(params.items())
+    check_params = params_checker(params)
     local = threading.local()
     expected = single_device(params) if params else target
 
@@ -243,6 +247,9 @@ def make_forward(
                 if wrong is not None:
                     raise _device_error(*wrong, expected)
         is_own = len(p) == len(own) and all(p.get(k) is t for k, t in own)
+        if not is_own:
+            # functional_call would fill a missing key from the held module: refuse instead
+            check_params(p)
         grad = torch.is_grad_enabled() and (_requires_grad(x) or (not is_own and _requires_grad(p)))
         with torch.set_grad_enabled(grad):
             if is_own:

@@ -168,7 +168,9 @@ def jax_function(
     Raises:
         TypeError: not an adapter; ``jax.grad`` of an ONNX adapter (forward-only).
         ValueError: an unknown ``callback``, or ``"buffer"`` for an ONNX adapter; torch
-            params spread over several devices with no ``info["device"]``.
+            params spread over several devices with no ``info["device"]``. From ``f``: ``x``
+            of another rank than the adapter's ``info["input_shape"]``, or an ``x`` the
+            backbone's forward fails on (naming ``x`` and its shape).
 
     Example:
         >>> f = jax.jit(interop.jax_function(backbone))
@@ -188,7 +190,15 @@ def jax_function(
             if framework == "torch":
                 with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
                     fp, fx = _tc.fake_inputs(adapter, params, x, device, _torch_dtype)
-                    out = forward(fp, fx)
+                    try:
+                        out = forward(fp, fx)
+                    except (ValueError, RuntimeError, IndexError) as err:
+                        # the first run of the backbone on this shape: say which input failed
+                        raise ValueError(
+                            f"jax_function: the backbone's forward fails on x of shape "
+                            f"{tuple(x.shape)} ({x.dtype}): {err}. Fix: pass x shaped as the "
+                            "backbone expects, batch first, e.g. (batch, channels, height, width)"
+                        ) from err
             else:
                 out = forward({}, np.zeros(x.shape, dtype=x.dtype))
             output_specs[key] = jax.tree_util.tree_map(_sds, out)
@@ -305,11 +315,26 @@ def jax_function(
     f.defvjp(f_fwd, f_bwd)
 
     def jax_fn(params: Mapping[str, jax.Array], x: jax.Array) -> Any:
+        _check_rank(adapter, x)
         return f(dict(params), x)
 
     jax_fn.output_specs = output_specs
     jax_fn.callback = path
     return jax_fn
+
+
+def _check_rank(adapter: Any, x: Any) -> None:
+    """Raise `ValueError` naming ``x`` when its rank differs from the adapter's known input."""
+    expected = (getattr(adapter, "info", None) or {}).get("input_shape")
+    ndim = getattr(x, "ndim", None)
+    if not expected or ndim is None or ndim == len(expected):
+        return
+    like = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
+    fix = "add the batch axis: x[None]" if ndim == len(expected) - 1 else f"reshape x to {like}"
+    raise ValueError(
+        f"jax_function: x has shape {tuple(x.shape)} (rank {ndim}), but this backbone takes "
+        f"rank-{len(expected)} input shaped like {like}. Fix: {fix}."
+    )
 
 
 def _vjp(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 
 from .atomic import atomic_write
 from .errors import SpecError
+from .parse import looks_like_json, parse_json, parse_yaml
 from .records import Spec
 from .structure import structure
 from .unstructure import unstructure
@@ -43,7 +43,7 @@ def loads(text: str, *, name: str = "<text>") -> Spec:
         raise SpecError(
             (name,), "config text (a string)", text, hint="Use specs.load(path) for files."
         )
-    data = _parse_json(text, name) if _looks_like_json(text) else _parse_yaml(text, name)
+    data = parse_json(text, name) if looks_like_json(text) else parse_yaml(text, name)
     return _structure(data, name)
 
 
@@ -63,7 +63,7 @@ def load(path: str | os.PathLike[str]) -> Spec:
     path = Path(path)
     kind = _format_of(path)
     text = path.read_text(encoding="utf-8")
-    data = _parse_json(text, str(path)) if kind == "json" else _parse_yaml(text, str(path))
+    data = parse_json(text, str(path)) if kind == "json" else parse_yaml(text, str(path))
     try:
         return _structure(data, str(path))
     except SpecError as err:
@@ -153,77 +153,3 @@ def _structure(data: Any, name: str) -> Spec:
 
 
 _EMPTY = "a spec (a registry name, our 'source:' format or an eva 'class_path:' config)"
-
-
-#: JSON text: an object whose first key is quoted (or an empty one), or an array with a string;
-#: YAML's flow style (``{source: "timm"}``) has bare keys, so it is read as YAML
-_JSON_START = re.compile(r'\s*(\{\s*["}]|\[.*")', re.DOTALL)
-
-
-def _looks_like_json(text: str) -> bool:
-    return _JSON_START.match(text) is not None
-
-
-def _parse_json(text: str, name: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        line = text.splitlines()[err.lineno - 1] if text.splitlines() else ""
-        raise SpecError(
-            (name,),
-            "valid JSON",
-            line.strip(),
-            hint=f"JSON syntax error at line {err.lineno}, column {err.colno}: {err.msg}.",
-        ) from None
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (YAML would silently keep the last one)."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            continue
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"found duplicate key {key!r} (first set at line {seen[key] + 1})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _parse_yaml(text: str, name: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        # a missing ':' is detected on the line after the offending entry: show that entry
-        start = err.context_mark if err.context_mark is not None else mark
-        lines = text.splitlines()
-        where, shown = "", ""
-        if mark is not None and start is not None:
-            where = f" at line {start.line + 1}"
-            if start.line != mark.line:
-                where += f" (detected at line {mark.line + 1}, column {mark.column + 1})"
-            else:
-                where += f", column {mark.column + 1}"
-            shown = lines[start.line].strip() if start.line < len(lines) else ""
-        raise SpecError(
-            (name,),
-            "valid YAML",
-            shown,
-            hint=f"YAML syntax error{where}: {err.problem or err.context}.",
-        ) from None
-    except yaml.YAMLError as err:
-        raise SpecError((name,), "valid YAML", show_got=False, hint=f"YAML error: {err}.") from None

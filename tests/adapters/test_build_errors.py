@@ -253,3 +253,35 @@ def test_unresolvable_hub_counts_as_offline_without_the_flag(monkeypatch) -> Non
             adapters.build(specs.HuggingFaceSpec("owkin/phikon"))
     finally:
         offline._hub_unreachable.cache_clear()
+
+
+ARGUMENT_CASES = {
+    "module-init-arg": (
+        specs.ModuleSpec(
+            class_path=LINEAR, init_args={"in_features": 2, "out_features": 2, "bias_": True}
+        ),
+        "init_args.bias_",
+    ),
+    "module-missing-arg": (
+        specs.ModuleSpec(class_path=LINEAR, init_args={"in_features": 2}),
+        "init_args",
+    ),
+    "function-arg": (
+        specs.FunctionSpec(
+            path="timm.create_model", arguments={"model_name": "resnet10t", "bogus_arg": 1}
+        ),
+        "arguments",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARGUMENT_CASES))
+def test_bad_factory_argument_is_also_a_type_error(name) -> None:
+    """eva raises TypeError here; code catching TypeError must keep working."""
+    spec, field = ARGUMENT_CASES[name]
+    with pytest.raises(TypeError) as info:
+        adapters.build(spec)
+    assert isinstance(info.value, adapters.ArgumentError)
+    assert isinstance(info.value, BuildError) and isinstance(info.value, ValueError)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")

@@ -136,7 +136,7 @@ class NotATensor:
             b"not a checkpoint",
             r"checkpoint_path: cannot load .* with torch.load\(weights_only=True\)",
         ),
-        ("pickle", r"checkpoint_path: cannot load .* pickled objects are refused"),
+        ("pickle", r"checkpoint_path: checkpoint .* was not loaded: it pickles 1 Python object"),
         ("no-tensors", r"checkpoint_path: .* does not hold a state dict of tensors"),
     ],
     ids=["missing", "garbage", "pickled-object", "no-tensors"],
@@ -173,3 +173,79 @@ def test_timm_checkpoint_round_trip(tmp_path) -> None:
     )
     for k, v in state.items():
         torch.testing.assert_close(loaded.params[k], v, rtol=0, atol=0)
+
+
+def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
+    """Address ranges of this process that map ``path`` (from /proc/self/maps)."""
+    target = str(path.resolve())
+    ranges = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[5] == target:
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            ranges.append((start, end))
+    return ranges
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc/self/maps")
+@pytest.mark.parametrize("kind", ["safetensors", "torch"])
+def test_local_checkpoint_is_memory_mapped_after_a_streamed_hash(tmp_path, kind) -> None:
+    from adapters._src.checkpoint import read_state_dict
+
+    state = {"weight": torch.randn(64, 64), "bias": torch.randn(64)}
+    path = write(tmp_path / f"w.{'safetensors' if kind == 'safetensors' else 'pt'}", kind, state)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded = read_state_dict(str(path), sha256=digest)
+    ranges = _mapped_ranges(path)
+    assert ranges, "the checkpoint file is not memory-mapped"
+    for key, tensor in loaded.items():
+        assert any(lo <= tensor.data_ptr() < hi for lo, hi in ranges), key
+        torch.testing.assert_close(tensor, state[key], rtol=0, atol=0)
+    with pytest.raises(adapters.BuildError, match="checkpoint_sha256: the sha256 of"):
+        read_state_dict(str(path), sha256="f" * 64)
+
+
+def test_hash_over_many_chunks_equals_hashlib(tmp_path, monkeypatch) -> None:
+    from adapters._src import checkpoint
+
+    path = tmp_path / "w.safetensors"
+    save_file({"weight": torch.randn(50, 50)}, str(path))
+    monkeypatch.setattr(checkpoint, "HASH_CHUNK", 1000)  # the file is ~10 chunks
+    assert path.stat().st_size > 5 * checkpoint.HASH_CHUNK
+    assert checkpoint.file_sha256(str(path)) == hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(adapters.BuildError, match=r"checkpoint_path: checkpoint file .* not exist"):
+        checkpoint.file_sha256(str(tmp_path / "absent.safetensors"))
+
+
+def test_legacy_torch_file_still_loads(tmp_path) -> None:
+    path = tmp_path / "legacy.pt"
+    torch.save(weights(2), path, _use_new_zipfile_serialization=False)
+    backbone = adapters.build(linear_spec(str(path)))
+    assert torch.equal(backbone.params["weight"], weights(2)["weight"])
+
+
+class Custom(dict):
+    """A dict subclass: weights_only refuses its global."""
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_refused_pickle_names_the_global_without_unsafe_advice(tmp_path, where) -> None:
+    import traceback
+
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.zeros(3, 6), "bias": torch.zeros(3), "meta": Custom()}, buffer)
+    if where == "local":
+        path = str(tmp_path / "pickled.pt")
+        Path(path).write_bytes(buffer.getvalue())
+    else:
+        path = "memory://pickled/ckpt.pt"
+        with fsspec.open(path, "wb") as f:
+            f.write(buffer.getvalue())
+    with pytest.raises(adapters.BuildError) as info:
+        adapters.build(linear_spec(path))
+    message = str(info.value)
+    assert message.startswith("checkpoint_path: checkpoint ")
+    assert f"{Custom.__module__}.Custom" in message
+    shown = "".join(traceback.format_exception(info.value))
+    assert "weights_only=False" not in shown.replace(" ", "")
+    assert "`weights_only` set to `False`" not in shown

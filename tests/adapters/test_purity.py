@@ -163,3 +163,50 @@ def test_no_grad_context_is_respected(case) -> None:
     leaf = x_image().requires_grad_(True)
     with torch.no_grad():
         assert backbone(leaf).grad_fn is None
+
+
+def test_missing_key_is_an_error_not_the_module_tensor(case) -> None:
+    _, backbone = case
+    params = perturbed(dict(backbone.params), seed=4)
+    dropped = list(params)[:5]
+    for key in dropped:
+        del params[key]
+    with pytest.raises(ValueError, match=r"^forward: params do not match") as info:
+        backbone.forward(params, x_image())
+    message = str(info.value)
+    assert "5 missing" in message and dropped[0] in message and "2 more" in message
+    assert "unexpected" not in message and "dict(adapter.params)" in message
+
+
+def test_unexpected_key_is_an_error(case) -> None:
+    _, backbone = case
+    params = {**backbone.params, "extra.weight": torch.zeros(3)}
+    with pytest.raises(ValueError, match=r"1 unexpected \(extra\.weight\)"):
+        backbone.forward(params, x_image())
+
+
+def test_wrong_shape_is_an_error_naming_both_shapes(case) -> None:
+    _, backbone = case
+    params = dict(backbone.params)
+    key = next(k for k, v in params.items() if v.dim() >= 1 and v.is_floating_point())
+    good = tuple(params[key].shape)
+    params[key] = torch.randn(*good, 2)
+    with pytest.raises(ValueError, match=r"1 with the wrong shape") as info:
+        backbone.forward(params, x_image())
+    assert f"{key} (expected {good}, got {(*good, 2)})" in str(info.value)
+
+
+def test_non_tensor_value_is_an_error(case) -> None:
+    _, backbone = case
+    params = dict(backbone.params)
+    key = next(iter(params))
+    params[key] = [1.0, 2.0]
+    with pytest.raises(ValueError, match=rf"{key} \(expected .*, got a list\)"):
+        backbone.forward(params, x_image())
+
+
+def test_another_models_params_are_named_as_such() -> None:
+    vit = adapters.build(SPECS["vit"])
+    convbn = adapters.build(SPECS["convbn"])
+    with pytest.raises(ValueError, match=r"^forward: params look like another model's: only 0 of"):
+        vit.forward(convbn.params, x_image())

@@ -477,3 +477,47 @@ def test_jax_output_to_torch_head() -> None:
             rtol=1e-5,
             atol=1e-5,
         )
+
+
+WRONG_RANK_VIT = {
+    "img_size": 32,
+    "patch_size": 8,
+    "embed_dim": 16,
+    "depth": 1,
+    "num_heads": 2,
+    "num_classes": 0,
+}
+
+
+def test_wrong_rank_names_x_and_the_expected_shape() -> None:
+    import adapters
+    import specs
+
+    adapter = adapters.build(
+        specs.TimmSpec("vit_tiny_patch16_224", pretrained=False, model_kwargs=WRONG_RANK_VIT)
+    )
+    f = interop.jax_function(adapter)
+    x = jnp.ones((3, 32, 32), dtype=jnp.float32)
+    with pytest.raises(
+        ValueError, match=r"^jax_function: x has shape \(3, 32, 32\) \(rank 3\)"
+    ) as info:
+        f(interop.jax_params(adapter), x)
+    message = str(info.value)
+    assert "rank-4 input shaped like (batch, 3, " in message and "x[None]" in message
+
+
+def test_forward_failure_on_x_without_a_known_input_shape_names_x() -> None:
+    import adapters
+    import specs
+
+    adapter = adapters.build(
+        specs.ModuleSpec(
+            class_path="timm.models.vision_transformer.VisionTransformer", init_args=WRONG_RANK_VIT
+        )
+    )
+    assert adapter.info.get("input_shape") is None
+    f = interop.jax_function(adapter)
+    with pytest.raises(
+        ValueError, match=r"^jax_function: the backbone's forward fails on x of shape \(3, 32, 32\)"
+    ):
+        f(interop.jax_params(adapter), jnp.ones((3, 32, 32), dtype=jnp.float32))

@@ -7,14 +7,15 @@ code runs only with ``trust_remote_code: true``; transformers prefers safetensor
 
 from __future__ import annotations
 
+import json
 import os
 
 import specs
 
 from ..adapter import Adapter
-from ..errors import BuildError
+from ..errors import ArgumentError, BuildError
 from ..imports import thaw
-from ..offline import hub_cached, is_offline
+from ..offline import hub_cached, hub_cached_path, is_offline
 from ._torch import finish, input_shape_of, require_module
 
 
@@ -56,17 +57,56 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
         )
     kwargs = thaw(spec.model_kwargs)
     trust = bool(kwargs.pop("trust_remote_code", False)) or spec.trust_remote_code
-    if trust:
-        kwargs["trust_remote_code"] = True
+    if not trust:
+        _refuse_custom_code(spec.model_name_or_path, _config_file(path))
+    # always explicit: left unset, transformers asks on stdin whether to run the custom code
+    kwargs["trust_remote_code"] = trust
     import transformers
 
     try:
         module = transformers.AutoModel.from_pretrained(path, **kwargs)
     except TypeError as err:
-        raise BuildError("model_kwargs", f"from_pretrained rejected its arguments: {err}") from err
+        raise ArgumentError(
+            "model_kwargs", f"from_pretrained rejected its arguments: {err}"
+        ) from err
     except (OSError, ValueError) as err:
+        if not trust:
+            # a hub config is in the cache only now: transformers fetched it, then refused
+            _refuse_custom_code(spec.model_name_or_path, _config_file(path))
         raise BuildError(
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
     return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+
+
+def _config_file(path: str) -> str | None:
+    """The model's ``config.json`` on this machine (local folder or hub cache), if any."""
+    if os.path.isdir(path):
+        return os.path.join(path, "config.json")
+    return hub_cached_path(path, "config.json")
+
+
+def _refuse_custom_code(name: str, config_file: str | None) -> None:
+    """Raise `BuildError` naming ``trust_remote_code`` when the config maps to custom code.
+
+    Checked before transformers sees the model, so nothing of the repository is imported.
+    A config that cannot be read here is left to transformers, which (given an explicit
+    ``trust_remote_code=False``) refuses custom code itself.
+    """
+    if config_file is None:
+        return
+    try:
+        with open(config_file, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    if auto_map:
+        targets = ", ".join(sorted(str(v) for v in dict(auto_map).values()))
+        raise BuildError(
+            "trust_remote_code",
+            f"{name!r} needs its own Python code to load ({targets}), and "
+            "trust_remote_code is false, so none of it was run",
+            fix="Read that code; if you trust it, set trust_remote_code: true in the spec",
+        )

@@ -15,7 +15,7 @@ import torch
 import specs
 
 from ..adapter import Adapter
-from ..errors import BuildError
+from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import is_offline
 from ._torch import finish, input_shape_of, load_checkpoint, require_module
@@ -59,7 +59,7 @@ def build_torch_hub(spec: specs.TorchHubSpec, *, device: str | None = None) -> A
             **kwargs,
         )
     except TypeError as err:
-        raise BuildError(
+        raise ArgumentError(
             "model_kwargs", f"hub entrypoint {spec.model_name!r} rejected its arguments: {err}"
         ) from err
     except (RuntimeError, AttributeError) as err:
