@@ -55,10 +55,19 @@ class ParityError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    """``$FM_ADAPTERS_CACHE/onnx``, else ``~/.cache/fm-adapters/onnx``."""
+    """Where ONNX exports are cached: ``$FM_ADAPTERS_CACHE/onnx`` when that is set, else the
+    XDG cache directory's ``fm-adapters/onnx`` (``$XDG_CACHE_HOME``, or ``~/.cache`` when it
+    is unset, empty or relative, as the XDG base directory spec says).
+
+    Returns:
+        The directory (not created).
+    """
     root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "fm-adapters"
-    return base / "onnx"
+    if root:
+        return Path(root).expanduser() / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "fm-adapters" / "onnx"
 
 
 def _canonical(value: Any) -> Any:

@@ -191,3 +191,30 @@ def test_models_without_attention_are_left_as_exported(tmp_path):
     assert ort_runtime.fuse_attention(path) == {"sdpa": 0, "multi_head_attention": 0}
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+@pytest.mark.parametrize(
+    ("override", "xdg", "expected"),
+    [
+        ("{tmp}/mine", "{tmp}/xdg", "{tmp}/mine/onnx"),  # FM_ADAPTERS_CACHE wins
+        (None, "{tmp}/xdg", "{tmp}/xdg/fm-adapters/onnx"),
+        (None, None, "{home}/.cache/fm-adapters/onnx"),
+        (None, "", "{home}/.cache/fm-adapters/onnx"),
+        (None, "relative/xdg", "{home}/.cache/fm-adapters/onnx"),  # the XDG spec ignores it
+    ],
+)
+def test_cache_dir_follows_override_then_xdg(
+    override: str | None,
+    xdg: str | None,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name, value in ((ort_runtime.CACHE_ENV, override), ("XDG_CACHE_HOME", xdg)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    assert ort_runtime.default_cache_dir() == Path(expected.format(tmp=tmp_path, home=home))
