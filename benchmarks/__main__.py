@@ -8,7 +8,8 @@ suite's record holds the machine's load averages before and after it.
 Adding a suite: write a module whose ``run(quick: bool)`` returns or yields rows made by
 ``benchmarks._timing.ratio_row`` (yielding lets each row reach the files as soon as it is
 measured) and raises ``benchmarks._timing.Skip("reason")`` when an optional dependency is
-missing; then add one line ``name: module`` to `SUITES`.
+missing (a skipped suite keeps the results of its last run in the same directory); then add
+one line ``name: module`` to `SUITES`.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run_suites(
     for name, module_name in suites.items():
         load = load_average()
         print(f"== {name} (load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f})", flush=True)
+        earlier = results["suites"].get(name)
         record: dict[str, Any] = {
             "status": "running",
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -91,14 +93,18 @@ def run_suites(
         except Skip as skip:
             record.update(status="skipped", reason=str(skip))
             print(f"  skipped: {skip}", flush=True)
+            if earlier is not None and earlier.get("status") == "done":
+                print(f"  (kept its results of {earlier.get('date')})", flush=True)
+                results["suites"][name] = record = earlier
         except Exception as err:  # one failing suite must not hide the others
             traceback.print_exc()
             record.update(status="error", error=f"{type(err).__name__}: {err}")
-        record.update(seconds=time.perf_counter() - start, load_after=load_average())
+        if record is not earlier:
+            record.update(seconds=time.perf_counter() - start, load_after=load_average())
         _results.write(results, out)
         if name == "bridge" and record["rows"]:
             _results.plot_bridge(record["rows"], out / "bridge_sizes.png")
-        statuses[name] = record["status"]
+        statuses[name] = "skipped" if record is earlier else record["status"]
     return statuses
 
 

@@ -123,6 +123,17 @@ def test_a_later_run_replaces_only_its_own_suites(
     assert suites["b"] == first_b
 
 
+def test_skipped_suite_keeps_its_earlier_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = _suite(tmp_path, "fmbench_ran", f"yield {ROW.format(case='kept')}", monkeypatch)
+    runner.run_suites({"eva": ran}, tmp_path, quick=True)
+    earlier = _read(tmp_path)["suites"]["eva"]
+    skip = _suite(tmp_path, "fmbench_now_skips", "raise Skip('extra missing')", monkeypatch)
+    assert runner.run_suites({"eva": skip}, tmp_path, quick=True) == {"eva": "skipped"}
+    assert _read(tmp_path)["suites"]["eva"] == earlier
+
+
 def test_default_output_is_git_ignored_and_save_is_the_committed_dir(tmp_path: Path) -> None:
     assert runner.output_dir(save=False, out=None) == runner.LOCAL
     assert runner.output_dir(save=True, out=None) == runner.RESULTS
