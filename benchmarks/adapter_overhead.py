@@ -31,7 +31,7 @@ A last case compares the two thread-safety designs of ``adapters/_src/torch_modu
 
 Quick mode (the default; ``--full`` for all) drops batch 16 for ViT-tiny and ResNet-18 (batch 16
 runs for ViT-S only) and uses fewer repeats (7 x 2 calls at batch 1, 3 at batch 16, instead of
-15 x 3 and 9; the time each suite took is in its results record).
+15 x 3 and 9); the time each suite took is in its results record.
 
 Run: ``python -m benchmarks.adapter_overhead [--full]``.
 """
