@@ -1,8 +1,15 @@
-"""Run the benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--out DIR]``.
+"""Run the benchmark suites: ``python -m benchmarks [--quick] [--only NAME ...] [--save]``.
 
-Each suite module exposes ``run(quick: bool) -> list[dict]`` of rows made by
-``benchmarks._timing.ratio_row``. Results go to ``DIR/results.json`` and ``DIR/results.md``
-(and ``DIR/bridge_sizes.png`` when the bridge suite ran).
+Results go to ``benchmarks/results/local/`` (git-ignored) unless ``--save`` is given, which
+updates the committed ``benchmarks/results/`` (the files the READMEs quote), or ``--out DIR``.
+They are rewritten after every row, so a run that is stopped keeps what it measured. Each
+suite's record holds the machine's load averages before and after it.
+
+Adding a suite: write a module whose ``run(quick: bool)`` returns or yields rows made by
+``benchmarks._timing.ratio_row`` (yielding lets each row reach the files as soon as it is
+measured) and raises ``benchmarks._timing.Skip("reason")`` when an optional dependency is
+missing (a skipped suite keeps the results of its last run in the same directory); then add
+one line ``name: module`` to `SUITES`.
 """
 
 from __future__ import annotations
@@ -10,17 +17,19 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
-import json
-import os
-import platform
 import sys
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _results
+from benchmarks._timing import Skip, load_average
+
 #: suite name -> module; the order is the order they run in
 SUITES = {
+    "startup": "benchmarks.startup",
     "adapter_overhead": "benchmarks.adapter_overhead",
     "params_check": "benchmarks.params_check",
     "vs_eva": "benchmarks.vs_eva",
@@ -30,153 +39,102 @@ SUITES = {
     "embed": "benchmarks.embed_bench",
 }
 
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    import torch
-
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    for name in ("jax", "onnxruntime", "timm", "transformers"):
-        try:
-            info[name] = importlib.import_module(name).__version__
-        except Exception:  # a missing optional backend is reported, not fatal
-            info[name] = None
-    return info
+#: the committed results (``--save``) and the default, git-ignored, place for a run
+RESULTS = Path(__file__).resolve().parent / "results"
+LOCAL = RESULTS / "local"
 
 
-def to_markdown(results: dict[str, Any]) -> str:
-    """A markdown table per suite: case, ours, baseline, times, ratio and spread."""
-    lines = [
-        f"# Benchmark results ({results['date']}, {'quick' if results['quick'] else 'full'})",
-        "",
-    ]
-    m = results["machine"]
-    lines.append(
-        f"Machine: {m['platform']}, {m['cpu_count']} cores, torch {m['torch']}"
-        f" ({m['torch_threads']} threads), jax {m['jax']}, onnxruntime {m['onnxruntime']},"
-        f" CUDA: {m['cuda'] or 'none'}."
-    )
-    lines.append("")
-    lines.append(
-        "ratio = ours / baseline (time per call; below 1 is faster). spread = (max-min)/median over repeats."
-    )
-    for suite, payload in results["suites"].items():
-        lines += ["", f"## {suite}", ""]
-        if "error" in payload:
-            lines.append(f"Not run: {payload['error']}")
-            continue
-        rows = payload["rows"]
-        extra_keys = sorted(
-            {k for r in rows for k in r}
-            - {"case", "ours", "baseline", "ours_s", "baseline_s", "ratio", "spread"}
-        )
-        head = [
-            "case",
-            "ours",
-            "baseline",
-            "ours ms",
-            "baseline ms",
-            "ratio",
-            "spread",
-            *extra_keys,
-        ]
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---|" * len(head))
-        for r in rows:
-            cells = [
-                str(r["case"]),
-                str(r["ours"]),
-                str(r["baseline"]),
-                f"{r['ours_s'] * 1e3:.4g}",
-                f"{r['baseline_s'] * 1e3:.4g}",
-                f"{r['ratio']:.3g}",
-                f"{r['spread']:.0%}",
-                *(_fmt(r.get(k, "")) for k in extra_keys),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append(f"\n({payload['seconds']:.0f} s)")
-    return "\n".join(lines) + "\n"
+def output_dir(save: bool, out: str | None) -> Path:
+    """Where a run writes: ``--out`` if given, else the committed results with ``--save``,
+    else the git-ignored ``results/local``."""
+    if out is not None:
+        return Path(out)
+    return RESULTS if save else LOCAL
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def run_suites(
+    suites: Mapping[str, str], out: Path, *, quick: bool, command: str = ""
+) -> dict[str, str]:
+    """Run each suite, rewriting ``out/results.{json,md}`` after every row.
 
+    Args:
+        suites: name -> module with ``run(quick)`` (see the module docstring).
+        out: the results directory; records of suites not run here are kept.
+        quick: passed to every suite.
+        command: the command line, recorded with each suite.
 
-def plot_bridge(rows: list[dict[str, Any]], path: Path) -> None:
-    """Log-log plot of conversion time against array size, one line per direction and mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        if "nbytes" not in r:
-            continue
-        direction = r.get("direction", r["case"])
-        for who, seconds in ((r["ours"], r["ours_s"]), (r["baseline"], r["baseline_s"])):
-            series.setdefault(f"{direction} ({who})", []).append((r["nbytes"], seconds))
-    if not series:
-        return
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, pts in sorted(series.items()):
-        pts.sort()
-        ax.loglog([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-    ax.set_xlabel("array size (bytes)")
-    ax.set_ylabel("seconds per conversion")
-    ax.set_title("interop bridge: conversion time vs size")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few minutes on 2 CPU cores")
-    parser.add_argument("--only", nargs="+", choices=sorted(SUITES), help="run only these suites")
-    parser.add_argument("--out", default="benchmarks/results", help="output directory")
-    args = parser.parse_args(argv)
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": machine(),
-        "suites": {},
-    }
-    for name, module_name in SUITES.items():
-        if args.only and name not in args.only:
-            continue
-        print(f"== {name}", flush=True)
+    Returns:
+        ``{name: status}``: ``done``, ``skipped`` or ``error``.
+    """
+    results = _results.read(out / "results.json")
+    info = _results.machine()
+    statuses = {}
+    for name, module_name in suites.items():
+        load = load_average()
+        print(f"== {name} (load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f})", flush=True)
+        earlier = results["suites"].get(name)
+        record: dict[str, Any] = {
+            "status": "running",
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "quick": quick,
+            "command": command,
+            "machine": info,
+            "load_before": load,
+            "rows": [],
+        }
+        results["suites"][name] = record
+        _results.write(results, out)
         start = time.perf_counter()
         try:
-            module = importlib.import_module(module_name)
-            rows = module.run(quick=args.quick)
-            results["suites"][name] = {"rows": rows, "seconds": time.perf_counter() - start}
-            for r in rows:
-                print(
-                    f"  {r['case']}: ratio {r['ratio']:.3g} (spread {r['spread']:.0%})", flush=True
-                )
+            for row in importlib.import_module(module_name).run(quick=quick):
+                record["rows"].append(row)
+                print(f"  {row['case']}: ratio {row['ratio']:.3g} (spread {row['spread']:.0%})")
+                _results.write(results, out)
+            record["status"] = "done"
+        except Skip as skip:
+            record.update(status="skipped", reason=str(skip))
+            print(f"  skipped: {skip}", flush=True)
+            if earlier is not None and earlier.get("status") == "done":
+                print(f"  (kept its results of {earlier.get('date')})", flush=True)
+                results["suites"][name] = record = earlier
         except Exception as err:  # one failing suite must not hide the others
             traceback.print_exc()
-            results["suites"][name] = {"error": f"{type(err).__name__}: {err}"}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    (out / "results.md").write_text(to_markdown(results))
-    if "bridge" in results["suites"] and "rows" in results["suites"]["bridge"]:
-        plot_bridge(results["suites"]["bridge"]["rows"], out / "bridge_sizes.png")
+            record.update(status="error", error=f"{type(err).__name__}: {err}")
+        if record is not earlier:
+            record.update(seconds=time.perf_counter() - start, load_after=load_average())
+        _results.write(results, out)
+        if name == "bridge" and record["rows"]:
+            _results.plot_bridge(record["rows"], out / "bridge_sizes.png")
+        statuses[name] = "skipped" if record is earlier else record["status"]
+    return statuses
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns 1 when a suite failed (a skipped one is not a failure)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.split("\n\n")[0],
+        allow_abbrev=False,
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    parser.add_argument("--only", nargs="+", choices=list(SUITES), help="run only these suites")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help=f"update the committed results in {RESULTS.name}/ (default: {LOCAL.parent.name}/"
+        f"{LOCAL.name}/, git-ignored)",
+    )
+    parser.add_argument("--out", help="write the results here instead")
+    args = parser.parse_args(argv)
+
+    out = output_dir(args.save, args.out)
+    chosen = {name: module for name, module in SUITES.items() if name in (args.only or SUITES)}
+    given = sys.argv[1:] if argv is None else list(argv)
+    statuses = run_suites(
+        chosen, out, quick=args.quick, command=" ".join(["python -m benchmarks", *given])
+    )
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
-    return 1 if any("error" in s for s in results["suites"].values()) else 0
+    return 1 if "error" in statuses.values() else 0
 
 
 if __name__ == "__main__":

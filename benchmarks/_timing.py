@@ -6,6 +6,7 @@ in the same process, the two alternating run by run so that drift hits both equa
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -76,3 +77,15 @@ def ratio_row(
         "spread": max(o["spread"], b["spread"]),
         **extra,
     }
+
+
+class Skip(Exception):
+    """Raised by a suite's ``run`` when it cannot run here (an optional extra is missing).
+
+    The runner prints the message as one line, records the suite as skipped, and goes on.
+    """
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (``os.getloadavg``), rounded."""
+    return [round(x, 2) for x in os.getloadavg()]

@@ -22,12 +22,16 @@ within 2% of the raw call. For TimmSpec a second row times ``forward(copy, x)``:
 params dict with the same values (``functional_call`` on a per-thread structural copy), the path
 taken by swapped or fine-tuned weights.
 
+A first case times the per-call machinery alone: a ``Linear(8, 8)`` adapter (a
+`specs.ModuleSpec`) against its raw call, 200 calls per timing; ``overhead_us`` is the
+difference per call.
+
 A last case compares the two thread-safety designs of ``adapters/_src/torch_module.py`` with
 4 threads sharing one adapter: per-thread structural copies (used) vs a global lock.
 
 Quick mode (the default; ``--full`` for all) drops batch 16 for ViT-tiny and ResNet-18 (batch 16
 runs for ViT-S only) and uses fewer repeats (7 x 2 calls at batch 1, 3 at batch 16, instead of
-15 x 3 and 9); it stays under ~90 s on 2 idle cores.
+15 x 3 and 9); the time each suite took is in its results record.
 
 Run: ``python -m benchmarks.adapter_overhead [--full]``.
 """
@@ -37,6 +41,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -257,9 +262,43 @@ def _threads_case(quick: bool) -> dict[str, Any]:
     )
 
 
-def run(quick: bool = True) -> list[dict[str, Any]]:
+def _linear_case(quick: bool) -> dict[str, Any]:
+    """The per-call machinery alone: a ``Linear(8, 8)`` adapter against its raw call."""
+    import adapters
+    import specs
+
+    torch.manual_seed(0)
+    backbone = adapters.build(
+        specs.ModuleSpec("torch.nn.Linear", init_args={"in_features": 8, "out_features": 8})
+    )
+    module, x = backbone.module, torch.randn(4, 8)
+
+    def raw() -> Any:
+        with torch.no_grad():
+            return module(x)
+
+    torch.testing.assert_close(backbone(x), raw(), rtol=0, atol=0)
+    timings = interleaved(
+        {"adapter(x)": lambda: backbone(x), "raw module(x)": raw},
+        repeats=7 if quick else 15,
+        number=200,
+        warmup=1,
+    )
+    row = ratio_row(
+        "tiny Linear(8,8) batch 4",
+        timings,
+        "adapter(x)",
+        "raw module(x)",
+        suite="adapter_overhead",
+        source="module",
+    )
+    row["overhead_us"] = round((row["ours_s"] - row["baseline_s"]) * 1e6, 2)
+    return row
+
+
+def run(quick: bool = True) -> Iterator[dict[str, Any]]:
     """Rows ``adapter / raw module call`` per model, batch and source (see the module doc)."""
-    rows = []
+    yield _linear_case(quick)
     with tempfile.TemporaryDirectory(prefix="fm-bench-") as tmp:
         for model in MODELS:
             where = Path(tmp) / model
@@ -267,13 +306,12 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
             backbones = build_sources(model, where)
             batches = (1, 16) if (not quick or model == "vit_small") else (1,)
             for batch in batches:
-                rows.extend(_case(model, batch, backbones, quick))
+                yield from _case(model, batch, backbones, quick)
             del backbones
-    rows.append(_threads_case(quick))
-    return rows
+    yield _threads_case(quick)
 
 
-def _print(rows: list[dict[str, Any]]) -> None:
+def _print(rows: Iterable[dict[str, Any]]) -> None:
     head = f"{'case':20} {'source':12} {'ours':18} {'ours ms':>9} {'base ms':>9} {'ratio':>7} {'spread':>7}"
     print(head)
     for r in rows:

@@ -32,7 +32,7 @@ import torch
 
 from benchmarks._timing import interleaved, ratio_row
 
-#: (case, model kwargs, images, batch size, repeats); quick stays under ~60 s on 2 cores
+#: (case, model kwargs, images, batch size, repeats); the run time is in the results record
 QUICK = [("vit_tiny@64 digits", {"img_size": 64}, 256, 64, 9)]
 FULL = [
     ("vit_tiny@64 digits", {"img_size": 64}, 512, 64, 9),

@@ -1,14 +1,19 @@
 """Per-call cost of ``interop.jax_function``: a tiny model, and ViT-S/16 at batch 16.
 
 Rows: ``jax.jit(jax_function(adapter))`` against the direct torch call (``torch.no_grad``)
-on the same input; ratio - 1 is the relative overhead (goal for ViT-S/16: under 5%).
+on the same input; ratio - 1 is the relative overhead (goal for ViT-S/16: under 5%); and, on
+the tiny model, ``callback="buffer"`` against ``callback="host"`` (outputs checked first).
+
+Run: ``python -m benchmarks.jax_function [--full]``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import jax
+import numpy as np
 import timm
 import torch
 
@@ -49,28 +54,50 @@ def _case(
     return row
 
 
-def run(quick: bool = True) -> list[dict]:
-    """Rows: the tiny Linear (absolute per-call cost) and ViT-S/16 batch 16 (relative)."""
-    torch.manual_seed(0)
-    rows = [
-        _case("jax_function tiny Linear(8,8) batch 4", torch.nn.Linear(8, 8), torch.randn(4, 8), 7)
-    ]
-    vit = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0)
-    rows.append(
-        _case(
-            "jax_function ViT-S/16 batch 16",
-            vit,
-            torch.randn(16, 3, 224, 224),
-            repeats=2 if quick else 7,
-            warmup=1 if quick else 2,
+def _callbacks(module: torch.nn.Module, x: torch.Tensor, repeats: int) -> dict:
+    """``callback="buffer"`` (XLA's own buffers) against ``callback="host"`` (pure_callback)."""
+    adapter = _adapter(module)
+    params, xj = interop.jax_params(adapter), interop.to_jax(x, copy=True)
+    fns = {}
+    for callback in ("buffer", "host"):
+        f = jax.jit(interop.jax_function(adapter, callback=callback))
+        np.testing.assert_allclose(
+            np.asarray(f(params, xj)),
+            adapter.forward(adapter.params, x).detach().numpy(),
+            rtol=1e-6,
         )
+        fns[f'callback="{callback}"'] = lambda f=f: f(params, xj).block_until_ready()
+    timings = interleaved(fns, repeats=repeats, number=50, warmup=2)
+    return ratio_row(
+        "jax_function buffer vs host callback, tiny Linear(8,8) batch 4",
+        timings,
+        'callback="buffer"',
+        'callback="host"',
     )
-    return rows
+
+
+def run(quick: bool = True) -> Iterator[dict]:
+    """Rows: the tiny Linear (absolute per-call cost), its two callbacks, and ViT-S/16
+    batch 16 (relative)."""
+    torch.manual_seed(0)
+    linear, x = torch.nn.Linear(8, 8), torch.randn(4, 8)
+    yield _case("jax_function tiny Linear(8,8) batch 4", linear, x, 7)
+    yield _callbacks(linear, x, 7 if quick else 15)
+    vit = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0)
+    yield _case(
+        "jax_function ViT-S/16 batch 16",
+        vit,
+        torch.randn(16, 3, 224, 224),
+        repeats=2 if quick else 7,
+        warmup=1 if quick else 2,
+    )
 
 
 if __name__ == "__main__":
-    for r in run():
+    import sys
+
+    for r in run(quick="--full" not in sys.argv):
         print(
-            f"{r['case']:40s} ours {r['ours_s']:.3e}s torch {r['baseline_s']:.3e}s "
-            f"ratio {r['ratio']:.3f} overhead {r['overhead_s'] * 1e6:.0f}us spread {r['spread']:.2f}"
+            f"{r['case']:64s} {r['ours']} {r['ours_s']:.3e}s {r['baseline']} "
+            f"{r['baseline_s']:.3e}s ratio {r['ratio']:.3f} spread {r['spread']:.2f}"
         )

@@ -16,7 +16,7 @@ Cases, all on the CPU, interleaved (``benchmarks._timing``):
   ``pretrained=False``; outputs checked within 1e-4 first. The goal is ratio <= 1/1.3.
 
 Run: ``python -m benchmarks.onnx_bench [--full]``. Quick mode times fewer repeats; the ViT-S
-export (~30 s on 2 cores) is cached (``FM_ADAPTERS_CACHE``), so only the first run pays it.
+export is cached (`default_cache_dir`), so only the first run pays it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def _fast_path(quick: bool, cache_dir: Path) -> tuple[dict, Any, Any]:
     return row, served, backbone
 
 
-def run(quick: bool = True) -> list[dict[str, Any]]:
+def run(quick: bool = True) -> Iterator[dict[str, Any]]:
     """Rows ``ours / baseline`` (below 1 is faster)."""
     from adapters._src.onnx import build_onnx
     from adapters._src.onnx_export import export_onnx
@@ -131,23 +132,21 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     from adapters._src.torch_module import torch_adapter
 
     fast, served_vit, vit = _fast_path(quick, default_cache_dir())
-    rows = []
+    yield fast
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         cnn = torch_adapter(_cnn(), None)
         x = torch.randn(1, 3, 32, 32)
         ours = build_onnx(export_onnx(cnn, Path(tmp) / "cnn.onnx", x))
-        rows.append(_per_call("small CNN batch 1", ours, cnn, x, quick))
+        yield _per_call("small CNN batch 1", ours, cnn, x, quick)
         linear = torch_adapter(torch.nn.Linear(8, 4), None)
         x = torch.randn(2, 8)
         ours = build_onnx(export_onnx(linear, Path(tmp) / "linear.onnx", x))
-        rows.append(_per_call("tiny Linear batch 2", ours, linear, x, quick))
-    rows.append(_per_call("ViT-S/16 batch 1", served_vit, vit, torch.randn(1, 3, 224, 224), quick))
-    rows.append(fast)
-    return rows
+        yield _per_call("tiny Linear batch 2", ours, linear, x, quick)
+    yield _per_call("ViT-S/16 batch 1", served_vit, vit, torch.randn(1, 3, 224, 224), quick)
 
 
-def _print(rows: list[dict[str, Any]]) -> None:
+def _print(rows: Iterable[dict[str, Any]]) -> None:
     print(
         f"{'case':36} {'ours':22} {'baseline':16} {'ours ms':>9} {'base ms':>9} "
         f"{'ratio':>6} {'spread':>6}  notes"

@@ -10,13 +10,13 @@ function), checks the outputs agree, then times the two interleaved. eva's wrapp
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks._timing import interleaved, ratio_row
+from benchmarks._timing import Skip, interleaved, ratio_row
 
 
 def _eva():
@@ -24,9 +24,9 @@ def _eva():
         from eva.core.models import transforms as eva_transforms
         from eva.core.models import wrappers as core
         from eva.vision.models import wrappers as vision
-    except ImportError as err:  # the suite runner reports this and moves on
-        raise ImportError(
-            f"benchmarks.vs_eva needs kaiko-eva: pip install -e '.[bench]' (import failed: {err})"
+    except ImportError as err:  # the runner prints this one line and goes on
+        raise Skip(
+            f"needs kaiko-eva, from the bench extra: pip install -e '.[bench]' ({err})"
         ) from err
     return core, vision, eva_transforms
 
@@ -74,7 +74,7 @@ def _tiny_hf_vit(directory: Path) -> str:
     return str(directory)
 
 
-def run(quick: bool = True) -> list[dict[str, Any]]:
+def run(quick: bool = True) -> Iterator[dict[str, Any]]:
     """One row per eva wrapper: ours / eva time per call (below 1: ours is faster)."""
     import adapters
     import specs
@@ -84,7 +84,6 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     batch = 4 if quick else 16
     repeats = 5 if quick else 11
     x = torch.randn(batch, 3, 224, 224)
-    rows = []
 
     def state(m: torch.nn.Module) -> dict[str, torch.Tensor]:
         return dict(m.state_dict())
@@ -92,13 +91,13 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     # TimmModel: same architecture, eva's weights as our params.
     eva_timm = vision.TimmModel("vit_small_patch16_224", pretrained=False)
     ours = adapters.build(specs.TimmSpec("vit_small_patch16_224", pretrained=False))
-    rows.append(_case("TimmModel vit_small", eva_timm, ours, x, state(eva_timm.model), repeats))
+    yield _case("TimmModel vit_small", eva_timm, ours, x, state(eva_timm.model), repeats)
 
     # ModelFromFunction with timm.create_model, a CNN.
     args = {"model_name": "resnet18", "pretrained": False, "num_classes": 0}
     eva_fn = core.ModelFromFunction(path=_import("timm.create_model"), arguments=args)
     ours = adapters.build(specs.FunctionSpec("timm.create_model", arguments=args))
-    rows.append(_case("ModelFromFunction resnet18", eva_fn, ours, x, state(eva_fn.model), repeats))
+    yield _case("ModelFromFunction resnet18", eva_fn, ours, x, state(eva_fn.model), repeats)
 
     # ModelFromRegistry: a named universal backbone.
     eva_reg = vision.ModelFromRegistry("universal/vit_small_patch16_224_random")
@@ -106,15 +105,15 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     params = {k: v for k, v in state(eva_reg.model).items() if k in ours.params}
     if params.keys() != set(ours.params):
         params = {k.split(".", 1)[1]: v for k, v in state(eva_reg.model).items()}
-    rows.append(_case("ModelFromRegistry vit_small random", eva_reg, ours, x, params, repeats))
+    yield _case("ModelFromRegistry vit_small random", eva_reg, ours, x, params, repeats)
 
     with tempfile.TemporaryDirectory() as tmp:
         # HuggingFaceModel with eva's CLS extractor vs ours with ClsToken.
         path = _tiny_hf_vit(Path(tmp) / "hf")
         eva_hf = core.HuggingFaceModel(path, transforms=eva_transforms.ExtractCLSFeatures())
         ours = adapters.build(specs.HuggingFaceSpec(path, transforms=(specs.ClsToken(),)))
-        rows.append(
-            _case("HuggingFaceModel ViT-tiny + CLS", eva_hf, ours, x, state(eva_hf.model), repeats)
+        yield _case(
+            "HuggingFaceModel ViT-tiny + CLS", eva_hf, ours, x, state(eva_hf.model), repeats
         )
 
         # ONNXModel (host round trip) vs our IO-bound ONNX adapter, same file.
@@ -124,8 +123,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
         )
         eva_onnx = core.ONNXModel(onnx_path)
         ours = adapters.build(specs.OnnxSpec(onnx_path))
-        rows.append(_case("ONNXModel vit_tiny", eva_onnx, ours, x, None, repeats))
-    return rows
+        yield _case("ONNXModel vit_tiny", eva_onnx, ours, x, None, repeats)
 
 
 def _import(path: str) -> Callable[..., Any]:
@@ -134,5 +132,8 @@ def _import(path: str) -> Callable[..., Any]:
 
 
 if __name__ == "__main__":
-    for row in run(quick=True):
-        print(row)
+    try:
+        for row in run(quick=True):
+            print(row)
+    except Skip as skip:
+        print(f"vs_eva skipped: {skip}")

@@ -354,7 +354,7 @@ def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
 
 # ONNX Runtime's C-level OrtValue from a DLPack capsule: what the public
 # ``OrtValue.from_dlpack`` calls after a ``hasattr`` and before wrapping it in a Python
-# OrtValue that ``run_with_ort_values`` would unwrap again (~2.8 -> ~0.9 us with the capsule)
+# OrtValue that ``run_with_ort_values`` would unwrap again
 _ORT_FROM_CAPSULE: Any = getattr(
     getattr(_ort_state, "OrtValue", None),
     "from_dlpack",
@@ -389,7 +389,7 @@ def bind(
         The binding and the input OrtValues; keep both alive until the run is over.
     """
     binding = session.io_binding()
-    # C-contiguous memory is shared (~5 us per array); strided inputs get a dense copy
+    # C-contiguous memory is shared; strided inputs get a dense copy
     values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
     for name, value in values.items():
         binding.bind_ortvalue_input(name, value)
@@ -442,17 +442,18 @@ def _cpu_runner(session: ort.InferenceSession) -> Any:
 def _run_cpu(
     run: Any, feeds: Mapping[str, Any], output_names: list[str], convert: Any
 ) -> list[Any]:
-    """The CPU case of `run_bound` in one ONNX Runtime call (~10 us instead of ~30 us).
+    """The CPU case of `run_bound` in one ONNX Runtime call, without an IO binding per call.
 
     The same zero-copy inputs (OrtValues over the caller's memory) and ORT-allocated outputs
     as an ``IOBinding``, without building one per call: ``run_with_ort_values`` of the
-    session's C object, since the public wrapper re-validates its arguments in Python
-    (~80 us). ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding
-    when it is missing.
+    session's C object, since the public wrapper re-validates its arguments in Python. On a
+    tiny model that per-call cost is what the `onnx` suite's "per call, tiny Linear" row
+    compares with eva's ``session.run`` round trip. ``InferenceSession._sess`` is private, so
+    `run_bound` falls back to IO binding when it is missing.
     """
     values = {name: interop.to_ortvalue(a)._ortvalue for name, a in feeds.items()}
     result = run(values, output_names, None)
-    # indexed, not iterated: iterating the pybind11 OrtValueVector costs ~100 us
+    # indexed, not iterated: iterating the pybind11 OrtValueVector is slow
     return [convert(result[i]) for i in range(len(result))]
 
 
@@ -537,9 +538,9 @@ def build_onnx(
             )
         if type(x) is torch.Tensor and single_input and cpu_run is not None and out is None:
             # The common case (one CPU torch tensor in, ORT-allocated outputs out) without
-            # the general path's dict / generator / converter dispatch: ~20 -> ~11 us per
-            # call on a tiny Linear (eva's session.run round trip: ~13 us). The same checks
-            # (cached per dtype and shape), the same zero-copy binding.
+            # the general path's dict / generator / converter dispatch (the `onnx` suite's
+            # "per call, tiny Linear" row times it against eva's session.run round trip).
+            # The same checks (cached per dtype and shape), the same zero-copy binding.
             key = (x.dtype, x.shape)
             nonempty = torch_checked.get(key)
             if nonempty is None:

@@ -45,12 +45,13 @@ MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
 #: ONNX Runtime session config for served backbones. Spinning off: ORT's intra-op threads
 #: otherwise busy-wait between kernels, which on a shared CPU (data loaders, other jobs)
-#: takes time from whoever holds the core. ViT-S/16 batch 16, 2 threads, interleaved runs
-#: on a loaded 2-core machine: CPU time per batch 2185 -> 2068 ms and 2200 -> 2036 ms, wall
-#: 1.22x -> 1.33x and 0.95x -> 1.03x of torch eager (wall spread ~0.5: noisy, same sign).
-#: Left at ORT's defaults, as measured no better: inter-op threads / sequential execution,
-#: denormals as zero (random or trained fp32 weights hold no denormals), memory pattern and
-#: CPU arena (turning both off: 1.30x -> 1.19x by CPU time).
+#: takes time from whoever holds the core; on a loaded 2-core machine (ViT-S/16 batch 16,
+#: interleaved with torch eager) it lowered the CPU time per batch and did not slow the wall
+#: time. Left at ORT's defaults, as measured no better the same way: inter-op threads /
+#: sequential execution, denormals as zero (random or trained fp32 weights hold no
+#: denormals), memory pattern and CPU arena (turning both off was slower). These were one-off
+#: comparisons; the fast path's committed figure is the `onnx` suite's "fast path" row
+#: (``python -m benchmarks --only onnx``, see benchmarks/README.md).
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 
 
@@ -63,10 +64,19 @@ class ParityError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    """``$FM_ADAPTERS_CACHE/onnx``, else ``~/.cache/fm-adapters/onnx``."""
+    """Where ONNX exports are cached: ``$FM_ADAPTERS_CACHE/onnx`` when that is set, else the
+    XDG cache directory's ``fm-adapters/onnx`` (``$XDG_CACHE_HOME``, or ``~/.cache`` when it
+    is unset, empty or relative, as the XDG base directory spec says).
+
+    Returns:
+        The directory (not created).
+    """
     root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "fm-adapters"
-    return base / "onnx"
+    if root:
+        return Path(root).expanduser() / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "fm-adapters" / "onnx"
 
 
 def _canonical(value: Any) -> Any:
@@ -153,21 +163,21 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
     ``com.microsoft.MultiHeadAttention`` (shapes simplified first, so the pattern matches
     under a dynamic batch). Models without attention are left untouched.
 
-    Measured on ViT-S/16 batch 16 (``pretrained=False``), 2 CPU cores shared with other
-    jobs, the exported file before and after this rewrite timed interleaved with torch eager
-    (medians of 5): CPU time per batch 2.42 -> 2.13 s (torch eager 2.73 s), i.e. 1.13x ->
-    1.28x; wall 1.10x -> 1.25x with ORT's spinning off; max |diff| 5.5e-6 -> 4.7e-6. The
-    kernels (ORT profiler, one thread): MatMul / Softmax / MatMul + per-head Transposes
-    ~430 ms -> MultiHeadAttention ~180-290 ms. Tried and left out, timed the same way:
+    Why: on ViT-S/16 (ORT profiler, one thread) the unfused MatMul / Softmax / MatMul with
+    per-head Transposes took more kernel time than the fused MultiHeadAttention, and the
+    exported file ran faster after this rewrite than before it, timed interleaved with torch
+    eager on a shared 2-core machine (a one-off comparison; the committed figure for the fast
+    path is the `onnx` suite's "fast path" row, ``python -m benchmarks --only onnx``).
+    Tried and left out, as they measured slower or no better the same way:
 
-    * the rest of ``optimize_for_ort``: its SkipLayerNormalization (24 nodes) costs 361 ms
-      where LayerNormalization + Add cost ~60 ms, so the full pipeline is slower (1.01x);
+    * the rest of ``optimize_for_ort``: its SkipLayerNormalization costs more than the
+      LayerNormalization + Add it replaces here, so the full pipeline is slower;
     * the TorchScript exporter + ``onnxruntime.transformers`` ``model_type="vit"``: fuses no
-      Attention on timm's graph either, only the same slow SkipLayerNormalization (1.06x),
-      and the exporter is deprecated;
+      Attention on timm's graph either, only the same slow SkipLayerNormalization, and the
+      exporter is deprecated;
     * saving ORT's own optimised graph into the cache (``optimized_model_filepath``): later
-      session creation 0.22 -> 0.15 s only, and ORT warns that a level-"all" graph is tied
-      to the machine it was optimised on.
+      session creation barely faster, and ORT warns that a level-"all" graph is tied to the
+      machine it was optimised on.
 
     Args:
         path: an ``.onnx`` file, rewritten atomically when a fusion applies.

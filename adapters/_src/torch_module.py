@@ -16,8 +16,9 @@ its own params, 2 shared CPU cores):
   memo, so the copies share the tensors and cost only the Python objects, made once per
   thread): lock-free, and the held module is never touched at all.
 
-Per-thread copies took 0.71x-0.84x the time of the lock over repeated runs, so we use them;
-"the held module is never mutated" then holds literally.
+Per-thread copies were faster than the lock (the ``vit_tiny 4 threads`` row of
+``python -m benchmarks --only adapter_overhead``), so we use them; "the held module is never
+mutated" then holds literally.
 
 Speed. When ``params`` holds exactly the module's own tensors (the common ``adapter(x)``
 case, checked by identity), the module is called directly, skipping the swap: this is what
@@ -35,8 +36,8 @@ there and raises a `ValueError` naming the argument, both devices and the fix wh
 it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
 host-to-device copy on every call is the slow path a user should see, and because a loader
 that pins memory and copies with ``non_blocking=True`` (``adapters._src.data.iter_batches``)
-does it better ahead of time. The check compares ``x.device`` with one cached device (about
-0.2 us a tensor), so the own-params fast path keeps its speed.
+does it better ahead of time. The check compares ``x.device`` with one cached device (an
+attribute read per tensor), so the own-params fast path keeps its speed.
 """
 
 from __future__ import annotations

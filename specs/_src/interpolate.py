@@ -1,41 +1,39 @@
-"""OmegaConf-style ``${oc.env:VAR, default}`` interpolation, as eva's configs use it.
+"""OmegaConf interpolation of config strings, resolved by OmegaConf itself as eva does.
 
-Supported, as OmegaConf reads it:
+Everything OmegaConf resolves works here, as it does in eva's configs: ``${oc.env:VAR}``,
+``${oc.env:VAR, default}`` (nested and ``null`` defaults), ``${oc.decode:...}``, node
+references (``${backbone.init_args.model_name}``, relative ``${..model_name}``), and
+``\\${`` for a literal ``${``.
 
-- ``${oc.env:VAR}`` and ``${oc.env:VAR, default}``, anywhere inside a string;
-- nested defaults: ``${oc.env:A, ${oc.env:B, x}}`` (a default is only resolved when needed);
-- quoted defaults (``${oc.env:A, 'a, b'}``) stay strings; ``null`` as a default is None;
-- ``\\${`` for a literal ``${`` (and ``\\\\${`` for a backslash followed by an interpolation).
+One step is ours: when an interpolation is the whole value and resolves to a string, the
+string is typed with YAML rules (``"false"`` -> False, ``"1"`` -> 1, ``"[0, 1]"`` -> [0, 1]),
+as eva's config parser types it against the field. ``oc.decode`` values are left as decoded.
 
-When an interpolation is the whole value, the resolved text is typed with YAML rules
-(``"false"`` -> False, ``"1"`` -> 1, ``"[0, 1]"`` -> [0, 1]), as eva's config parser does.
+Failures are `SpecError`s naming the field path; OmegaConf's own message is in the hint.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
 from .errors import Location, SpecError
 
-_SYNTAX = "'${oc.env:VAR}' or '${oc.env:VAR, default}'"
+_SYNTAX = "'${oc.env:VAR, default}', '${oc.decode:...}' or a node reference '${path.to.node}'"
 _ESCAPE = re.compile(r"(\\*)\$\{")
 _NULL = re.compile(r"[Nn][Uu][Ll][Ll]")
-
-
-class _Interp(NamedTuple):
-    """A parsed ``${oc.env:...}``: its arguments, each a list of text and nested _Interps."""
-
-    args: list[tuple[list[Any], bool]]  # (pieces, quoted)
-    text: str
+_UNSET = re.compile(r"Environment variable '([^']*)' not found")
+#: key types an OmegaConf DictConfig holds; anything else is reported before OmegaConf sees it
+_KEY_TYPES = (str, int, float, bool, bytes)
 
 
 def resolve(value: Any, location: Location = ()) -> Any:
     """Resolve every interpolation in the strings of a nested dict / list config.
+
+    Node references are resolved against ``value`` as the root of the config.
 
     Args:
         value: plain config data (mappings, lists, scalars); mapping keys are left as they are.
@@ -45,33 +43,122 @@ def resolve(value: Any, location: Location = ()) -> Any:
         The same structure (mappings as dicts, sequences as lists) with strings resolved.
 
     Raises:
-        SpecError: an unset variable without default, an unsupported or unclosed interpolation.
+        SpecError: an unset variable without default, a reference to a missing node, an
+            unknown resolver or a malformed interpolation, at the field that holds it.
     """
-    if isinstance(value, str):
-        return resolve_string(value, location)
-    if isinstance(value, Mapping):
-        return {key: resolve(item, (*location, key)) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [resolve(item, (*location, i)) for i, item in enumerate(value)]
-    return value
+    if not _has_interpolation(value):
+        return _plain(value)
+    from omegaconf import OmegaConf  # only configs that interpolate pay for the import
+
+    _check(value, location)
+    flags = {"allow_objects": True}  # leave values OmegaConf does not type (dates, ...) as they are
+    if isinstance(value, str):  # a lone string: nothing to refer to but itself
+        return _leaf(OmegaConf.create({"_": value}, flags=flags), "_", value, location)
+    # the config itself is the root that absolute references (${backbone.x}) start from
+    root = OmegaConf.create(_plain(value), flags=flags)
+    return _child({"_": root}, "_", value, location)
 
 
 def resolve_string(text: str, location: Location = ()) -> Any:
-    """Resolve the interpolations of one string (see the module docstring for the rules)."""
-    if "$" not in text:
-        return text
-    pieces = _Parser(text, location).parse()
-    if len(pieces) == 1 and isinstance(pieces[0], _Interp):
-        value, quoted = _evaluate(pieces[0], location)
-        if value is None or quoted:
-            return value
-        return _typed(value)
-    return _join(pieces, location)
+    """Resolve the interpolations of one string (see the module docstring for the rules).
+
+    Args:
+        text: the string; a node reference in it has nothing to refer to but itself.
+        location: where ``text`` sits, for error messages.
+
+    Returns:
+        The resolved value (typed when the interpolation is the whole string).
+
+    Raises:
+        SpecError: as `resolve`.
+    """
+    return resolve(text, location)
 
 
 def escape(text: str) -> str:
     """Escape ``${`` so that `resolve_string` gives ``text`` back unchanged."""
     return _ESCAPE.sub(lambda m: "\\" * (2 * len(m.group(1)) + 1) + "${", text)
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, Mapping):
+        return any(_has_interpolation(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_interpolation(item) for item in value)
+    return False
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _check(value: Any, location: Location) -> None:
+    """Report a key OmegaConf cannot hold or a string it cannot parse, at its own field."""
+    from omegaconf import grammar_parser
+    from omegaconf.errors import GrammarParseError
+
+    if isinstance(value, str) and "${" in value:
+        try:
+            grammar_parser.parse(value)
+        except GrammarParseError as err:
+            raise _error(err, value, location) from err
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, _KEY_TYPES):
+                raise SpecError((*location, key), "string keys (field names)", key)
+            _check(item, (*location, key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, (*location, i))
+
+
+def _child(parent: Any, key: Any, original: Any, location: Location) -> Any:
+    """The value of ``parent[key]`` (whose data is ``original``), resolved."""
+    if isinstance(original, str):
+        return _leaf(parent, key, original, location) if "${" in original else original
+    if isinstance(original, Mapping):
+        node = parent[key]
+        return {k: _child(node, k, item, (*location, k)) for k, item in original.items()}
+    if isinstance(original, (list, tuple)):
+        node = parent[key]
+        return [_child(node, i, item, (*location, i)) for i, item in enumerate(original)]
+    return original
+
+
+def _leaf(parent: Any, key: Any, text: str, location: Location) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        value = parent[key]
+    except OmegaConfBaseException as err:
+        raise _error(err, text, location) from err
+    if isinstance(value, (DictConfig, ListConfig)):  # a reference to a whole section
+        data = OmegaConf.to_container(value, resolve=False)
+        return _child({"_": value}, "_", data, location)
+    if isinstance(value, str) and _whole_interpolation(text) not in (None, "oc.decode"):
+        return _typed(value)
+    return value
+
+
+def _whole_interpolation(text: str) -> str | None:
+    """The resolver name (``""`` for a node reference) when ``text`` is one interpolation."""
+    from omegaconf import grammar_parser
+    from omegaconf.grammar.gen.OmegaConfGrammarParser import OmegaConfGrammarParser as Parser
+
+    pieces = list(grammar_parser.parse(text).getChild(0).getChildren())
+    if len(pieces) != 1 or not isinstance(pieces[0], Parser.InterpolationContext):
+        return None
+    inner = pieces[0].getChild(0)
+    if isinstance(inner, Parser.InterpolationResolverContext):
+        return inner.resolverName().getText()
+    return ""
 
 
 def _typed(text: str) -> Any:
@@ -88,164 +175,49 @@ def _typed(text: str) -> Any:
     return text  # mappings, dates, ...: keep the text
 
 
-def _join(pieces: list[Any], location: Location) -> str:
-    out = []
-    for piece in pieces:
-        if isinstance(piece, _Interp):
-            value, _ = _evaluate(piece, location)
-            out.append("null" if value is None else value)
-        else:
-            out.append(piece)
-    return "".join(out)
+def _error(err: Exception, text: str, location: Location) -> SpecError:
+    """An OmegaConf failure as a SpecError at the field, with OmegaConf's reason as the hint."""
+    from omegaconf.errors import (
+        GrammarParseError,
+        InterpolationKeyError,
+        UnsupportedInterpolationType,
+    )
 
-
-def _evaluate(node: _Interp, location: Location) -> tuple[str | None, bool]:
-    """(resolved text or None, whether it came from a quoted default)."""
-    name_pieces, _ = node.args[0]
-    name = _join(name_pieces, location).strip()
-    if not name:
-        raise SpecError(
+    reason = str(err).splitlines()[0]
+    unset = _UNSET.search(reason)
+    if unset:
+        name = unset.group(1)
+        return SpecError(
             location,
-            f"an environment variable name in {_SYNTAX}",
-            node.text,
-            hint="Write the variable name after 'oc.env:'.",
-        )
-    value = os.environ.get(name)
-    if value is not None:
-        return value, False
-    if len(node.args) == 1:
-        raise SpecError(
-            location,
-            f"the environment variable {name} to be set (used by {node.text!r})",
+            f"the environment variable {name} to be set (used by {text!r})",
             show_got=False,
             hint=f"Set it (export {name}=...) or give a default: '${{oc.env:{name}, default}}'.",
         )
-    pieces, quoted = node.args[1]
-    default = _join(pieces, location)
-    if quoted:
-        return default, True
-    default = default.strip()
-    return (None, False) if _NULL.fullmatch(default) else (default, False)
-
-
-class _Parser:
-    """Recursive-descent parser of interpolation strings into text and `_Interp` pieces."""
-
-    def __init__(self, text: str, location: Location) -> None:
-        self.text = text
-        self.location = location
-        self.pos = 0
-
-    def parse(self) -> list[Any]:
-        return self._sequence(stops="", quote=None)
-
-    def _error(self, expected: str, hint: str) -> SpecError:
-        return SpecError(self.location, expected, self.text, hint=hint)
-
-    def _unclosed(self) -> SpecError:
-        return self._error(
-            f"a closed interpolation {_SYNTAX}",
-            "Close it with '}', or write '\\${' for a literal '${'.",
+    if isinstance(err, GrammarParseError):
+        closed = "'<EOF>'" in reason
+        return SpecError(
+            location,
+            f"a {'closed' if closed else 'well-formed'} interpolation: {_SYNTAX}",
+            text,
+            hint=f"OmegaConf: {reason}. Close every '${{' with '}}', quote a default that "
+            "holds a comma or a space (${oc.env:VAR, 'a, b'}), or write '\\${' for a literal '${'.",
         )
-
-    def _sequence(self, stops: str, quote: str | None) -> list[Any]:
-        text, pieces, buf = self.text, [], []
-        depth = 0  # open [ and { in a default such as [0, 1]: their commas do not split
-        while self.pos < len(text):
-            char = text[self.pos]
-            if char == "\\":
-                run = len(text[self.pos :]) - len(text[self.pos :].lstrip("\\"))
-                after = self.pos + run
-                if text.startswith("${", after):
-                    buf.append("\\" * (run // 2))
-                    if run % 2:
-                        buf.append("${")
-                        self.pos = after + 2
-                    else:
-                        self.pos = after
-                        pieces, buf = self._flush(pieces, buf)
-                        pieces.append(self._interpolation())
-                    continue
-                if quote is not None and run == 1 and text.startswith(quote, after):
-                    buf.append(quote)
-                    self.pos = after + 1
-                    continue
-                buf.append("\\" * run)
-                self.pos = after
-                continue
-            if text.startswith("${", self.pos):
-                pieces, buf = self._flush(pieces, buf)
-                pieces.append(self._interpolation())
-                continue
-            if quote is None and stops and char in "[{":
-                depth += 1
-            elif quote is None and stops and char in "]}" and depth:
-                depth -= 1
-            elif (quote is not None and char == quote) or (
-                quote is None and char in stops and not depth
-            ):
-                break
-            buf.append(char)
-            self.pos += 1
-        pieces, buf = self._flush(pieces, buf)
-        return pieces
-
-    @staticmethod
-    def _flush(pieces: list[Any], buf: list[str]) -> tuple[list[Any], list[str]]:
-        if buf and "".join(buf):
-            pieces.append("".join(buf))
-        return pieces, []
-
-    def _interpolation(self) -> _Interp:
-        text, start = self.text, self.pos
-        self.pos += 2
-        end = min(
-            (i for i in (text.find(":", self.pos), text.find("}", self.pos)) if i >= 0), default=-1
+    if isinstance(err, InterpolationKeyError):
+        return SpecError(
+            location,
+            "a reference to a node of this config",
+            text,
+            hint=f"OmegaConf: {reason}. Write the path from the top of the config "
+            "('${backbone.init_args.model_name}') or relative to this one ('${..model_name}').",
         )
-        if end < 0:
-            raise self._unclosed()
-        resolver = text[self.pos : end].strip()
-        if text[end] == "}" or resolver != "oc.env":
-            shown = resolver if text[end] == ":" else f"a reference to the node '{resolver}'"
-            raise self._error(
-                f"an interpolation of the form {_SYNTAX}",
-                f"Only the 'oc.env' resolver is supported, not {shown}; "
-                "write '\\${' for a literal '${'.",
-            )
-        self.pos = end + 1
-        args: list[tuple[list[Any], bool]] = []
-        while True:
-            args.append(self._argument())
-            if self.pos >= len(text):
-                raise self._unclosed()
-            char = text[self.pos]
-            self.pos += 1
-            if char == "}":
-                break
-        if len(args) > 2:
-            raise self._error(
-                f"at most two arguments to oc.env: {_SYNTAX}",
-                "Quote a default that contains a comma: ${oc.env:VAR, 'a, b'}.",
-            )
-        return _Interp(args, text[start : self.pos])
-
-    def _argument(self) -> tuple[list[Any], bool]:
-        text = self.text
-        while self.pos < len(text) and text[self.pos] in " \t":
-            self.pos += 1
-        if self.pos < len(text) and text[self.pos] in "'\"":
-            quote = text[self.pos]
-            self.pos += 1
-            pieces = self._sequence(stops="", quote=quote)
-            if self.pos >= len(text):
-                raise self._unclosed()
-            self.pos += 1
-            while self.pos < len(text) and text[self.pos] in " \t":
-                self.pos += 1
-            if self.pos < len(text) and text[self.pos] not in ",}":
-                raise self._error(
-                    f"a quoted default followed by ',' or '}}' in {_SYNTAX}",
-                    "Put the whole default inside the quotes.",
-                )
-            return pieces, True
-        return self._sequence(stops=",}", quote=None), False
+    if isinstance(err, UnsupportedInterpolationType):
+        return SpecError(
+            location,
+            f"a known resolver: {_SYNTAX}",
+            text,
+            hint=f"OmegaConf: {reason}; register it with OmegaConf.register_new_resolver first.",
+        )
+    hint = f"OmegaConf: {reason}."
+    if "oc.env" in text:
+        hint += " oc.env takes a variable name and one default: quote a default that holds a comma: ${oc.env:VAR, 'a, b'}."
+    return SpecError(location, f"an interpolation that resolves: {_SYNTAX}", text, hint=hint)

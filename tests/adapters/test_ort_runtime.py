@@ -223,3 +223,30 @@ def test_corrupt_cache_entry_is_rebuilt_and_named(tmp_path, exports, corrupt):
         np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=ATOL, rtol=0)
     third = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
     assert third.info["cache"] == "hit" and len(exports) == 2  # intact again: no warning
+
+
+@pytest.mark.parametrize(
+    ("override", "xdg", "expected"),
+    [
+        ("{tmp}/mine", "{tmp}/xdg", "{tmp}/mine/onnx"),  # FM_ADAPTERS_CACHE wins
+        (None, "{tmp}/xdg", "{tmp}/xdg/fm-adapters/onnx"),
+        (None, None, "{home}/.cache/fm-adapters/onnx"),
+        (None, "", "{home}/.cache/fm-adapters/onnx"),
+        (None, "relative/xdg", "{home}/.cache/fm-adapters/onnx"),  # the XDG spec ignores it
+    ],
+)
+def test_cache_dir_follows_override_then_xdg(
+    override: str | None,
+    xdg: str | None,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for name, value in ((ort_runtime.CACHE_ENV, override), ("XDG_CACHE_HOME", xdg)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    assert ort_runtime.default_cache_dir() == Path(expected.format(tmp=tmp_path, home=home))

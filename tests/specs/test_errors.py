@@ -245,12 +245,12 @@ CASES = [
     (
         {"source": "timm", "model_name": "${oc.env:FMA_TEST_UNSET"},
         "model_name",
-        ["a closed interpolation", "Close it with '}'"],
+        ["a closed interpolation", "Close every '${' with '}'"],
     ),
     (
         {"source": "timm", "model_name": "${model.name}"},
         "model_name",
-        ["Only the 'oc.env' resolver is supported"],
+        ["a reference to a node of this config", "'model.name' not found"],
     ),
 ]
 

@@ -1,13 +1,15 @@
-"""${oc.env:VAR, default} interpolation, as OmegaConf reads it in eva's configs."""
+"""Interpolation resolved by OmegaConf, as in eva's configs, plus our YAML typing of whole values."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import specs
 from specs import SpecError
 from specs._src.interpolate import escape, resolve, resolve_string
 
@@ -28,19 +30,25 @@ CASES = [
     ("${oc.env:FMA_I_UNSET, true}", True),
     ("${oc.env:FMA_I_UNSET, null}", None),
     ("${oc.env:FMA_I_UNSET, [0, 1]}", [0, 1]),
-    ("${oc.env:FMA_I_UNSET, 'true'}", "true"),
+    # OmegaConf's oc.env hands back the text 'true'; typing it is the same as for an env var
+    # set to 'true' (eva then types it against the field)
+    ("${oc.env:FMA_I_UNSET, 'true'}", True),
     ("${oc.env:FMA_I_UNSET, 'a, b'}", "a, b"),
     ("${oc.env:FMA_I_UNSET, /data/x}", "/data/x"),
-    # nested defaults, resolved only when needed
+    # nested defaults (OmegaConf resolves a default even when the variable is set: see ERRORS)
     ("${oc.env:FMA_I_UNSET, ${oc.env:FMA_I_NAME, x}}", "vit_small"),
     ("${oc.env:FMA_I_UNSET, ${oc.env:FMA_I_UNSET2, deep}}", "deep"),
-    ("${oc.env:FMA_I_NAME, ${oc.env:FMA_I_UNSET2}}", "vit_small"),
     ("${oc.env:FMA_I_UNSET, ${oc.env:FMA_I_UNSET2, ${oc.env:FMA_I_INT}}}", 12),
     # escapes and plain dollars
     ("\\${oc.env:FMA_I_NAME}", "${oc.env:FMA_I_NAME}"),
     ("\\\\${oc.env:FMA_I_NAME}", "\\vit_small"),
     ("costs $5 {each}", "costs $5 {each}"),
     ("C:\\path\\file", "C:\\path\\file"),
+    # oc.decode types the text itself; its result is not typed again
+    ("${oc.decode:${oc.env:FMA_I_INT}}", 12),
+    ("${oc.decode:${oc.env:FMA_I_UNSET, '[2, 3]'}}", [2, 3]),
+    ("${oc.decode:'\"12\"'}", "12"),
+    ("${oc.decode:null}", None),
 ]
 
 
@@ -67,13 +75,19 @@ def test_resolve_walks_nested_data_and_keeps_keys() -> None:
 ERRORS = [
     ("${oc.env:FMA_I_UNSET}", ["FMA_I_UNSET to be set", "export FMA_I_UNSET="]),
     ("${oc.env:FMA_I_UNSET, ${oc.env:FMA_I_UNSET2}}", ["FMA_I_UNSET2 to be set"]),
-    ("${oc.env:FMA_I_NAME", ["a closed interpolation"]),
+    # OmegaConf evaluates a default before calling oc.env, so an unset inner variable fails
+    # even when the outer one is set (eva users get the same)
+    ("${oc.env:FMA_I_NAME, ${oc.env:FMA_I_UNSET2}}", ["FMA_I_UNSET2 to be set"]),
+    ("${oc.env:FMA_I_NAME", ["a closed interpolation", "Close every '${' with '}'"]),
     ("${oc.env:FMA_I_UNSET, 'open}", ["a closed interpolation"]),
-    ("${oc.env:}", ["an environment variable name"]),
-    ("${oc.env:A, b, c}", ["at most two arguments", "Quote a default"]),
-    ("${oc.decode:1}", ["Only the 'oc.env' resolver", "not oc.decode"]),
-    ("${other.node}", ["reference to the node 'other.node'"]),
-    ("${oc.env:A, 'x' y}", ["quoted default followed by"]),
+    ("${oc.env:A, 'x' y}", ["a well-formed interpolation", "quote a default"]),
+    ("${oc.env:}", ["an interpolation that resolves", "missing 1 required positional"]),
+    ("${oc.env:A, b, c}", ["an interpolation that resolves", "quote a default that holds a comma"]),
+    ("${oc.decode:1}", ["an interpolation that resolves", "`oc.decode` can only take strings"]),
+    ("${other.node}", ["a reference to a node of this config", "'other.node' not found"]),
+    ("${..missing}", ["a reference to a node of this config", "'..missing' not found"]),
+    ("${no_such_resolver:1}", ["a known resolver", "no_such_resolver"]),
+    ("${backbone.init_args.model_name}", ["an interpolation that resolves", "Recursive"]),
 ]
 
 
@@ -90,3 +104,66 @@ def test_errors_name_the_field(text: str, fragments: list[str]) -> None:
 @given(st.text("ab$\\{}:, '\"x") | st.text())
 def test_escape_is_inverted_by_resolve(text: str) -> None:
     assert resolve_string(escape(text)) == text
+
+
+# eva's config forms: node references (absolute and relative) and oc.decode, as OmegaConf reads them
+EVA = {
+    "backbone": {
+        "class_path": "eva.vision.models.wrappers.TimmModel",
+        "init_args": {
+            "model_name": "${oc.env:FMA_I_UNSET, vit_tiny_patch16_224}",
+            "pretrained": "${oc.decode:${oc.env:FMA_I_FLAG}}",
+            "out_indices": "${oc.decode:${oc.env:FMA_I_UNSET, '[2, 3]'}}",
+            "checkpoint_path": "${oc.env:FMA_I_UNSET, /ckpt}/${.model_name}.pth",
+            "model_kwargs": {"img_size": "${oc.env:FMA_I_UNSET, 32}", "name": "${..model_name}"},
+        },
+    }
+}
+
+
+def test_eva_node_references_and_decode() -> None:
+    init_args = resolve(EVA)["backbone"]["init_args"]
+    assert init_args == {
+        "model_name": "vit_tiny_patch16_224",
+        "pretrained": False,
+        "out_indices": [2, 3],
+        "checkpoint_path": "/ckpt/vit_tiny_patch16_224.pth",
+        "model_kwargs": {"img_size": 32, "name": "vit_tiny_patch16_224"},
+    }
+
+
+def test_eva_config_with_references_loads_to_the_record() -> None:
+    text = """
+backbone:
+  class_path: eva.vision.models.wrappers.TimmModel
+  init_args:
+    model_name: ${oc.env:FMA_I_UNSET, vit_tiny_patch16_224}
+    pretrained: ${oc.decode:${oc.env:FMA_I_FLAG, true}}
+    out_indices: ${oc.env:FMA_I_UNSET, '[2, 3]'}
+    checkpoint_path: ${oc.env:FMA_I_UNSET, /ckpt}/${backbone.init_args.model_name}.pth
+"""
+    spec = specs.loads(text)
+    assert spec == specs.TimmSpec(
+        model_name="vit_tiny_patch16_224",
+        pretrained=False,
+        out_indices=(2, 3),
+        checkpoint_path="/ckpt/vit_tiny_patch16_224.pth",
+    )
+
+
+def test_reference_to_a_section_is_resolved_and_typed() -> None:
+    data = {"shared": {"n": "${oc.env:FMA_I_INT}", "s": "x"}, "a": {"copy": "${shared}"}}
+    assert resolve(data)["a"]["copy"] == {"n": 12, "s": "x"}
+
+
+def test_values_omegaconf_does_not_type_pass_through() -> None:
+    when = datetime.date(2024, 1, 2)
+    data = {"when": when, "t": (1, "${oc.env:FMA_I_INT}"), "m": "???"}
+    assert resolve(data) == {"when": when, "t": [1, 12], "m": "???"}
+
+
+def test_bad_key_is_reported_before_omegaconf() -> None:
+    with pytest.raises(SpecError) as info:
+        resolve({"a": {None: "${oc.env:FMA_I_INT}"}})
+    assert info.value.location == ("a", None)
+    assert "string keys" in str(info.value)
