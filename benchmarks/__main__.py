@@ -27,6 +27,7 @@ SUITES = {
     "jax_function": "benchmarks.jax_function",
     "onnx": "benchmarks.onnx_bench",
     "embed": "benchmarks.embed_bench",
+    "ray": "benchmarks.ray_bench",
 }
 
 
