@@ -120,7 +120,9 @@ def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
     except ConnectionError as err:
         raise EmbedError(
             f"--address: cannot join a Ray cluster at {address!r} ({err}); start one with "
-            "'ray start --head' on the head node, or drop --address for a local Ray"
+            "'ray start --head' on the head node (Ray 2.60 clusters check a token: run with "
+            "RAY_AUTH_MODE=token and the head's ~/.ray/auth_token), or drop --address for a "
+            "local Ray"
         ) from err
     finally:
         if saved is None:

@@ -95,6 +95,7 @@ def digits_run(local_ray, work):
     return {"out": out, "result": result, "marker": marker}
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_killed_actor_still_gives_every_row_once_bit_identical(digits_run, work, tmp_path):
     assert digits_run["marker"].exists()  # an actor process did die on its 3rd batch
     result = digits_run["result"]
@@ -105,6 +106,7 @@ def test_killed_actor_still_gives_every_row_once_bit_identical(digits_run, work,
     np.testing.assert_array_equal(got.ids, ref.ids)  # already in dataset order
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_manifest_lists_shards_ranges_checksums_versions(digits_run, work):
     out = digits_run["out"]
     manifest = json.loads((out / shards.MANIFEST).read_text())
@@ -122,6 +124,7 @@ def test_manifest_lists_shards_ranges_checksums_versions(digits_run, work):
     )
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_path, capsys):
     out = tmp_path / "folder_ray"
     argv = ["embed", work["spec"], "--data", work["images"], "--batch-size", str(BATCH),
@@ -140,6 +143,7 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
     assert "linear head" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_path):
     out = tmp_path / "resume"
     shutil.copytree(digits_run["out"], out)
@@ -160,6 +164,7 @@ def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_pa
     assert (again.written, again.reused, again.workers) == (0, 10, 0)
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_changed_spec_refuses_to_mix(digits_run, work, tmp_path):
     other = {**work["raw"], "transforms": ["l2_normalize"]}
     spec = specs.structure(other)
@@ -187,6 +192,7 @@ def test_bad_spec_fails_before_ray_with_the_builders_error(work, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_worker_that_cannot_build_fails_the_job_with_the_builders_error(local_ray, work, tmp_path):
     """With the preprocessing given, only the actors build: their error comes back as is."""
     with pytest.raises(Exception) as ref:
@@ -199,6 +205,7 @@ def test_worker_that_cannot_build_fails_the_job_with_the_builders_error(local_ra
     assert not list((tmp_path / "o").iterdir())  # no shard, no manifest
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_directory_checksums_are_checked(digits_run, tmp_path):
     out = tmp_path / "corrupt"
     shutil.copytree(digits_run["out"], out)
