@@ -19,6 +19,7 @@ or as the ``ray`` suite of ``python -m benchmarks``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -81,7 +82,7 @@ def ray_start_seconds(repeats: int = 2) -> list[float]:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+        ray.init("local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
         ray.shutdown()
         times.append(time.perf_counter() - t0)
     return times
@@ -93,16 +94,16 @@ def _case(
     from adapters._src import cli
     from adapters._src.ray_embed import embed_on_ray
 
-    counter = iter(range(10**6))
+    counter = itertools.count()
     load_before = os.getloadavg()
 
     def ours() -> None:
-        out = root / f"ray_{next(counter)}"  # a fresh directory: nothing to resume
+        out = root / f"ray_{name}_{next(counter)}"  # a fresh directory: nothing to resume
         embed_on_ray(spec, data, out, limit=limit, batch_size=BATCH, num_workers=WORKERS,
                      progress=False)  # fmt: skip
 
     def baseline() -> None:
-        out = root / f"single_{next(counter)}.safetensors"
+        out = root / f"single_{name}_{next(counter)}.safetensors"
         argv = ["embed", spec, "--data", data, "--batch-size", str(BATCH), "--out", str(out)]
         if cli.main([*argv, *(["--limit", str(limit)] if limit else [])]) != 0:
             raise RuntimeError(f"single-process embed of {data!r} failed (see stderr)")
@@ -134,7 +135,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
         root = Path(tmp)
         spec = _spec_file(root)
         folder = _folder(root, n_images)
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+        ray.init("local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
         try:
             cases = [
                 ("digits", "digits", n_digits, n_digits),
@@ -144,6 +145,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
             ]
             for name, data, n, limit in cases:
                 rows.append(_case(name, spec, data, n, limit, repeats, root))
+                print(f"  {name}: {rows[-1]}", file=sys.stderr, flush=True)
         finally:
             ray.shutdown()
     for full, one in ((rows[0], rows[1]), (rows[2], rows[3])):

@@ -116,7 +116,8 @@ def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
         # design; read once, when this process connects
         os.environ["RAY_BACKEND_LOG_LEVEL"] = "fatal"
     try:
-        ray.init(address=address, **kwargs)
+        # "local": a new Ray here, even when 'ray start' left a cluster running on this machine
+        ray.init(address=address or "local", **kwargs)
     except ConnectionError as err:
         raise EmbedError(
             f"--address: cannot join a Ray cluster at {address!r} ({err}); start one with "

@@ -31,7 +31,8 @@ SHARD_BATCHES = 2  # 16 rows per shard
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module: 2 CPUs, no dashboard, Ray's logs at ERROR."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init("local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)  # fmt: skip
     yield
     ray.shutdown()
 
