@@ -225,7 +225,7 @@ def decode_batch(row: dict[str, Any], *, preprocess: Mapping[str, Any], strict: 
         ids=ids,
         labels=np.zeros(len(ids), np.int64),
         class_names=(),
-        images=None if images is None else np.asarray(images),
+        images=None if images is None else _writable(images),
         paths=None if paths is None else tuple(Path(str(p)) for p in paths),
     )
     stats = LoaderStats()
@@ -245,6 +245,12 @@ def decode_batch(row: dict[str, Any], *, preprocess: Mapping[str, Any], strict: 
         "skipped": json.dumps(stats.skipped),
         "error": b"",
     }
+
+
+def _writable(x: Any) -> np.ndarray:
+    """``x`` as an array torch can wrap without a warning (Ray hands out read-only views)."""
+    x = np.asarray(x)
+    return x if x.flags.writeable else x.copy()
 
 
 class Embedder:
@@ -290,8 +296,7 @@ class Embedder:
             return _as_batch(_error_row(row, self.error), emb=np.zeros((0, 0), np.float32))
         if len(row["error"]):
             return _as_batch(row, emb=np.zeros((0, 0), np.float32), pooling="")
-        x = np.asarray(row["x"])
-        x = x if x.flags.writeable else x.copy()  # torch wants writable memory
+        x = _writable(row["x"])
         if len(x) == 0:
             return _as_batch(row, emb=np.zeros((0, 0), np.float32), pooling="")
         device = input_device(self.backbone)
@@ -413,7 +418,9 @@ def embed_on_ray(
         written: dict[int, shards.ShardInfo] = {}
         pooling = _pooling_of(out, done)
         if todo:
-            workers = num_workers or _default_workers(gpus_per_worker)
+            batches = sum(len(range(*blocks[k], batch_size)) for k in todo)
+            # more actors than batches would idle (and Ray Data warns about it)
+            workers = min(num_workers or _default_workers(gpus_per_worker), batches)
             with _quiet(verbose):
                 rows = _pipeline(ds, blocks, todo, preprocess, strict, batch_size, workers,
                                  gpus_per_worker, spec_yaml(spec), build, kill_at)  # fmt: skip
