@@ -245,3 +245,43 @@ def test_plan_blocks_start_on_batch_boundaries():
     assert shards.plan_blocks(150, 8, 2) == [(lo, min(lo + 16, 150)) for lo in range(0, 150, 16)]
     with pytest.raises(embed.EmbedError, match="shard_batches: expected an integer >= 1"):
         shards.plan_blocks(10, 8, 0)
+
+
+def test_decode_batch_is_the_loaders_batch(work):
+    """The Ray task's output for one batch equals the single-process loader's batch."""
+    ds = data.load_dataset(work["images"])
+    pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    row = {
+        "shard": 0,
+        "lo": 8,
+        "ids": list(ds.ids[8:16]),
+        "paths": [str(p) for p in ds.paths[8:16]],
+    }
+    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    x, index = data._make_batch(ds, pre, 8, 16, False, data.LoaderStats())
+    np.testing.assert_array_equal(got["x"], x.numpy())
+    np.testing.assert_array_equal(got["pos"], index)
+    assert json.loads(got["skipped"]) == ["green/broken.jpg"]
+
+
+def test_decode_batch_of_unreadable_files_and_strict(work):
+    pre = data.Preprocess(size=(32, 32))
+    broken = str(work["root"] / "images" / "green" / "broken.jpg")
+    row = {"shard": 1, "lo": 16, "ids": ["green/broken.jpg"], "paths": [broken]}
+    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    assert got["x"].shape == (0, 3, 32, 32) and got["pos"].shape == (0,)
+    assert json.loads(got["skipped"]) == ["green/broken.jpg"] and got["error"] == b""
+    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=True)
+    err = ray_embed.load_error(got["error"])
+    assert isinstance(err, data.UnreadableImageError) and "broken.jpg" in str(err)
+
+
+def test_errors_cross_processes_as_themselves(work):
+    """A BuildError cannot be unpickled by its own __init__; it still comes back whole."""
+    with pytest.raises(adapters.BuildError) as caught:
+        adapters.build(_bad_spec(work))
+    back = ray_embed.load_error(ray_embed.dump_error(caught.value))
+    assert type(back) is adapters.BuildError and str(back) == str(caught.value)
+    assert back.field == caught.value.field
+    os_err = ray_embed.load_error(ray_embed.dump_error(FileNotFoundError(2, "gone", "/x")))
+    assert str(os_err) == "[Errno 2] gone: '/x'"
