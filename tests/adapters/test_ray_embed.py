@@ -1,4 +1,4 @@
-"""``embed --engine ray`` (adapters._src.ray_embed, adapters._src.shards) on one local Ray per
+"""``embed --engine ray`` (adapters._src.ray_embed, ray_workers, shards) on one local Ray per
 module: bit-identical to the single-process embed on digits and an image folder, resume, a
 changed spec refused, a killed actor, a spec no worker can build, the directory read back."""
 
@@ -22,6 +22,7 @@ from adapters._src import cli, data, embed, shards
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'fm-adapters[distributed]'")
 ray_embed = pytest.importorskip("adapters._src.ray_embed")
+ray_workers = pytest.importorskip("adapters._src.ray_workers")
 
 MODEL_KWARGS = {"img_size": 32, "depth": 1, "num_classes": 0}
 BATCH = 8
@@ -257,7 +258,7 @@ def test_decode_batch_is_the_loaders_batch(work):
         "ids": list(ds.ids[8:16]),
         "paths": [str(p) for p in ds.paths[8:16]],
     }
-    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
     x, index = data._make_batch(ds, pre, 8, 16, False, data.LoaderStats())
     np.testing.assert_array_equal(got["x"], x.numpy())
     np.testing.assert_array_equal(got["pos"], index)
@@ -268,11 +269,11 @@ def test_decode_batch_of_unreadable_files_and_strict(work):
     pre = data.Preprocess(size=(32, 32))
     broken = str(work["root"] / "images" / "green" / "broken.jpg")
     row = {"shard": 1, "lo": 16, "ids": ["green/broken.jpg"], "paths": [broken]}
-    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
     assert got["x"].shape == (0, 3, 32, 32) and got["pos"].shape == (0,)
     assert json.loads(got["skipped"]) == ["green/broken.jpg"] and got["error"] == b""
-    got = ray_embed.decode_batch(row, preprocess=pre.as_dict(), strict=True)
-    err = ray_embed.load_error(got["error"])
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=True)
+    err = ray_workers.load_error(got["error"])
     assert isinstance(err, data.UnreadableImageError) and "broken.jpg" in str(err)
 
 
@@ -280,8 +281,8 @@ def test_errors_cross_processes_as_themselves(work):
     """A BuildError cannot be unpickled by its own __init__; it still comes back whole."""
     with pytest.raises(adapters.BuildError) as caught:
         adapters.build(_bad_spec(work))
-    back = ray_embed.load_error(ray_embed.dump_error(caught.value))
+    back = ray_workers.load_error(ray_workers.dump_error(caught.value))
     assert type(back) is adapters.BuildError and str(back) == str(caught.value)
     assert back.field == caught.value.field
-    os_err = ray_embed.load_error(ray_embed.dump_error(FileNotFoundError(2, "gone", "/x")))
+    os_err = ray_workers.load_error(ray_workers.dump_error(FileNotFoundError(2, "gone", "/x")))
     assert str(os_err) == "[Errno 2] gone: '/x'"
