@@ -37,6 +37,7 @@ SUITES = {
     "jax_function": "benchmarks.jax_function",
     "onnx": "benchmarks.onnx_bench",
     "embed": "benchmarks.embed_bench",
+    "ray": "benchmarks.ray_bench",
 }
 
 #: the committed results (``--save``) and the default, git-ignored, place for a run

@@ -31,6 +31,9 @@ DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
 DEFAULT_DATA = "digits"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
 RUNTIMES = ("torch", "onnxruntime")
+ENGINES = ("process", "ray")
+#: flags that only --engine ray reads
+RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")
 
 
 class CliError(Exception):
@@ -83,8 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="embed a dataset into a .safetensors file")
     p.add_argument("spec", help="spec file (YAML/JSON, eva config, .onnx) or registry name")
     _add_data_flags(p, required=True)
-    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument(
+        "--out", required=True, help="output .safetensors file (--engine ray: a directory)"
+    )
     _add_backbone_flags(p)
+    _add_engine_flags(p)
     p.set_defaults(command="embed", run=cmd_embed)
 
     p = sub.add_parser("probe", help="train a JAX/Flax head on embeddings; report test metrics")
@@ -92,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         "spec",
         nargs="?",
         default=DEFAULT_MODEL,
-        help=f"spec, registry name, or an embeddings .safetensors (default: {DEFAULT_MODEL})",
+        help=f"spec, registry name, an embeddings .safetensors or an 'embed --engine ray' "
+        f"directory (default: {DEFAULT_MODEL})",
     )
     _add_data_flags(p, required=False)
     _add_backbone_flags(p)
@@ -131,6 +138,22 @@ def _add_data_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument(
         "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
     )
+
+
+def _add_engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="process",
+        help="process: this process (default); ray: Ray Data actors writing a sharded, "
+        "resumable directory (needs the 'distributed' extra)",
+    )
+    p.add_argument("--address", help="--engine ray: the Ray cluster to join (default: local)")
+    p.add_argument("--num-workers", type=int, help="--engine ray: actors (default: per GPU)")
+    p.add_argument(
+        "--gpus-per-worker", type=float, help="--engine ray: GPUs each actor holds (default 0)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="Ray's own logs and bars")
 
 
 def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
@@ -207,7 +230,7 @@ def choose_device(spec: Any, runtime: str, device: str | None) -> str | None:
 
 
 def build_backbone(
-    arg: str,
+    arg: Any,
     runtime: str,
     image_size: int | None = None,
     mean: Sequence[float] | None = None,
@@ -215,8 +238,8 @@ def build_backbone(
     seed: int = 0,
     device: str | None = None,
 ) -> tuple[Any, Any]:
-    """Build the backbone named by ``arg`` on ``device`` (see `choose_device`); returns it
-    with its resolved `Preprocess`.
+    """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
+    ``device`` (see `choose_device`); returns it with its resolved `Preprocess`.
 
     With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
     (size, channels), which is the example the ONNX export traces; that backbone is then served.
@@ -227,7 +250,7 @@ def build_backbone(
 
     from .embed import resolve_preprocess
 
-    spec = resolve_spec(arg, device)
+    spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
     device = choose_device(spec, runtime, device)
     # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
     torch.manual_seed(seed)
@@ -355,6 +378,19 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .embed import save_embeddings
 
+    if args.engine == "ray":
+        if args.device is not None:
+            raise CliError(
+                f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
+                f"got --device {args.device}; drop --device"
+            )
+        from .ray_embed import cmd_embed_ray
+
+        args.gpus_per_worker = args.gpus_per_worker or 0
+        return cmd_embed_ray(args)
+    given = [f"--{f.replace('_', '-')}" for f in RAY_FLAGS if getattr(args, f) is not None]
+    if given:
+        raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
     out = _check_out(args, data=args.data, labels=args.labels)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
     backbone, pre = build_backbone(
@@ -371,11 +407,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .embed import load_embeddings
     from .probe import format_table, run_probe
     from .report import write_report
+    from .shards import is_embeddings_dir
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
         raise CliError(f"--report: expected a directory, got the file {args.report!r}")
-    if args.spec.endswith(".safetensors"):
+    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
         emb = load_embeddings(args.spec)
         if args.limit is not None:
             emb = emb.first(args.limit)  # the split below stays stratified over these rows

@@ -495,10 +495,15 @@ def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
 
 
 def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Read a file written by `save_embeddings`."""
+    """Read a file written by `save_embeddings`, or a directory written by
+    ``embed --engine ray`` (`shards.load_sharded`) as if it were one file."""
     from safetensors import safe_open
 
     p = Path(path)
+    if p.is_dir():
+        from .shards import load_sharded
+
+        return load_sharded(p)
     if not p.is_file():
         raise EmbedError(f"embeddings file: {str(p)!r} does not exist")
     try:

@@ -1,0 +1,288 @@
+"""``embed --engine ray`` (adapters._src.ray_embed, ray_workers, shards) on one local Ray per
+module: bit-identical to the single-process embed on digits and an image folder, resume, a
+changed spec refused, a killed actor, a spec no worker can build, the directory read back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import timm
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import save_file
+
+import adapters
+import specs
+from adapters._src import cli, data, embed, shards
+
+ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'fm-adapters[distributed]'")
+ray_embed = pytest.importorskip("adapters._src.ray_embed")
+ray_workers = pytest.importorskip("adapters._src.ray_workers")
+
+MODEL_KWARGS = {"img_size": 32, "depth": 1, "num_classes": 0}
+BATCH = 8
+SHARD_BATCHES = 2  # 16 rows per shard
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module: 2 CPUs, no dashboard, Ray's logs at ERROR."""
+    ray.init("local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A tiny timm ViT saved locally, its spec file, and an image folder with a broken file."""
+    root = tmp_path_factory.mktemp("ray")
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **MODEL_KWARGS).eval()
+    save_file(model.state_dict(), root / "tiny.safetensors")
+    spec = {
+        "source": "timm",
+        "model_name": "vit_tiny_patch16_224",
+        "pretrained": False,
+        "checkpoint_path": str(root / "tiny.safetensors"),
+        "model_kwargs": MODEL_KWARGS,
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    images = root / "images"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["red", "green", "blue"]):
+        (images / name).mkdir(parents=True)
+        for i in range(6):
+            arr = rng.integers(0, 90, size=(20 + i, 24, 3), dtype=np.uint8)
+            arr[..., c] = 230
+            Image.fromarray(arr).save(images / name / f"{i}.png")
+    (images / "green" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    return {"root": root, "spec": str(root / "tiny.yaml"), "raw": spec, "images": str(images)}
+
+
+def single_process(work, data_arg, out, limit=None):
+    """The reference: the single-process CLI embed, read back."""
+    argv = ["embed", work["spec"], "--data", data_arg, "--batch-size", str(BATCH)]
+    argv += ["--out", str(out)] + (["--limit", str(limit)] if limit else [])
+    assert cli.main(argv) == 0
+    return embed.load_embeddings(out)
+
+
+def assert_same(got, ref):
+    """Bit for bit: the same rows (sorted by id), embeddings, labels and item names."""
+    order = np.argsort(got.ids, kind="stable")
+    assert len(np.unique(got.ids)) == len(got.ids)  # no duplicates
+    np.testing.assert_array_equal(got.ids[order], ref.ids)
+    np.testing.assert_array_equal(got.labels[order], ref.labels)
+    np.testing.assert_array_equal(got.embeddings[order], ref.embeddings)
+    assert [got.items[i] for i in order] == ref.items
+    for key in ("spec", "preprocess", "pooling", "class_names", "skipped", "data"):
+        assert got.metadata[key] == ref.metadata[key], key
+
+
+@pytest.fixture(scope="module")
+def digits_run(local_ray, work):
+    """digits (150 rows, 10 shards) with 2 actors, one of which is killed on its 3rd batch."""
+    out = work["root"] / "digits_ray"
+    marker = work["root"] / "killed"
+    result = ray_embed.embed_on_ray(
+        work["spec"], "digits", out, limit=150, batch_size=BATCH, shard_batches=SHARD_BATCHES,
+        num_workers=2, kill_at=(3, str(marker)), progress=False,
+    )  # fmt: skip
+    return {"out": out, "result": result, "marker": marker}
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_killed_actor_still_gives_every_row_once_bit_identical(digits_run, work, tmp_path):
+    assert digits_run["marker"].exists()  # an actor process did die on its 3rd batch
+    result = digits_run["result"]
+    assert (result.rows, result.shards, result.written, result.reused) == (150, 10, 10, 0)
+    got = embed.load_embeddings(digits_run["out"])
+    ref = single_process(work, "digits", tmp_path / "ref.safetensors", limit=150)
+    assert_same(got, ref)
+    np.testing.assert_array_equal(got.ids, ref.ids)  # already in dataset order
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_manifest_lists_shards_ranges_checksums_versions(digits_run, work):
+    out = digits_run["out"]
+    manifest = json.loads((out / shards.MANIFEST).read_text())
+    assert manifest["format"] == shards.MANIFEST_FORMAT and manifest["rows"] == 150
+    assert specs.loads(manifest["job"]["spec"]) == specs.load(work["spec"])
+    assert manifest["job"]["preprocess"]["size"] == [32, 32]
+    ranges = [(s["start"], s["stop"]) for s in manifest["shards"]]
+    assert ranges == [(lo, min(lo + 16, 150)) for lo in range(0, 150, 16)]
+    assert sum(s["rows"] for s in manifest["shards"]) == 150
+    for s in manifest["shards"]:
+        assert shards._sha256(out / s["file"]) == s["sha256"]
+    assert manifest["versions"]["ray"] == ray.__version__
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [shards.MANIFEST] + [shards.shard_name(k) for k in range(10)]
+    )
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_path, capsys):
+    out = tmp_path / "folder_ray"
+    argv = ["embed", work["spec"], "--data", work["images"], "--batch-size", str(BATCH),
+            "--out", str(out), "--engine", "ray", "--num-workers", "1"]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "embedded 18 images into 1 shard(s) (1 written, 0 reused)" in captured.out
+    assert "embed (ray): 19/19 rows, 1/1 shards" in captured.err  # the plain progress line
+    got = embed.load_embeddings(out)
+    ref = single_process(work, work["images"], tmp_path / "ref.safetensors")
+    assert_same(got, ref)
+    assert json.loads(got.metadata["skipped"]) == ["green/broken.jpg"]
+    # probe reads the directory as if it were one file
+    code = cli.main(["probe", str(out), "--epochs", "5", "--data", work["images"]])
+    assert code == 0, capsys.readouterr().err
+    assert "linear head" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_path):
+    out = tmp_path / "resume"
+    shutil.copytree(digits_run["out"], out)
+    (out / shards.shard_name(4)).unlink()
+    (out / shards.MANIFEST).unlink()
+    (out / f".{shards.shard_name(7)}.x1y2.tmp").write_bytes(b"half a shard")  # killed writer
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*")}
+    kwargs = {"limit": 150, "batch_size": BATCH, "shard_batches": SHARD_BATCHES, "num_workers": 1}
+    result = ray_embed.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
+    assert (result.written, result.reused) == (1, 9)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*") if p.name in before} == (
+        before
+    )
+    assert not list(out.glob(".*.tmp"))
+    assert_same(embed.load_embeddings(out), embed.load_embeddings(digits_run["out"]))
+    # complete: nothing left to do, Ray is not needed
+    again = ray_embed.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
+    assert (again.written, again.reused, again.workers) == (0, 10, 0)
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_changed_spec_refuses_to_mix(digits_run, work, tmp_path):
+    other = {**work["raw"], "transforms": ["l2_normalize"]}
+    spec = specs.structure(other)
+    out = digits_run["out"]
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    with pytest.raises(embed.EmbedError, match=r"different job \(spec differs\)"):
+        ray_embed.embed_on_ray(spec, "digits", out, limit=150, batch_size=BATCH,
+                               shard_batches=SHARD_BATCHES)  # fmt: skip
+    with pytest.raises(embed.EmbedError, match=r"different job \(batch_size differs\)"):
+        ray_embed.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=4,
+                               shard_batches=SHARD_BATCHES)  # fmt: skip
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+
+
+def _bad_spec(work):
+    return specs.structure({**work["raw"], "checkpoint_path": str(work["root"] / "gone.pt")})
+
+
+def test_bad_spec_fails_before_ray_with_the_builders_error(work, tmp_path):
+    with pytest.raises(Exception) as ref:
+        adapters.build(_bad_spec(work))
+    with pytest.raises(type(ref.value)) as got:
+        ray_embed.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20)
+    assert str(got.value) == str(ref.value)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_worker_that_cannot_build_fails_the_job_with_the_builders_error(local_ray, work, tmp_path):
+    """With the preprocessing given, only the actors build: their error comes back as is."""
+    with pytest.raises(Exception) as ref:
+        adapters.build(_bad_spec(work))
+    pre = data.Preprocess(size=(32, 32))
+    with pytest.raises(type(ref.value)) as got:
+        ray_embed.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20,
+                               preprocess=pre, num_workers=1, progress=False)  # fmt: skip
+    assert str(got.value) == str(ref.value)
+    assert not list((tmp_path / "o").iterdir())  # no shard, no manifest
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_directory_checksums_are_checked(digits_run, tmp_path):
+    out = tmp_path / "corrupt"
+    shutil.copytree(digits_run["out"], out)
+    path = out / shards.shard_name(2)
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(embed.EmbedError, match=r"shard-00002\.safetensors.*checksum differs"):
+        embed.load_embeddings(out)
+
+
+def test_out_with_foreign_files_or_a_file_is_refused(work, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(embed.EmbedError, match=r"holding other files \(notes\.txt\)"):
+        shards.prepare_dir(tmp_path, {"spec": "x"})
+    with pytest.raises(embed.EmbedError, match="output is a directory of shards"):
+        shards.prepare_dir(tmp_path / "notes.txt", {"spec": "x"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--address", "127.0.0.1:6379"], "--address: only read with --engine ray"),
+        (["--engine", "ray", "--device", "cpu"], "--device: with --engine ray"),
+    ],
+)
+def test_engine_flags_misuse_one_line(capsys, work, tmp_path, argv, match):
+    code = cli.main(
+        ["embed", work["spec"], "--data", "digits", "--out", str(tmp_path / "o"), *argv]
+    )
+    assert code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_plan_blocks_start_on_batch_boundaries():
+    assert shards.plan_blocks(150, 8, 2) == [(lo, min(lo + 16, 150)) for lo in range(0, 150, 16)]
+    with pytest.raises(embed.EmbedError, match="shard_batches: expected an integer >= 1"):
+        shards.plan_blocks(10, 8, 0)
+
+
+def test_decode_batch_is_the_loaders_batch(work):
+    """The Ray task's output for one batch equals the single-process loader's batch."""
+    ds = data.load_dataset(work["images"])
+    pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    row = {
+        "shard": 0,
+        "lo": 8,
+        "ids": list(ds.ids[8:16]),
+        "paths": [str(p) for p in ds.paths[8:16]],
+    }
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    x, index = data._make_batch(ds, pre, 8, 16, False, data.LoaderStats())
+    np.testing.assert_array_equal(got["x"], x.numpy())
+    np.testing.assert_array_equal(got["pos"], index)
+    assert json.loads(got["skipped"]) == ["green/broken.jpg"]
+
+
+def test_decode_batch_of_unreadable_files_and_strict(work):
+    pre = data.Preprocess(size=(32, 32))
+    broken = str(work["root"] / "images" / "green" / "broken.jpg")
+    row = {"shard": 1, "lo": 16, "ids": ["green/broken.jpg"], "paths": [broken]}
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
+    assert got["x"].shape == (0, 3, 32, 32) and got["pos"].shape == (0,)
+    assert json.loads(got["skipped"]) == ["green/broken.jpg"] and got["error"] == b""
+    got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=True)
+    err = ray_workers.load_error(got["error"])
+    assert isinstance(err, data.UnreadableImageError) and "broken.jpg" in str(err)
+
+
+def test_errors_cross_processes_as_themselves(work):
+    """A BuildError cannot be unpickled by its own __init__; it still comes back whole."""
+    with pytest.raises(adapters.BuildError) as caught:
+        adapters.build(_bad_spec(work))
+    back = ray_workers.load_error(ray_workers.dump_error(caught.value))
+    assert type(back) is adapters.BuildError and str(back) == str(caught.value)
+    assert back.field == caught.value.field
+    os_err = ray_workers.load_error(ray_workers.dump_error(FileNotFoundError(2, "gone", "/x")))
+    assert str(os_err) == "[Errno 2] gone: '/x'"
