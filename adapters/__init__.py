@@ -21,12 +21,12 @@ from ._src.registry import list_models, register, registry_spec, unregister
 
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
 _LAZY = {
-    "export_onnx": ("adapters._src.onnx_export", "export_onnx"),
-    "parity": ("adapters._src.onnx_export", "parity"),
+    "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
+    "parity": ("adapters._src.runtimes.onnx_export", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
-    "ParityReport": ("adapters._src.onnx_export", "ParityReport"),
-    "ParityError": ("adapters._src.ort_runtime", "ParityError"),
+    "ParityReport": ("adapters._src.runtimes.onnx_export", "ParityReport"),
+    "ParityError": ("adapters._src.runtimes.onnxruntime", "ParityError"),
 }
 
 __all__ = [

@@ -36,7 +36,7 @@ _BUILTIN: dict[type, str] = {
     specs.RegistrySpec: "adapters._src.sources.registry:build_registry",
     specs.CustomSpec: "adapters._src.sources.custom:build_custom",
     specs.FlaxSpec: "adapters._src.sources.flax:build_flax",
-    specs.OnnxSpec: "adapters._src.onnx:build_onnx",
+    specs.OnnxSpec: "adapters._src.sources.onnx:build_onnx",
 }
 _CUSTOM: dict[type, Builder] = {}
 
@@ -300,7 +300,7 @@ def build(
     if device is not None and not places:
         _check_placed(adapter, device, spec)
     if runtime == "onnxruntime":
-        from .ort_runtime import serve_with_onnxruntime
+        from .runtimes.onnxruntime import serve_with_onnxruntime
 
         example = example_input
         if example is None:
@@ -324,6 +324,6 @@ def output_transform(spec: Any) -> Callable[[Any], Any] | None:
     records = tuple(getattr(spec, "transforms", ()) or ())
     if not records:
         return None
-    from adapters import transforms
+    from .transforms.factories import from_specs
 
-    return transforms.from_specs(records)
+    return from_specs(records)

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 import interop
 import specs
-from adapters._src import cli, data, embed, probe
+from adapters._src.app import cli, data, embed, probe
 
 MODEL_KWARGS = {"img_size": 32, "depth": 2, "num_classes": 0}
 

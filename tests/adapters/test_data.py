@@ -1,4 +1,4 @@
-"""adapters._src.data / embed: datasets, preprocessing against plain PIL / torch calls, the
+"""adapters._src.app.data / embed: datasets, preprocessing against plain PIL / torch calls, the
 prefetching loader, aligned buffers and the atomic embeddings file."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from adapters._src import data, embed
+from adapters._src.app import data, embed
 
 
 @pytest.fixture(scope="module")

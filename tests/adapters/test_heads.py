@@ -112,7 +112,7 @@ def test_fit_standardises_with_train_statistics():
 
 
 def test_aligned_numpy_reaches_jax_without_copy():
-    from adapters._src.embed import aligned_empty
+    from adapters._src.app.embed import aligned_empty
 
     x = aligned_empty((64, 8), np.float32)
     x[...] = np.random.default_rng(0).normal(size=x.shape)

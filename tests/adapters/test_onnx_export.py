@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 import adapters
 import specs
 from adapters._src.errors import BuildError
-from adapters._src.onnx import OnnxInputError, build_onnx
-from adapters._src.onnx_export import (
+from adapters._src.runtimes.onnx_export import (
     ParityReport,
     export_adapter,
     export_onnx,
@@ -21,6 +20,7 @@ from adapters._src.onnx_export import (
     parity,
     unflatten,
 )
+from adapters._src.sources.onnx import OnnxInputError, build_onnx
 from adapters._src.torch_module import torch_adapter
 
 ATOL = 1e-4

@@ -171,7 +171,7 @@ def resolve_spec(arg: str, device: str | None = None) -> Any:
 
 def _device_kind(device: str) -> str:
     """``"cpu"`` or ``"cuda"`` of a ``--device`` value (a `BuildError` if it is not one)."""
-    from .build import normalize_device
+    from ..build import normalize_device
 
     return normalize_device(device).partition(":")[0]
 
@@ -180,7 +180,7 @@ def _is_onnx(spec: Any) -> bool:
     import specs
 
     if isinstance(spec, specs.RegistrySpec):
-        from .registry import registry_spec
+        from ..registry import registry_spec
 
         try:
             spec = registry_spec(spec.model_name, spec.model_kwargs)
@@ -235,7 +235,7 @@ def build_backbone(
     backbone = adapters.build(spec, device=device)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        from .ort_runtime import serve_with_onnxruntime
+        from ..runtimes.onnxruntime import serve_with_onnxruntime
 
         # serve the module just built (what build(runtime=...) does after loading it again)
         backbone = serve_with_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))

@@ -32,8 +32,8 @@ import torch
 import interop
 import specs
 
-from .adapter import Adapter
-from .errors import BuildError
+from ..adapter import Adapter
+from ..errors import BuildError
 
 #: a JSON-able description of an output's nesting: None for a tensor, else
 #: {"list": [...]}, {"tuple": [...]} or {"dict": [[key, child], ...]}

@@ -37,8 +37,8 @@ import interop
 import specs
 from interop._src.dtypes import ORT_TO_NAME, TORCH_TO_NAME
 
-from .adapter import Adapter
-from .errors import BuildError
+from ..adapter import Adapter
+from ..errors import BuildError
 
 #: ONNX Runtime type strings -> dtype names (torch / NumPy spelling): interop's table
 ORT_DTYPES: Mapping[str, str] = ORT_TO_NAME
@@ -507,9 +507,9 @@ def build_onnx(
     device = _device_of(session)
     post = None
     if spec.transforms:
-        from adapters import transforms  # lazy: transforms is optional at import time
+        from ..transforms.factories import from_specs
 
-        post = transforms.from_specs(spec.transforms)
+        post = from_specs(spec.transforms)
 
     checked: dict[tuple, str] = {}
     single_input = inputs_sig[0].name if len(inputs_sig) == 1 else None
