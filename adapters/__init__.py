@@ -15,9 +15,11 @@ import importlib
 from typing import Any
 
 from ._src.adapter import Adapter
-from ._src.build import build, register_source
+from ._src.build import build
 from ._src.errors import BuildError
+from ._src.plugins import register_source
 from ._src.registry import list_models, register, registry_spec, unregister
+from ._src.runtimes.convert import to_onnxruntime
 
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
 _LAZY = {
@@ -42,6 +44,7 @@ __all__ = [
     "register",
     "register_source",
     "registry_spec",
+    "to_onnxruntime",
     "transforms",
     "unregister",
 ]

@@ -8,14 +8,13 @@ from adapters._src.transforms.factories import (
     as_discrete,
     chain,
     cls_token,
-    from_spec,
-    from_specs,
     hidden_state,
     l2_normalize,
     mean_patch,
     patch_grid,
     select,
 )
+from adapters._src.transforms.of_spec import from_spec, from_specs
 
 __all__ = [
     "Transform",

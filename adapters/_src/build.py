@@ -1,211 +1,23 @@
 """`build(spec)`: any spec (record, registry name, or dict) to an `Adapter`.
 
-Each source has one small builder in ``adapters/_src/sources/``; `register_source` adds one
-for a new spec type. Output transforms of the spec are applied inside ``forward``.
-
-Devices. ``build(spec, device=...)`` hands a canonical device name (``"cpu"``, ``"cuda"``,
-``"cuda:N"``) to builders that take a ``device`` keyword (all built-in torch and Flax ones);
-a builder without one must already have put its params there, which `build` verifies. ONNX
-specs carry their own ``device`` field, which must agree with the argument.
+`build` only dispatches: the argument becomes a spec record (`as_spec`), the device a canonical
+name (``adapters/_src/devices.py``), the record goes to its source (``adapters/_src/plugins.py``,
+one module per source under ``adapters/_src/sources/``) and the adapter to its runtime
+(``adapters/_src/runtimes/``). Output transforms of the spec are applied inside ``forward``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import re
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import specs
 
 from .adapter import Adapter
+from .devices import normalize_device
 from .errors import BuildError
-
-Builder = Callable[[Any], Adapter]
-
-#: spec type -> import path of its builder (imported on first use, so that building a timm
-#: spec never imports transformers or flax)
-_BUILTIN: dict[type, str] = {
-    specs.ModuleSpec: "adapters._src.sources.module:build_module",
-    specs.FunctionSpec: "adapters._src.sources.function:build_function",
-    specs.TimmSpec: "adapters._src.sources.timm:build_timm",
-    specs.TorchHubSpec: "adapters._src.sources.torch_hub:build_torch_hub",
-    specs.HuggingFaceSpec: "adapters._src.sources.huggingface:build_huggingface",
-    specs.RegistrySpec: "adapters._src.sources.registry:build_registry",
-    specs.CustomSpec: "adapters._src.sources.custom:build_custom",
-    specs.FlaxSpec: "adapters._src.sources.flax:build_flax",
-    specs.OnnxSpec: "adapters._src.sources.onnx:build_onnx",
-}
-_CUSTOM: dict[type, Builder] = {}
-
-RUNTIMES = ("torch", "onnxruntime")
-#: spec types built into a torch ``nn.Module`` (CUDA is checked before the model is loaded)
-_TORCH_SPECS: tuple[type, ...] = (
-    specs.ModuleSpec,
-    specs.FunctionSpec,
-    specs.TimmSpec,
-    specs.TorchHubSpec,
-    specs.HuggingFaceSpec,
-)
-_DEVICE_RE = re.compile(r"(cpu|cuda)(?::(\d+))?")
-_DEVICE_EXPECTED = "'cpu', 'cuda', 'cuda:N' (N a GPU index) or a torch.device of those"
-
-
-def register_source(spec_type: type, builder: Builder, *, overwrite: bool = False) -> None:
-    """Teach `build` a new kind of source.
-
-    Args:
-        spec_type: the (frozen attrs) record type describing the source.
-        builder: ``builder(spec) -> Adapter``. It may call `build` for nested specs.
-        overwrite: replace an existing builder for ``spec_type`` (built-ins included).
-
-    Raises:
-        TypeError: ``spec_type`` is not a class or ``builder`` is not callable.
-        ValueError: ``spec_type`` already has a builder and ``overwrite`` is false.
-
-    Example:
-        >>> @attrs.frozen
-        ... class RandomProjection:
-        ...     dim: int
-        ...     transforms: tuple = ()
-        >>> adapters.register_source(RandomProjection, build_random_projection)
-        >>> adapters.build(RandomProjection(dim=8))
-    """
-    if not isinstance(spec_type, type):
-        raise TypeError(
-            f"register_source: spec_type must be a class (a spec record type), got "
-            f"{spec_type!r} ({type(spec_type).__name__})."
-        )
-    if not callable(builder):
-        raise TypeError(
-            f"register_source: builder must be callable as builder(spec) -> Adapter, got "
-            f"{builder!r} ({type(builder).__name__})."
-        )
-    if not overwrite and (spec_type in _CUSTOM or spec_type in _BUILTIN):
-        raise ValueError(
-            f"register_source: {spec_type.__name__} already has a builder. Pass "
-            "overwrite=True to replace it."
-        )
-    _CUSTOM[spec_type] = builder
-
-
-def _builder(spec: Any) -> Builder:
-    kind = type(spec)
-    if kind in _CUSTOM:
-        return _CUSTOM[kind]
-    if kind in _BUILTIN:
-        module_name, name = _BUILTIN[kind].split(":")
-        return getattr(importlib.import_module(module_name), name)
-    known = sorted({t.__name__ for t in (*_BUILTIN, *_CUSTOM)})
-    raise BuildError(
-        "spec",
-        f"no builder for {kind.__name__}",
-        expected=f"a spec record ({', '.join(known)}), a registry name, or a dict",
-        got=spec,
-        fix="Register one with adapters.register_source(spec_type, builder)",
-    )
-
-
-def normalize_device(device: Any) -> str | None:
-    """``device`` as a canonical name: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (None stays None).
-
-    Accepts those strings (``"cpu:0"`` is ``"cpu"``) and ``torch.device`` objects (anything
-    with ``type`` and ``index``), without importing a framework: whether the device exists is
-    checked by the builder that uses it.
-
-    Raises:
-        BuildError: not one of those forms (``"gpu"``, ``"mps"``, ``3``, ...).
-    """
-    if device is None:
-        return None
-    if isinstance(device, str):
-        text = device.strip()
-    elif isinstance(getattr(device, "type", None), str) and hasattr(device, "index"):
-        index = device.index
-        text = device.type if index is None else f"{device.type}:{index}"
-    else:
-        raise BuildError("device", "not a device", expected=_DEVICE_EXPECTED, got=device)
-    match = _DEVICE_RE.fullmatch(text)
-    if match is None:
-        raise BuildError(
-            "device",
-            "not a device adapters can run on",
-            expected=_DEVICE_EXPECTED,
-            got=device,
-            fix="Use 'cuda' for a GPU ('gpu' is not a torch device name)"
-            if text.startswith("gpu")
-            else None,
-        )
-    kind, index = match.group(1), match.group(2)
-    if kind == "cpu" or index is None:
-        return kind
-    return f"cuda:{int(index)}"
-
-
-def _takes_device(builder: Builder) -> bool:
-    try:
-        parameters = inspect.signature(builder).parameters
-    except (TypeError, ValueError):
-        return False
-    p = parameters.get("device")
-    return p is not None and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-
-
-def leaf_devices(tree: Any) -> Iterator[str]:
-    """The device names (``"cpu"``, ``"cuda:0"``) of torch tensors and JAX arrays in ``tree``."""
-    if isinstance(tree, Mapping):
-        for value in tree.values():
-            yield from leaf_devices(value)
-    elif isinstance(tree, (list, tuple)):
-        for value in tree:
-            yield from leaf_devices(value)
-    elif "torch" in sys.modules and isinstance(tree, sys.modules["torch"].Tensor):
-        yield str(tree.device)
-    elif callable(getattr(tree, "devices", None)):  # a jax.Array
-        for d in tree.devices():
-            yield jax_device_name(d)
-
-
-def jax_device_name(d: Any) -> str:
-    """``"cpu"`` or ``"cuda:N"`` for a ``jax.Device`` (the names torch uses)."""
-    return "cpu" if d.platform == "cpu" else f"cuda:{d.id}"
-
-
-def off_device(params: Any, device: str) -> list[str]:
-    """The devices, other than ``device``, holding arrays of ``params`` (sorted names)."""
-    return sorted({d for d in leaf_devices(params) if not _on(d, device)})
-
-
-def _on(found: str, device: str) -> bool:
-    return found == device or (device == "cuda" and found.startswith("cuda:"))
-
-
-def _check_placed(adapter: Adapter, device: str, spec: Any) -> Adapter:
-    """``adapter`` if all its params are on ``device``, else a `BuildError`."""
-    elsewhere = off_device(adapter.params, device)
-    if elsewhere:
-        raise BuildError(
-            "device",
-            f"the builder for {type(spec).__name__} takes no device argument and put the "
-            f"params on {', '.join(elsewhere)}, not {device}",
-            fix="Give the builder a device keyword (builder(spec, *, device=None) -> Adapter) "
-            "that places the params, or leave device out",
-        )
-    return adapter
-
-
-def _check_onnx_device(spec: specs.OnnxSpec, device: str) -> None:
-    kind, _, index = device.partition(":")
-    if kind != spec.device or index not in ("", "0"):
-        raise BuildError(
-            "device",
-            f"device={device!r} conflicts with the ONNX spec's device {spec.device!r}"
-            + (" (an ONNX spec runs on GPU 0 only)" if kind == spec.device else ""),
-            fix=f"Set the spec's device field (device: {kind}) and leave the argument out, or "
-            f"pass device={spec.device!r}",
-        )
+from .plugins import dispatch
+from .runtimes.convert import check_runtime_device, runtime_function
 
 
 def as_spec(spec: Any) -> Any:
@@ -264,66 +76,7 @@ def build(
         >>> on_gpu = adapters.build("timm/resnet18", device="cuda")
         >>> features = on_gpu(images.cuda(non_blocking=True))
     """
-    if runtime not in RUNTIMES:
-        raise BuildError(
-            "runtime",
-            f"unknown runtime {runtime!r}",
-            expected=f"one of {', '.join(RUNTIMES)}",
-            got=runtime,
-        )
+    convert = runtime_function(runtime)
     device = normalize_device(device)
-    if runtime == "onnxruntime" and device not in (None, "cpu"):
-        raise BuildError(
-            "device",
-            f"runtime='onnxruntime' serves the exported backbone on the CPU, not {device}",
-            fix="Use runtime='torch' with this device, or export the backbone "
-            "(python -m adapters export) and build specs.OnnxSpec(path=..., device='cuda')",
-        )
-    spec = as_spec(spec)
-    if device is not None:
-        if isinstance(spec, specs.OnnxSpec):
-            _check_onnx_device(spec, device)
-        elif isinstance(spec, _TORCH_SPECS) and device != "cpu":
-            from .torch_module import resolve_device
-
-            resolve_device(device)  # no GPU: fail before loading any weights
-    builder = _builder(spec)
-    places = device is not None and _takes_device(builder)
-    adapter = builder(spec, device=device) if places else builder(spec)
-    if not isinstance(adapter, Adapter):
-        raise BuildError(
-            "spec",
-            f"the builder for {type(spec).__name__} returned {type(adapter).__name__}, "
-            "not an adapters.Adapter",
-            fix="Make the builder return adapters.Adapter(forward=..., params=..., spec=...)",
-        )
-    if device is not None and not places:
-        _check_placed(adapter, device, spec)
-    if runtime == "onnxruntime":
-        from .runtimes.onnxruntime import serve_with_onnxruntime
-
-        example = example_input
-        if example is None:
-            shape = adapter.info.get("input_shape")
-            if shape is None:
-                raise BuildError(
-                    "example_input",
-                    "serving with onnxruntime needs an example input, and this model does not "
-                    "declare its input shape",
-                    fix="Pass example_input=torch.randn(1, 3, 224, 224) (your input shape)",
-                )
-            import torch
-
-            example = torch.zeros(tuple(shape))
-        adapter = serve_with_onnxruntime(adapter, example)
-    return adapter
-
-
-def output_transform(spec: Any) -> Callable[[Any], Any] | None:
-    """The spec's ``transforms`` composed into one function (None when there are none)."""
-    records = tuple(getattr(spec, "transforms", ()) or ())
-    if not records:
-        return None
-    from .transforms.factories import from_specs
-
-    return from_specs(records)
+    check_runtime_device(runtime, device)
+    return convert(dispatch(as_spec(spec), device), example_input)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import device_kind, input_device
 from .data import DataError
 from .embed import EmbedError
 from .probe import ProbeError
@@ -158,7 +159,7 @@ def resolve_spec(arg: str, device: str | None = None) -> Any:
     path = Path(arg)
     if path.is_file():
         if path.suffix == ".onnx":
-            kind = "cpu" if device is None else _device_kind(device)
+            kind = "cpu" if device is None else device_kind(device)
             return specs.OnnxSpec(path=str(path), device=kind)
         return specs.load(path)
     if path.suffix in SPEC_SUFFIXES or path.is_dir():
@@ -167,13 +168,6 @@ def resolve_spec(arg: str, device: str | None = None) -> Any:
             "check the path, or run 'python -m adapters list' for registry names"
         )
     return specs.RegistrySpec(model_name=arg)
-
-
-def _device_kind(device: str) -> str:
-    """``"cpu"`` or ``"cuda"`` of a ``--device`` value (a `BuildError` if it is not one)."""
-    from ..build import normalize_device
-
-    return normalize_device(device).partition(":")[0]
 
 
 def _is_onnx(spec: Any) -> bool:
@@ -219,26 +213,25 @@ def build_backbone(
     """
     import torch
 
-    import adapters
-
+    from ..build import build
     from .embed import resolve_preprocess
 
     spec = resolve_spec(arg, device)
     device = choose_device(spec, runtime, device)
     # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
     torch.manual_seed(seed)
-    if runtime != "torch" and device is not None and _device_kind(device) != "cpu":
+    if runtime != "torch" and device is not None and device_kind(device) != "cpu":
         raise CliError(
             f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
             f"{device}; drop --device, or use --runtime torch to run on {device}"
         )
-    backbone = adapters.build(spec, device=device)
+    backbone = build(spec, device=device)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        from ..runtimes.onnxruntime import serve_with_onnxruntime
+        from ..runtimes.convert import to_onnxruntime
 
         # serve the module just built (what build(runtime=...) does after loading it again)
-        backbone = serve_with_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
+        backbone = to_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
     return backbone, pre
 
 
@@ -252,9 +245,9 @@ def _print(*parts: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import adapters
+    from ..registry import list_models
 
-    for name in adapters.list_models(args.pattern):
+    for name in list_models(args.pattern):
         _print(name)
     return 0
 
@@ -262,7 +255,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import input_device, spec_yaml
+    from .embed import spec_yaml
 
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -432,13 +425,12 @@ def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    import adapters
-
+    from ..runtimes.onnx_export import export_onnx
     from .embed import check_output_path
 
     out = check_output_path(args.out, flag="--out")
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    adapters.export_onnx(backbone, out, example, dynamic_batch=True)
+    export_onnx(backbone, out, example, dynamic_batch=True)
     _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
     return 0

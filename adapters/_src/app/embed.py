@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 import torch
 
+from ..devices import input_device
 from .data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -226,18 +227,6 @@ def pool_features(y: Any) -> tuple[torch.Tensor, str]:
             f"{tuple(y.shape)}; add an output transform to the spec"
         )
     return y.float(), " -> ".join(how) or "as is"
-
-
-def input_device(adapter: Any) -> str | None:
-    """Where a torch adapter wants its input (``adapter.info["device"]``), if not the CPU.
-
-    None for the CPU and for other frameworks (ONNX Runtime and JAX take host arrays).
-    """
-    if getattr(adapter, "framework", None) != "torch":
-        return None
-    info = getattr(adapter, "info", None) or {}
-    device = info.get("device") if isinstance(info, Mapping) else None
-    return None if device in (None, "cpu") else str(device)
 
 
 def embed_dataset(

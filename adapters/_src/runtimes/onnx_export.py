@@ -180,9 +180,9 @@ def _torch_adapter(spec_or_adapter: Any, fn: str) -> Adapter:
             "export. Pass a torch-family spec or adapter."
         )
     elif isinstance(spec_or_adapter, (*specs.SPEC_TYPES, str)):
-        import adapters  # lazy: adapters.build imports every source
+        from ..build import build  # lazy: build imports the runtimes
 
-        adapter = adapters.build(spec_or_adapter)
+        adapter = build(spec_or_adapter)
     else:
         raise TypeError(
             f"{fn}: expected a spec record, a registry name or an adapters.Adapter, got "

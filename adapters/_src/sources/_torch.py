@@ -9,9 +9,16 @@ import torch
 
 from .. import checkpoint
 from ..adapter import Adapter
-from ..build import output_transform
+from ..devices import resolve_device
 from ..errors import BuildError
 from ..torch_module import Call, torch_adapter
+from ..transforms.of_spec import output_transform
+
+
+def check_device(spec: Any, device: str) -> None:
+    """Fail before any weights load when ``device`` asks for a GPU that torch does not see."""
+    if device != "cpu":
+        resolve_device(device)
 
 
 def require_module(obj: Any, field: str, what: str) -> torch.nn.Module:

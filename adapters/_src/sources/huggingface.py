@@ -15,6 +15,7 @@ from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import thaw
 from ..offline import hub_cached, is_offline
+from . import _torch
 from ._torch import finish, input_shape_of, require_module
 
 
@@ -70,3 +71,8 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
     return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_huggingface
+check_device = _torch.check_device

@@ -38,6 +38,7 @@ import specs
 from interop._src.dtypes import ORT_TO_NAME, TORCH_TO_NAME
 
 from ..adapter import Adapter
+from ..devices import check_onnx_device
 from ..errors import BuildError
 
 #: ONNX Runtime type strings -> dtype names (torch / NumPy spelling): interop's table
@@ -507,7 +508,7 @@ def build_onnx(
     device = _device_of(session)
     post = None
     if spec.transforms:
-        from ..transforms.factories import from_specs
+        from ..transforms.of_spec import from_specs
 
         post = from_specs(spec.transforms)
 
@@ -622,3 +623,8 @@ def _by_name_out(out: Any, names: Sequence[str]) -> list[Any]:
     if len(names) != 1:
         raise ValueError(f"forward: out= must be a tuple or dict of {len(names)} arrays.")
     return [out]
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_onnx
+check_device = check_onnx_device

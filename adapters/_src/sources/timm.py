@@ -21,6 +21,7 @@ from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import call_with, import_object, thaw
 from ..offline import hub_cached, is_offline
+from . import _torch
 from ._torch import finish, input_shape_of, load_checkpoint
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:")
@@ -128,3 +129,8 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
         info={"input_shape": input_shape_of(module), "output": "feature_maps" if call else "model"},
         device=device,
     )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_timm
+check_device = _torch.check_device

@@ -18,6 +18,7 @@ from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import thaw
 from ..offline import is_offline
+from . import _torch
 from ._torch import finish, input_shape_of, load_checkpoint, require_module
 
 
@@ -116,3 +117,8 @@ def _entrypoints(repo: str) -> list[str]:
         and not name.startswith("_")
         and getattr(value, "__module__", None) == module.__name__
     )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_torch_hub
+check_device = _torch.check_device

@@ -17,21 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-import attrs
-
-from specs import (
-    AsDiscrete,
-    ClsToken,
-    HiddenState,
-    L2Normalize,
-    MeanPatch,
-    PatchGrid,
-    Select,
-)
-from specs import Transform as TransformRecord
 
 from . import checks as _checks
 from . import ops as _impl
@@ -42,8 +29,6 @@ __all__ = [
     "as_discrete",
     "chain",
     "cls_token",
-    "from_spec",
-    "from_specs",
     "hidden_state",
     "l2_normalize",
     "mean_patch",
@@ -340,58 +325,3 @@ def chain(*fns: Transform) -> Transform:
 
     names = ", ".join(getattr(fn, "__name__", type(fn).__name__) for fn in fns)
     return _named(apply, f"chain({names})", "The transforms applied left to right.")
-
-
-#: transform record type -> its factory; a record's fields are its factory's argument names
-_FROM_RECORD: dict[type, Callable[..., Transform]] = {
-    ClsToken: cls_token,
-    PatchGrid: patch_grid,
-    MeanPatch: mean_patch,
-    HiddenState: hidden_state,
-    Select: select,
-    AsDiscrete: as_discrete,
-    L2Normalize: l2_normalize,
-}
-
-
-def from_spec(record: TransformRecord) -> Transform:
-    """The transform a spec record names (``specs.ClsToken(...)`` -> ``cls_token(...)``).
-
-    Args:
-        record: a transform record (``specs.ClsToken``, ``specs.PatchGrid``, ...).
-
-    Returns:
-        The transform, as its factory makes it.
-
-    Raises:
-        TypeError: ``record`` is not a transform record (lists the valid record types).
-    """
-    make = _FROM_RECORD.get(type(record))
-    if make is None:
-        valid = ", ".join(f"specs.{t.__name__}" for t in _FROM_RECORD)
-        raise TypeError(
-            f"from_spec: expected a transform record ({valid}), got {record!r} "
-            f"({type(record).__name__})."
-        )
-    return make(**attrs.asdict(record, recurse=False))
-
-
-def from_specs(records: Iterable[TransformRecord]) -> Transform:
-    """``chain`` of the transforms the records name, in order (``spec.transforms``).
-
-    Args:
-        records: transform records.
-
-    Returns:
-        One transform applying them left to right (the identity for none).
-
-    Raises:
-        TypeError: an item is not a transform record (names its position).
-    """
-    fns = []
-    for i, record in enumerate(records):
-        try:
-            fns.append(from_spec(record))
-        except TypeError as err:
-            raise TypeError(f"transforms[{i}]: {err}") from err
-    return chain(*fns)
