@@ -178,3 +178,10 @@ def dispatch(spec: Any, device: str | None) -> Adapter:
     if device is not None and not places:
         check_placed(adapter, device, spec)
     return adapter
+
+
+def unregister_source(spec_type: type) -> None:
+    """Forget a source added with `register_source`, and its YAML tag (no-op when absent)."""
+    source = _USER.pop(spec_type, None)
+    if source is not None and spec_type not in specs.SPEC_TYPES:
+        specs.unregister_source_tag(source.tag)

@@ -626,5 +626,10 @@ def _by_name_out(out: Any, names: Sequence[str]) -> list[Any]:
 
 
 # the source's entry points, found by its tag (adapters/_src/plugins.py)
-build = build_onnx
+def build(spec: specs.OnnxSpec, *, device: str | None = None) -> Adapter:
+    """`build_onnx`: an ONNX spec runs where its own ``device`` field says (``check_device``
+    has checked the argument against it)."""
+    return build_onnx(spec)
+
+
 check_device = check_onnx_device
