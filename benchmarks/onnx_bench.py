@@ -127,7 +127,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     """Rows ``ours / baseline`` (below 1 is faster)."""
     from adapters._src.runtimes.onnx_export import export_onnx
     from adapters._src.runtimes.onnxruntime import default_cache_dir
-    from adapters._src.sources.onnx import build_onnx
+    from adapters._src.sources.onnx_serve import build_onnx
     from adapters._src.torch_module import torch_adapter
 
     fast, served_vit, vit = _fast_path(quick, default_cache_dir())

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 import interop
 import specs
 from adapters._src.errors import BuildError
-from adapters._src.sources import onnx as onnx_src
-from adapters._src.sources.onnx import OnnxInputError, build_onnx
+from adapters._src.sources import onnx_serve as onnx_src
+from adapters._src.sources.onnx import OnnxInputError
+from adapters._src.sources.onnx_serve import build_onnx
 
 ATOL = 1e-4
 

@@ -31,7 +31,7 @@ import specs
 
 from ..adapter import Adapter
 from ..errors import BuildError
-from ..sources.onnx import build_onnx
+from ..sources.onnx_serve import build_onnx
 from .onnx_export import export_adapter, parity, staged_write, unflatten
 
 #: bumped whenever the cached layout or export settings change (2: attention fused)
