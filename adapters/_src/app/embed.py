@@ -22,9 +22,6 @@ import torch
 
 from ..devices import input_device
 from .data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    INTERPOLATIONS,
     Dataset,
     LoaderStats,
     Preprocess,
@@ -54,14 +51,13 @@ def resolve_preprocess(
 ) -> Preprocess:
     """The backbone's own preprocessing where known, else ImageNet defaults at 224.
 
-    Looks, in order, at ``adapter.info["preprocess"]`` (a mapping of `Preprocess` fields), timm's
-    data config (``timm.data.resolve_model_data_config``; the input size from the model's patch
-    embedding when it was built with another ``img_size``), a HuggingFace
-    ``preprocessor_config.json`` next to the weights, and the input shape of an ONNX model.
+    Reads ``adapter.info["preprocess"]``: a `Preprocess` the source filled in at build time
+    (timm's data config, a HuggingFace ``preprocessor_config.json``, an ONNX input shape; see
+    ``adapters/_src/sources/``), or a mapping of `Preprocess` fields a user's builder gave.
     ``image_size``, ``mean`` and ``std`` (the ``--image-size``, ``--mean``, ``--std`` flags)
     override what was found.
     """
-    pre = _from_info(adapter) or _from_timm(adapter) or _from_hf(adapter) or _from_onnx(adapter)
+    pre = _from_info(adapter)
     if pre is None:
         pre = Preprocess(size=(224, 224), origin="ImageNet defaults")
     if image_size is not None:
@@ -87,6 +83,8 @@ def resolve_preprocess(
 def _from_info(adapter: Any) -> Preprocess | None:
     info = getattr(adapter, "info", None) or {}
     given = info.get("preprocess") if isinstance(info, Mapping) else None
+    if isinstance(given, Preprocess):
+        return given
     if not isinstance(given, Mapping):
         return None
     fields = {f.name for f in attrs.fields(Preprocess)}
@@ -94,64 +92,6 @@ def _from_info(adapter: Any) -> Preprocess | None:
     kwargs.setdefault("origin", "adapter info")
     kwargs.setdefault("size", (224, 224))
     return Preprocess(**kwargs)
-
-
-def _from_timm(adapter: Any) -> Preprocess | None:
-    module = getattr(adapter, "module", None)
-    if not isinstance(module, torch.nn.Module) or not hasattr(module, "pretrained_cfg"):
-        return None
-    import timm.data
-
-    cfg = timm.data.resolve_model_data_config(module)
-    channels, h, w = cfg["input_size"]
-    # A model built with img_size=... keeps its pretrained config's size; trust the model.
-    patch = getattr(module, "patch_embed", None)
-    img_size = getattr(patch, "img_size", None)
-    if img_size is not None and getattr(patch, "strict_img_size", True):
-        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    interp = cfg.get("interpolation", "bicubic")
-    return Preprocess(
-        size=(int(h), int(w)),
-        channels=int(channels),
-        mean=tuple(float(m) for m in cfg["mean"]),
-        std=tuple(float(s) for s in cfg["std"]),
-        interpolation=interp if interp in INTERPOLATIONS else "bicubic",
-        crop_pct=float(cfg.get("crop_pct", 1.0)),
-        origin="timm data config",
-    )
-
-
-def _from_hf(adapter: Any) -> Preprocess | None:
-    spec = getattr(adapter, "spec", None)
-    where = getattr(spec, "model_name_or_path", None)
-    if not where or not (Path(where) / "preprocessor_config.json").is_file():
-        return None
-    cfg = json.loads((Path(where) / "preprocessor_config.json").read_text())
-    size = cfg.get("crop_size") or cfg.get("size") or 224
-    if isinstance(size, Mapping):
-        edge = size.get("shortest_edge")
-        size = (size["height"], size["width"]) if "height" in size else (edge, edge)
-    elif isinstance(size, int):
-        size = (size, size)
-    resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
-    return Preprocess(
-        size=(int(size[0]), int(size[1])),
-        channels=int(cfg.get("num_channels", 3)),
-        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
-        std=tuple(cfg.get("image_std", IMAGENET_STD)),
-        interpolation=resample,
-        origin="huggingface preprocessor_config.json",
-    )
-
-
-def _from_onnx(adapter: Any) -> Preprocess | None:
-    session = getattr(adapter, "module", None)
-    if not hasattr(session, "get_inputs"):
-        return None
-    shape = session.get_inputs()[0].shape
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
-        return None
-    return Preprocess(size=(shape[2], shape[3]), channels=shape[1], origin="ONNX input shape")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from .. import checkpoint
 from ..adapter import Adapter
 from ..devices import resolve_device
 from ..errors import BuildError
+from ..preprocess import INTERPOLATIONS, Preprocess
 from ..torch_module import Call, torch_adapter
 from ..transforms.of_spec import output_transform
 
@@ -72,6 +73,9 @@ def finish(
 ) -> Adapter:
     """The adapter of a loaded module, with the spec's output transforms, moved to ``device``
     (None: where it is)."""
+    info = dict(info or {})
+    if info.get("preprocess") is None:
+        info["preprocess"] = timm_preprocess(module)
     return torch_adapter(
         module, spec, call=call, post=output_transform(spec), info=info, device=device
     )
@@ -88,3 +92,29 @@ def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
     if isinstance(size, int):
         return (1, channels, size, size)
     return None
+
+
+def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
+    """timm's data config of a module with a ``pretrained_cfg`` (the input size from its patch
+    embedding when it was built with another ``img_size``); None for other modules."""
+    if not hasattr(module, "pretrained_cfg"):
+        return None
+    import timm.data
+
+    cfg = timm.data.resolve_model_data_config(module)
+    channels, h, w = cfg["input_size"]
+    # A model built with img_size=... keeps its pretrained config's size; trust the model.
+    patch = getattr(module, "patch_embed", None)
+    img_size = getattr(patch, "img_size", None)
+    if img_size is not None and getattr(patch, "strict_img_size", True):
+        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    interp = cfg.get("interpolation", "bicubic")
+    return Preprocess(
+        size=(int(h), int(w)),
+        channels=int(channels),
+        mean=tuple(float(m) for m in cfg["mean"]),
+        std=tuple(float(s) for s in cfg["std"]),
+        interpolation=interp if interp in INTERPOLATIONS else "bicubic",
+        crop_pct=float(cfg.get("crop_pct", 1.0)),
+        origin="timm data config",
+    )

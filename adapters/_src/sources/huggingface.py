@@ -7,7 +7,10 @@ code runs only with ``trust_remote_code: true``; transformers prefers safetensor
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import specs
 
@@ -15,6 +18,7 @@ from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import thaw
 from ..offline import hub_cached, is_offline
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from . import _torch
 from ._torch import finish, input_shape_of, require_module
 
@@ -70,7 +74,30 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
-    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+    info = {"input_shape": input_shape_of(module), "preprocess": hf_preprocess(path)}
+    return finish(module, spec, info=info, device=device)
+
+
+def hf_preprocess(where: str) -> Preprocess | None:
+    """The ``preprocessor_config.json`` next to local weights, as a `Preprocess` (else None)."""
+    if not where or not (Path(where) / "preprocessor_config.json").is_file():
+        return None
+    cfg = json.loads((Path(where) / "preprocessor_config.json").read_text())
+    size = cfg.get("crop_size") or cfg.get("size") or 224
+    if isinstance(size, Mapping):
+        edge = size.get("shortest_edge")
+        size = (size["height"], size["width"]) if "height" in size else (edge, edge)
+    elif isinstance(size, int):
+        size = (size, size)
+    resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
+    return Preprocess(
+        size=(int(size[0]), int(size[1])),
+        channels=int(cfg.get("num_channels", 3)),
+        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("image_std", IMAGENET_STD)),
+        interpolation=resample,
+        origin="huggingface preprocessor_config.json",
+    )
 
 
 # the source's entry points, found by its tag (adapters/_src/plugins.py)

@@ -19,6 +19,7 @@ import interop
 import specs
 
 from ..adapter import Adapter
+from ..preprocess import Preprocess
 from .onnx import (
     CUDA_PROVIDERS,
     ORT_ERRORS,
@@ -240,8 +241,17 @@ def build_onnx(
             "outputs": outputs_sig,
             "providers": tuple(session.get_providers()),
             "device": device[0],
+            "preprocess": onnx_preprocess(session),
         },
     )
+
+
+def onnx_preprocess(session: ort.InferenceSession) -> Preprocess | None:
+    """The input size and channels of an image model's fixed (N, C, H, W) input (else None)."""
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    return Preprocess(size=(shape[2], shape[3]), channels=shape[1], origin="ONNX input shape")
 
 
 def _general_path(
