@@ -24,10 +24,10 @@ from ._src.runtimes.convert import to_onnxruntime
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
 _LAZY = {
     "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
-    "parity": ("adapters._src.runtimes.onnx_export", "parity"),
+    "parity": ("adapters._src.runtimes.parity", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
-    "ParityReport": ("adapters._src.runtimes.onnx_export", "ParityReport"),
+    "ParityReport": ("adapters._src.runtimes.parity", "ParityReport"),
     "ParityError": ("adapters._src.runtimes.onnxruntime", "ParityError"),
 }
 

@@ -13,13 +13,12 @@ import adapters
 import specs
 from adapters._src.errors import BuildError
 from adapters._src.runtimes.onnx_export import (
-    ParityReport,
     export_adapter,
     export_onnx,
     flatten,
-    parity,
     unflatten,
 )
+from adapters._src.runtimes.parity import ParityReport, parity
 from adapters._src.sources.onnx import OnnxInputError
 from adapters._src.sources.onnx_serve import build_onnx
 from adapters._src.torch_module import torch_adapter

@@ -32,8 +32,9 @@ def test_lazy_names_are_the_real_objects() -> None:
     assert callable(adapters.transforms.from_specs)
     onnx_export = importlib.import_module("adapters._src.runtimes.onnx_export")
     assert adapters.export_onnx is onnx_export.export_onnx
-    assert adapters.parity is onnx_export.parity
-    assert adapters.ParityReport is onnx_export.ParityReport
+    parity = importlib.import_module("adapters._src.runtimes.parity")
+    assert adapters.parity is parity.parity
+    assert adapters.ParityReport is parity.ParityReport
     assert adapters.heads is importlib.import_module("adapters.heads")
     assert callable(adapters.heads.fit)
 

@@ -32,7 +32,8 @@ import specs
 from ..adapter import Adapter
 from ..errors import BuildError
 from ..sources.onnx_serve import build_onnx
-from .onnx_export import export_adapter, parity, staged_write, unflatten
+from .onnx_export import export_adapter, staged_write, unflatten
+from .parity import parity
 
 #: bumped whenever the cached layout or export settings change (2: attention fused)
 CACHE_FORMAT = 2
