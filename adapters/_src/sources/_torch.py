@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -79,6 +79,44 @@ def finish(
     return torch_adapter(
         module, spec, call=call, post=output_transform(spec), info=info, device=device
     )
+
+
+def out_indices_call(
+    module: torch.nn.Module,
+    out_indices: int | Sequence[int] | None,
+    *,
+    method: str,
+    what: str,
+    returns: str,
+    fix: str,
+    run: Callable[[torch.nn.Module, Any, Any], Any],
+) -> Call | None:
+    """The ``call`` returning intermediate outputs for ``out_indices`` (timm, torch.hub).
+
+    Args:
+        module: the loaded model.
+        out_indices: the spec's field: None (the model's own forward), an int or indices.
+        method: the model method that computes them (checked to exist).
+        what, returns, fix: the error's wording (``"timm model 'x'"``, ``"feature maps"``).
+        run: ``run(module, x, indices) -> outputs``.
+
+    Raises:
+        BuildError: ``out_indices`` is set and the model has no ``method``.
+    """
+    if out_indices is None:
+        return None
+    if not hasattr(module, method):
+        raise BuildError(
+            "out_indices",
+            f"{what} ({type(module).__name__}) has no {method}, so it cannot return {returns}",
+            fix=fix,
+        )
+    indices = out_indices if isinstance(out_indices, int) else list(out_indices)
+
+    def call(m: torch.nn.Module, x: Any) -> Any:
+        return run(m, x, indices)
+
+    return call
 
 
 def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
