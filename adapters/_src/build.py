@@ -8,32 +8,12 @@ one module per source under ``adapters/_src/sources/``) and the adapter to its r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-
-import specs
 
 from .adapter import Adapter
 from .devices import normalize_device
-from .errors import BuildError
-from .plugins import dispatch
+from .plugins import as_spec, dispatch
 from .runtimes.convert import check_runtime_device, runtime_function
-
-
-def as_spec(spec: Any) -> Any:
-    """A registry name becomes a `RegistrySpec`, a dict goes through ``specs.structure``."""
-    if isinstance(spec, str):
-        return specs.RegistrySpec(model_name=spec)
-    if isinstance(spec, Mapping):
-        structure = getattr(specs, "structure", None)
-        if structure is None:
-            raise BuildError(
-                "spec",
-                "building from a dict needs specs.structure, which this install lacks",
-                fix="Construct the spec record directly, e.g. specs.TimmSpec(...)",
-            )
-        return structure(spec)
-    return spec
 
 
 def build(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -154,6 +154,22 @@ def source_for(spec: Any) -> Source:
         got=spec,
         fix="Register one with adapters.register_source(spec_type, builder)",
     )
+
+
+def as_spec(spec: Any) -> Any:
+    """A registry name becomes a `RegistrySpec`, a dict goes through ``specs.structure``."""
+    if isinstance(spec, str):
+        return specs.RegistrySpec(model_name=spec)
+    if isinstance(spec, Mapping):
+        structure = getattr(specs, "structure", None)
+        if structure is None:
+            raise BuildError(
+                "spec",
+                "building from a dict needs specs.structure, which this install lacks",
+                fix="Construct the spec record directly, e.g. specs.TimmSpec(...)",
+            )
+        return structure(spec)
+    return spec
 
 
 def dispatch(spec: Any, device: str | None) -> Adapter:

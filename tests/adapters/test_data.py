@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from adapters._src.app import data, embed
+from adapters._src.app import data, embed, loader
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +184,13 @@ def test_loader_preprocesses_single_threaded_on_the_cpu(
     count threads start with is restored afterwards (also when the producer fails)."""
     main = torch.get_num_threads()
     seen = []
-    real = data._make_batch
+    real = loader._make_batch
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data, "_make_batch", spy)
+    monkeypatch.setattr(loader, "_make_batch", spy)
     pre = data.Preprocess(size=(8, 8))
     ds = data.load_dataset(str(folder))  # holds one unreadable file: strict raises
     try:

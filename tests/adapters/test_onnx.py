@@ -22,8 +22,8 @@ import interop
 import specs
 from adapters._src.errors import BuildError
 from adapters._src.sources import onnx_serve as onnx_src
-from adapters._src.sources.onnx import OnnxInputError
 from adapters._src.sources.onnx_serve import build_onnx
+from adapters._src.sources.onnx_session import OnnxInputError
 
 ATOL = 1e-4
 

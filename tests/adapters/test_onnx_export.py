@@ -19,8 +19,8 @@ from adapters._src.runtimes.onnx_export import (
     unflatten,
 )
 from adapters._src.runtimes.parity import ParityReport, parity
-from adapters._src.sources.onnx import OnnxInputError
 from adapters._src.sources.onnx_serve import build_onnx
+from adapters._src.sources.onnx_session import OnnxInputError
 from adapters._src.torch_module import torch_adapter
 
 ATOL = 1e-4

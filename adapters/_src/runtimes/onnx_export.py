@@ -33,6 +33,7 @@ import specs
 
 from ..adapter import Adapter
 from ..errors import BuildError
+from ..plugins import as_spec, dispatch
 
 #: a JSON-able description of an output's nesting: None for a tensor, else
 #: {"list": [...]}, {"tuple": [...]} or {"dict": [[key, child], ...]}
@@ -179,9 +180,7 @@ def _torch_adapter(spec_or_adapter: Any, fn: str) -> Adapter:
             "export. Pass a torch-family spec or adapter."
         )
     elif isinstance(spec_or_adapter, (*specs.SPEC_TYPES, str)):
-        from ..build import build  # lazy: build imports the runtimes
-
-        adapter = build(spec_or_adapter)
+        adapter = dispatch(as_spec(spec_or_adapter), None)
     else:
         raise TypeError(
             f"{fn}: expected a spec record, a registry name or an adapters.Adapter, got "

@@ -1,6 +1,6 @@
 """Running an ONNX Runtime session on the caller's memory: `build_onnx` and its IO binding.
 
-See ``adapters/_src/sources/onnx.py`` for the contract (zero-copy inputs and outputs, checks
+See ``adapters/_src/sources/onnx_session.py`` for the contract (zero-copy inputs and outputs, checks
 before the run, one session for every thread); this module is the serving half of that source.
 """
 
@@ -20,7 +20,7 @@ import specs
 
 from ..adapter import Adapter
 from ..preprocess import Preprocess
-from .onnx import (
+from .onnx_session import (
     CUDA_PROVIDERS,
     ORT_ERRORS,
     OUTPUT_STYLES,
