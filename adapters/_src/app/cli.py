@@ -183,7 +183,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     _print(f"framework:   {backbone.framework}")
     _print(f"device:      {info.get('device') or 'cpu'}")
     _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"output kind: {info.get('output_kind', _kind(y))}")
+    _print(f"output kind: {_kind(y)}")
     _print(f"output:      {_shape_dtype(y)}")
     _print(f"parameters:  {count:,} ({size / 2**20:.2f} MiB)")
     transforms = getattr(backbone.spec, "transforms", ())
