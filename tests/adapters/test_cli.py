@@ -86,6 +86,7 @@ def test_inspect(capsys, work, spec_file):
     assert "model_name: vit_tiny_patch16_224" in out
 
 
+@pytest.mark.slow
 def test_embed_digits_matches_plain_forward(capsys, work):
     path = work["out"] / "digits.safetensors"
     code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",
@@ -133,6 +134,7 @@ def _metrics(out: str) -> dict[str, tuple[float, float | None]]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["linear", "mlp"])
 def test_probe_digits_beats_chance(capsys, work, head, tmp_path):
     code, out, err = run(capsys, "probe", work["spec"], "--data", "digits", "--limit", "300",
@@ -166,6 +168,7 @@ def test_probe_features_reach_jax_without_copy(work):
     assert interop.data_ptr(xj) == interop.data_ptr(emb.embeddings)
 
 
+@pytest.mark.slow
 def test_export_and_onnxruntime_embed(capsys, work):
     onnx_path = work["root"] / "tiny.onnx"
     code, _, err = run(capsys, "export", work["spec"], "--out", str(onnx_path))
@@ -315,6 +318,7 @@ def test_bad_device_one_line_exit_2(capsys, work, tmp_path, command, argv, match
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_probe_embeddings_file_honours_limit(capsys, work, tmp_path):
     path = tmp_path / "rows.safetensors"
     assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",

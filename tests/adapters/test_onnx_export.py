@@ -23,6 +23,9 @@ from adapters._src.sources.onnx_serve import build_onnx
 from adapters._src.sources.onnx_session import OnnxInputError
 from adapters._src.torch_module import torch_adapter
 
+#: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
+pytestmark = pytest.mark.slow
+
 ATOL = 1e-4
 
 VIT = specs.TimmSpec(

@@ -15,6 +15,10 @@ from adapters._src.runtimes import onnxruntime as ort_runtime
 from adapters._src.runtimes.onnxruntime import ParityError, cache_key, serve_with_onnxruntime
 from adapters._src.torch_module import torch_adapter
 
+#: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
+pytestmark = pytest.mark.slow
+
+
 ATOL = 1e-4
 
 
