@@ -35,8 +35,8 @@ there and raises a `ValueError` naming the argument, both devices and the fix wh
 it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
 host-to-device copy on every call is the slow path a user should see, and because a loader
 that pins memory and copies with ``non_blocking=True`` (``adapters._src.app.data.iter_batches``)
-does it better ahead of time. The check compares ``x.device`` with one cached device (about
-0.2 us a tensor), so the own-params fast path keeps its speed.
+does it better ahead of time. The check compares ``x.device`` with one cached device, so the
+own-params fast path keeps its speed.
 """
 
 from __future__ import annotations

@@ -1,26 +1,22 @@
 """The bridge's fast path: the common zero-copy cases, decided from a few attribute reads.
 
 The general path (``bridge._convert``) describes every array as an ``ArrayInfo``, lists the
-reasons a copy is needed and only then shares memory: ~10-20 us of Python per array, on top
-of the consumers' own DLPack imports. The cases that dominate real use (a C-contiguous,
+reasons a copy is needed and only then shares memory, on top of the consumers' own DLPack
+imports. The cases that dominate real use (a C-contiguous,
 64-byte aligned CPU tensor or NumPy array, a single-device CPU JAX array, an ONNX Runtime
 output on the CPU) need none of that, so ``share(a, target)`` handles exactly those and
 returns ``None`` for everything else (strided, unaligned, read-only, requires-grad, 64-bit
 without x64, CUDA, sharded, empty, ``copy=True``, an explicit device), which then takes the
 general path unchanged.
 
-Consumer imports are done below their public wrappers where those were measured to dominate:
-
-* ``jax.dlpack.from_dlpack`` spends ~70% of its ~100 us in ``jnp.asarray`` (dtype
-  canonicalisation, a no-op for the dtypes admitted here) and in a device/stream lookup;
-  the CPU import itself is ``_jax.dlpack_managed_tensor_to_buffer`` (~5 us). It is a private
-  jaxlib function, so it is looked up once, used only when its signature is the one this was
-  written against (jaxlib extension >= 467), and otherwise the public function is used.
-* ``jax.Array.__dlpack__`` spends ~6 us in Python around jaxlib's exporter
-  ``_jax.buffer_to_dlpack_managed_tensor`` (~1 us), also called directly (same guard);
-* ``torch.Tensor.__dlpack__`` costs ~10-20 us in Python argument handling;
-  ``torch.utils.dlpack.to_dlpack`` makes the same (legacy, unversioned) capsule in ~1 us.
-  ONNX Runtime's ``OrtValue.from_dlpack`` accepts that capsule directly (public API).
+Consumer imports are done below their public wrappers where those were measured to dominate
+(figures in benchmarks/README.md): ``jax.dlpack.from_dlpack`` (the CPU import itself is the
+private ``_jax.dlpack_managed_tensor_to_buffer``, looked up once and used only when its
+signature is the one this was written against, jaxlib extension >= 467, else the public
+function), ``jax.Array.__dlpack__`` (jaxlib's exporter ``_jax.buffer_to_dlpack_managed_tensor``
+called directly, same guard) and ``torch.Tensor.__dlpack__`` (``torch.utils.dlpack.to_dlpack``
+makes the same legacy, unversioned capsule; ONNX Runtime's ``OrtValue.from_dlpack`` accepts it
+directly, public API).
 """
 
 from __future__ import annotations
@@ -39,7 +35,7 @@ from interop._src.arrays import ALIGNMENT
 
 _KDLCPU = 1
 
-try:  # private, but the only way around ~70 us of wrapper per conversion; see the docstring
+try:  # private, but the only way around the public wrapper's cost; see the docstring
     from jax._src.array import ArrayImpl as JAX_ARRAY
     from jax._src.lib import _jax as _jaxlib
     from jax._src.lib import jaxlib_extension_version as _JAXLIB_EXT
@@ -92,8 +88,8 @@ def jax_from_capsule(capsule: Any, owner: Any) -> jax.Array:
 def torch_from_jax(a: jax.Array) -> torch.Tensor:
     """A torch CPU tensor over a single-device CPU JAX array's buffer (never a copy).
 
-    ``jax.Array.__dlpack__`` re-derives the device and sharding in Python (~6 us) before
-    calling jaxlib's exporter (~1 us); this calls the exporter directly when it exists.
+    ``jax.Array.__dlpack__`` re-derives the device and sharding in Python before calling
+    jaxlib's exporter; this calls the exporter directly when it exists.
     """
     if _TO_CAPSULE is None:  # pragma: no cover - depends on the jax version
         return torch.from_dlpack(a)
@@ -168,7 +164,7 @@ def _ort(a: Any, target: str) -> Any:
         if name not in ok or a.data_ptr() % ALIGNMENT or 0 in a.shape():
             return None
         return jax_from_capsule(a.__dlpack__(), a)
-    t = _torch_from_capsule(a.__dlpack__())  # ~4 us; torch.from_dlpack(a) takes ~10
+    t = _torch_from_capsule(a.__dlpack__())  # cheaper than torch.from_dlpack(a)
     if target == "torch":
         return t
     return t.numpy() if t.dtype in _TORCH_NUMPY else None

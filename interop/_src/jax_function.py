@@ -141,8 +141,8 @@ def jax_function(
       DLPack and runs its kernels on XLA's stream, so no synchronisation is needed; the
       one extra cost is a device-to-device copy of the outputs into XLA's buffers.
       Operands on another device are moved to the adapter's (and results back). On the
-      CPU it is zero-copy too (tested by pointers) and was ~3.8x faster per call than
-      ``"host"`` on a tiny ``Linear(8, 8)`` (124 vs 471 us, timed side by side).
+      CPU it is zero-copy too (tested by pointers) and faster per call than ``"host"``
+      (benchmarks/README.md).
     * ``"auto"``: ``"buffer"`` when the adapter and JAX's default backend are on the same
       kind of device (both CPU, or both GPU), so that torch really runs on JAX's memory; else
       ``"host"`` (ONNX adapters: always ``"host"``). ``buffer_callback`` is still marked
@@ -342,7 +342,7 @@ def _pad_dx(grads: tuple, x_float: bool) -> tuple[Any, Any]:
 def _torch_host(v: Any) -> torch.Tensor:
     """A callback argument (a JAX CPU array) as a torch tensor over its buffer."""
     if type(v) is _fast.JAX_ARRAY:
-        return _fast.torch_from_jax(v)  # ~3 us instead of ~12 us per array: params add up
+        return _fast.torch_from_jax(v)  # direct: params add up
     return _arr.torch_alias(v)
 
 

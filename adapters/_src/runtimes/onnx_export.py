@@ -2,8 +2,8 @@
 
 ``export_onnx`` traces ``adapter.forward`` (so the spec's output transforms are in the graph)
 with the ``torch.export``-based exporter, the one torch 2.9+ supports without deprecation
-warnings (the TorchScript exporter is ~5x faster on a tiny ViT but deprecated, and warns
-on timm's shape asserts). The file is written next to its destination and renamed into
+warnings (the TorchScript exporter is faster but deprecated, and warns on timm's shape
+asserts). The file is written next to its destination and renamed into
 place, so an interrupted export leaves nothing half-written.
 
 Inputs and outputs get stable names: one tensor is ``input`` / ``output``; a tuple is

@@ -42,12 +42,8 @@ MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
 #: ONNX Runtime session config for served backbones. Spinning off: ORT's intra-op threads
 #: otherwise busy-wait between kernels, which on a shared CPU (data loaders, other jobs)
-#: takes time from whoever holds the core. ViT-S/16 batch 16, 2 threads, interleaved runs
-#: on a loaded 2-core machine: CPU time per batch 2185 -> 2068 ms and 2200 -> 2036 ms, wall
-#: 1.22x -> 1.33x and 0.95x -> 1.03x of torch eager (wall spread ~0.5: noisy, same sign).
-#: Left at ORT's defaults, as measured no better: inter-op threads / sequential execution,
-#: denormals as zero (random or trained fp32 weights hold no denormals), memory pattern and
-#: CPU arena (turning both off: 1.30x -> 1.19x by CPU time).
+#: takes time from whoever holds the core. The other session options stay at ORT's defaults,
+#: measured no better (figures in benchmarks/README.md, "Figures behind design choices").
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 
 
@@ -146,21 +142,8 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
     ``com.microsoft.MultiHeadAttention`` (shapes simplified first, so the pattern matches
     under a dynamic batch). Models without attention are left untouched.
 
-    Measured on ViT-S/16 batch 16 (``pretrained=False``), 2 CPU cores shared with other
-    jobs, the exported file before and after this rewrite timed interleaved with torch eager
-    (medians of 5): CPU time per batch 2.42 -> 2.13 s (torch eager 2.73 s), i.e. 1.13x ->
-    1.28x; wall 1.10x -> 1.25x with ORT's spinning off; max |diff| 5.5e-6 -> 4.7e-6. The
-    kernels (ORT profiler, one thread): MatMul / Softmax / MatMul + per-head Transposes
-    ~430 ms -> MultiHeadAttention ~180-290 ms. Tried and left out, timed the same way:
-
-    * the rest of ``optimize_for_ort``: its SkipLayerNormalization (24 nodes) costs 361 ms
-      where LayerNormalization + Add cost ~60 ms, so the full pipeline is slower (1.01x);
-    * the TorchScript exporter + ``onnxruntime.transformers`` ``model_type="vit"``: fuses no
-      Attention on timm's graph either, only the same slow SkipLayerNormalization (1.06x),
-      and the exporter is deprecated;
-    * saving ORT's own optimised graph into the cache (``optimized_model_filepath``): later
-      session creation 0.22 -> 0.15 s only, and ORT warns that a level-"all" graph is tied
-      to the machine it was optimised on.
+    Why these passes and not others: measured, see benchmarks/README.md ("Figures behind
+    design choices").
 
     Args:
         path: an ``.onnx`` file, rewritten atomically when a fusion applies.

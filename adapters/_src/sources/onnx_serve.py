@@ -44,7 +44,7 @@ def _device_of(session: ort.InferenceSession) -> tuple[str, int]:
 
 # ONNX Runtime's C-level OrtValue from a DLPack capsule: what the public
 # ``OrtValue.from_dlpack`` calls after a ``hasattr`` and before wrapping it in a Python
-# OrtValue that ``run_with_ort_values`` would unwrap again (~2.8 -> ~0.9 us with the capsule)
+# OrtValue that ``run_with_ort_values`` would unwrap again
 _ORT_FROM_CAPSULE: Any = getattr(
     getattr(_ort_state, "OrtValue", None),
     "from_dlpack",
@@ -79,7 +79,7 @@ def bind(
         The binding and the input OrtValues; keep both alive until the run is over.
     """
     binding = session.io_binding()
-    # C-contiguous memory is shared (~5 us per array); strided inputs get a dense copy
+    # C-contiguous memory is shared; strided inputs get a dense copy
     values = {name: interop.to_ortvalue(a) for name, a in feeds.items()}
     for name, value in values.items():
         binding.bind_ortvalue_input(name, value)
@@ -132,17 +132,16 @@ def _cpu_runner(session: ort.InferenceSession) -> Any:
 def _run_cpu(
     run: Any, feeds: Mapping[str, Any], output_names: list[str], convert: Any
 ) -> list[Any]:
-    """The CPU case of `run_bound` in one ONNX Runtime call (~10 us instead of ~30 us).
+    """The CPU case of `run_bound` in one ONNX Runtime call (instead of an IO binding).
 
     The same zero-copy inputs (OrtValues over the caller's memory) and ORT-allocated outputs
     as an ``IOBinding``, without building one per call: ``run_with_ort_values`` of the
-    session's C object, since the public wrapper re-validates its arguments in Python
-    (~80 us). ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding
+    session's C object, since the public wrapper re-validates its arguments in Python. ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding
     when it is missing.
     """
     values = {name: interop.to_ortvalue(a)._ortvalue for name, a in feeds.items()}
     result = run(values, output_names, None)
-    # indexed, not iterated: iterating the pybind11 OrtValueVector costs ~100 us
+    # indexed, not iterated: iterating the pybind11 OrtValueVector is slow
     return [convert(result[i]) for i in range(len(result))]
 
 
