@@ -3,7 +3,8 @@
 A built-in source is the module ``adapters/_src/sources/<tag>.py`` of its spec's ``source:``
 tag (``specs.SOURCES``), imported on first use, so that building a timm spec never imports
 transformers or flax. It exposes ``build(spec, *, device)`` and, if the device must be checked
-before any weights load, ``check_device(spec, device)``. `register_source` adds a user's source and
+before any weights load, ``check_device(spec, device)``; the registry ``model_kwargs`` whose
+meaning depends on the source, ``REGISTRY_OVERRIDES``. `register_source` adds a user's source and
 teaches ``specs`` its tag.
 """
 
@@ -45,6 +46,8 @@ class Source:
         places: whether ``build`` takes ``device`` (else `dispatch` checks the placement).
         check_device: ``check_device(spec, device)``, run before ``build`` (a missing GPU fails
             before any weights load); None when there is nothing to check early.
+        registry_overrides: ``{model_kwargs key: override(spec, value) -> spec}`` for the
+            registry keys whose meaning depends on the source (``out_indices``).
     """
 
     spec_type: type
@@ -52,6 +55,7 @@ class Source:
     build: Callable[..., Adapter]
     places: bool = True
     check_device: Callable[[Any, str], Any] | None = None
+    registry_overrides: Mapping[str, Callable[[Any, Any], Any]] = attrs.field(factory=dict)
 
 
 _USER: dict[type, Source] = {}
@@ -133,7 +137,13 @@ def _builtin(kind: type) -> Source | None:
     if kind not in specs.SPEC_TYPES or tag is None:
         return None
     module = importlib.import_module(f"{SOURCES_PACKAGE}.{tag}")
-    return Source(kind, tag, module.build, check_device=getattr(module, "check_device", None))
+    return Source(
+        kind,
+        tag,
+        module.build,
+        check_device=getattr(module, "check_device", None),
+        registry_overrides=getattr(module, "REGISTRY_OVERRIDES", {}),
+    )
 
 
 def source_for(spec: Any) -> Source:
@@ -170,6 +180,13 @@ def as_spec(spec: Any) -> Any:
             )
         return structure(spec)
     return spec
+
+
+def registry_override(spec: Any, key: str) -> Callable[[Any, Any], Any] | None:
+    """The source's override of a registry ``model_kwargs`` key for ``spec`` (None: none)."""
+    kind = type(spec)
+    source = _USER.get(kind) or (_builtin(kind) if kind in specs.SPEC_TYPES else None)
+    return None if source is None else source.registry_overrides.get(key)
 
 
 def dispatch(spec: Any, device: str | None) -> Adapter:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import torch
+
+import specs
 
 from .. import checkpoint
 from ..adapter import Adapter
@@ -156,3 +159,16 @@ def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
         crop_pct=float(cfg.get("crop_pct", 1.0)),
         origin="timm data config",
     )
+
+
+def out_indices_override(spec: Any, value: Any) -> Any:
+    """Registry ``out_indices`` for timm and torch.hub: feature maps instead of the CLS token
+    (the spec's field, or the hub entrypoint's own argument when the entry passes one)."""
+    transforms = spec.transforms
+    if value is not None:
+        drop = (specs.ClsToken, specs.MeanPatch)
+        transforms = tuple(t for t in spec.transforms if not isinstance(t, drop))
+    if "out_indices" in spec.model_kwargs:  # passed to the hub entrypoint itself
+        kwargs = {**spec.model_kwargs, "out_indices": value}
+        return attrs.evolve(spec, model_kwargs=kwargs, transforms=transforms)
+    return attrs.evolve(spec, out_indices=value, transforms=transforms)

@@ -11,6 +11,9 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 import specs
 
@@ -103,3 +106,25 @@ def hf_preprocess(where: str) -> Preprocess | None:
 # the source's entry points, found by its tag (adapters/_src/plugins.py)
 build = build_huggingface
 check_device = _torch.check_device
+
+
+def _out_indices(spec: specs.HuggingFaceSpec, value: Any) -> specs.HuggingFaceSpec:
+    """Registry ``out_indices``: ``1`` swaps `ClsToken` for `PatchGrid` (the last layer's patch
+    grid), as eva does; None keeps the entry."""
+    if value is None:
+        return spec
+    if value != 1:
+        raise ValueError(
+            "(HuggingFace) supports out_indices 1 (the patch grid of the last layer) or null "
+            "only, as in eva"
+        )
+    transforms = tuple(
+        specs.PatchGrid(num_register_tokens=t.num_register_tokens)
+        if isinstance(t, specs.ClsToken)
+        else t
+        for t in spec.transforms
+    )
+    return attrs.evolve(spec, transforms=transforms)
+
+
+REGISTRY_OVERRIDES = {"out_indices": _out_indices}
