@@ -91,7 +91,9 @@ def register_source(
         builder: ``builder(spec, *, device=None) -> Adapter`` (or ``builder(spec)``, whose params
             `build` then checks are where ``device`` asks). It may build nested specs with
             ``adapters.build``.
-        tag: its ``source:`` tag in YAML; default `default_tag` (``ScaleSpec`` -> ``scale``).
+        tag: its ``source:`` tag in YAML; default `default_tag` (``ScaleSpec`` -> ``scale``),
+            which then names the latest class registered under it (pass ``tag`` to keep two
+            classes of the same name apart).
         overwrite: replace an existing builder for ``spec_type`` (built-ins included) and an
             existing tag.
 
@@ -127,8 +129,10 @@ def register_source(
     if builtin:
         tag = next(t for t, cls in specs.SOURCES.items() if cls is spec_type)
     else:
+        # a defaulted tag follows the latest class of that name (a re-run notebook cell)
+        replace = overwrite or tag is None
         tag = default_tag(spec_type) if tag is None else tag
-        specs.register_source_tag(tag, spec_type, overwrite=overwrite)
+        specs.register_source_tag(tag, spec_type, overwrite=replace)
     _USER[spec_type] = Source(spec_type, tag, builder, places=_takes_device(builder))
 
 

@@ -24,14 +24,13 @@ from .converter import check_keys_are_strings, make_converter, structure_record
 from .errors import Location, SpecError, closest
 from .records import (
     RENAMED,
-    SOURCES,
     TRANSFORM_TYPES,
     TRANSFORMS,
     RegistrySpec,
     Spec,
     Transform,
 )
-from .tags import BUILTIN_TAGS, spec_types
+from .tags import BUILTIN_TAGS, source_table, spec_types
 
 _SPEC_SHAPES = (
     "a spec: a registry name (string), a mapping with a 'source:' key, "
@@ -116,7 +115,7 @@ def _structure_spec(obj: Any, location: Location) -> Spec:
                 )
         return _structure_spec(obj["backbone"], (*location, "backbone"))
     if "source" in obj:
-        return _structure_tagged(obj, location, "source", SOURCES)
+        return _structure_tagged(obj, location, "source", source_table())
     if "class_path" in obj:
         return _structure_translated(eva.translate_model(obj, location))
     raise _shape_error(obj, location, ("source", "class_path", "backbone"), _SPEC_SHAPES)

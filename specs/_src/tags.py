@@ -1,7 +1,8 @@
 """User sources in our YAML format: ``register_source_tag(tag, record_type)``.
 
-A tag registered here is one more key of `SOURCES`, so `structure`, `unstructure`, `load`,
-`dump` and `source_of` treat the user's record like a built-in one. ``adapters.register_source``
+A tag registered here joins the built-in `SOURCES` in `source_table`, so `structure`,
+`unstructure`, `load`, `dump` and `source_of` treat the user's record like a built-in one
+(`SOURCES` itself stays the built-in table). ``adapters.register_source``
 calls it; ``specs`` itself stays plain data (no torch, no jax).
 """
 
@@ -11,10 +12,13 @@ import re
 
 import attrs
 
-from .records import SOURCES, SPEC_TYPES
+from .errors import SpecError
+from .records import SOURCES, SPEC_TYPES, Spec
 
 #: the built-in tags, which a user source can never replace
 BUILTIN_TAGS = frozenset(SOURCES)
+#: tag -> record type of the sources registered by users
+_USER: dict[str, type] = {}
 _TAG_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -48,20 +52,20 @@ def register_source_tag(tag: str, record_type: type, *, overwrite: bool = False)
             f"with a letter) and not a built-in tag ({', '.join(sorted(BUILTIN_TAGS))}), got "
             f"{tag!r}. Pick another name."
         )
-    current = SOURCES.get(tag)
+    current = _USER.get(tag)
     if current is not None and current is not record_type and not overwrite:
         raise ValueError(
             f"register_source_tag: tag {tag!r} already names {current.__qualname__}. Pass "
             "overwrite=True to replace it, or pick another tag."
         )
-    other = [t for t, cls in SOURCES.items() if cls is record_type and t != tag]
+    other = [t for t, cls in _USER.items() if cls is record_type and t != tag]
     if other:
         raise ValueError(
             f"register_source_tag: {record_type.__qualname__} already has the tag "
             f"{other[0]!r}; a record type has one tag. Unregister it first."
         )
     attrs.resolve_types(record_type)
-    SOURCES[tag] = record_type
+    _USER[tag] = record_type
 
 
 def unregister_source_tag(tag: str) -> None:
@@ -72,9 +76,33 @@ def unregister_source_tag(tag: str) -> None:
     """
     if tag in BUILTIN_TAGS:
         raise ValueError(f"unregister_source_tag: {tag!r} is a built-in tag; it stays.")
-    SOURCES.pop(tag, None)
+    _USER.pop(tag, None)
+
+
+def source_table() -> dict[str, type]:
+    """Every ``source:`` tag -> its record type: the built-in ones, then the registered ones."""
+    return {**SOURCES, **_USER}
 
 
 def spec_types() -> tuple[type, ...]:
     """Every spec record type: the built-in ones, then the registered ones."""
-    return (*SPEC_TYPES, *(cls for tag, cls in SOURCES.items() if tag not in BUILTIN_TAGS))
+    return (*SPEC_TYPES, *_USER.values())
+
+
+def source_of(spec: Spec) -> str:
+    """The ``source:`` tag of a spec record (built in or registered).
+
+    Args:
+        spec: a spec record.
+
+    Returns:
+        Its tag in our format, e.g. ``"timm"`` for a `TimmSpec`.
+
+    Raises:
+        SpecError: ``spec`` is not a spec record (lists the tags).
+    """
+    table = source_table()
+    for tag, cls in table.items():
+        if type(spec) is cls:
+            return tag
+    raise SpecError("source", "a spec record", spec, choices=table)

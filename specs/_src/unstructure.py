@@ -15,10 +15,9 @@ from .records import (
     TRANSFORM_TYPES,
     Spec,
     Transform,
-    source_of,
     transform_tag,
 )
-from .tags import spec_types
+from .tags import source_of, spec_types
 
 
 def unstructure(spec: Spec) -> dict[str, Any]:

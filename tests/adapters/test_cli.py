@@ -162,6 +162,7 @@ def test_probe_reads_embeddings_file(capsys, work):
     assert metrics["accuracy"][0] > 0.4 and metrics["accuracy"][1] is not None
 
 
+@pytest.mark.slow  # reads the file test_embed_digits_matches_plain_forward (slow) wrote
 def test_probe_features_reach_jax_without_copy(work):
     emb = embed.load_embeddings(work["out"] / "digits.safetensors")
     xj = interop.to_jax(emb.embeddings, copy=False)

@@ -35,7 +35,7 @@ def test_user_record_round_trips_through_yaml(scale_tag, tmp_path):
     assert specs.load(path) == spec
     assert specs.structure(specs.unstructure(spec)) == spec
     assert specs.source_of(spec) == scale_tag
-    assert ScaleSpec in specs.SOURCES.values()
+    assert ScaleSpec not in specs.SOURCES.values()  # the built-in table stays as it is
 
 
 def test_user_record_errors_name_the_field(scale_tag):
