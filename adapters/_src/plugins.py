@@ -126,14 +126,18 @@ def register_source(
             f"register_source: {spec_type.__name__} already has a builder. Pass "
             "overwrite=True to replace it."
         )
+    check = None
     if builtin:
         tag = next(t for t, cls in specs.SOURCES.items() if cls is spec_type)
+        check = _builtin(spec_type).check_device  # a missing GPU still fails before loading
     else:
         # a defaulted tag follows the latest class of that name (a re-run notebook cell)
         replace = overwrite or tag is None
         tag = default_tag(spec_type) if tag is None else tag
         specs.register_source_tag(tag, spec_type, overwrite=replace)
-    _USER[spec_type] = Source(spec_type, tag, builder, places=_takes_device(builder))
+    _USER[spec_type] = Source(
+        spec_type, tag, builder, places=_takes_device(builder), check_device=check
+    )
 
 
 def _builtin(kind: type) -> Source | None:
@@ -189,7 +193,9 @@ def as_spec(spec: Any) -> Any:
 def registry_override(spec: Any, key: str) -> Callable[[Any, Any], Any] | None:
     """The source's override of a registry ``model_kwargs`` key for ``spec`` (None: none)."""
     kind = type(spec)
-    source = _USER.get(kind) or (_builtin(kind) if kind in specs.SPEC_TYPES else None)
+    # the overrides follow the spec record, so a built-in record keeps its own even when a
+    # user replaced its builder
+    source = _builtin(kind) if kind in specs.SPEC_TYPES else _USER.get(kind)
     return None if source is None else source.registry_overrides.get(key)
 
 

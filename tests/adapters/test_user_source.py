@@ -106,3 +106,24 @@ def test_register_source_checks_the_tag(user):
         adapters.register_source(user.ScaleSpec, user.build_scale)
     with pytest.raises(ValueError, match="not a built-in tag"):
         adapters.register_source(type("T", (user.ScaleSpec,), {}), user.build_scale, tag="timm")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_replacing_a_builtin_builder_keeps_its_device_check_and_registry_overrides():
+    calls = []
+
+    def replacement(spec, *, device=None):
+        calls.append(device)
+        raise AssertionError("not reached: the device check comes first")
+
+    adapters.register_source(specs.TimmSpec, replacement, overwrite=True)
+    try:
+        spec = specs.TimmSpec("vit_tiny_patch16_224", pretrained=False)
+        with pytest.raises(adapters.BuildError, match="torch sees no GPU"):
+            adapters.build(spec, device="cuda")
+        assert calls == []
+        entry = adapters.registry_spec("timm/resnet18", {"out_indices": (1, 2)})
+        assert entry.out_indices == (1, 2)
+    finally:
+        plugins.unregister_source(specs.TimmSpec)
+    assert plugins.source_for(spec).build is not replacement
