@@ -15,18 +15,20 @@ import importlib
 from typing import Any
 
 from ._src.adapter import Adapter
-from ._src.build import build, register_source
+from ._src.build import build
 from ._src.errors import ArgumentError, BuildError
+from ._src.plugins import register_source
 from ._src.registry import list_models, register, registry_spec, unregister
+from ._src.runtimes.convert import to_onnxruntime
 
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
 _LAZY = {
-    "export_onnx": ("adapters._src.onnx_export", "export_onnx"),
-    "parity": ("adapters._src.onnx_export", "parity"),
+    "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
+    "parity": ("adapters._src.runtimes.parity", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
-    "ParityReport": ("adapters._src.onnx_export", "ParityReport"),
-    "ParityError": ("adapters._src.ort_runtime", "ParityError"),
+    "ParityReport": ("adapters._src.runtimes.parity", "ParityReport"),
+    "ParityError": ("adapters._src.runtimes.onnxruntime", "ParityError"),
 }
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "register",
     "register_source",
     "registry_spec",
+    "to_onnxruntime",
     "transforms",
     "unregister",
 ]

@@ -45,8 +45,8 @@ def _case(
 ) -> dict[str, Any]:
     import adapters
     import specs
-    from adapters._src.data import LoaderStats, load_dataset, preprocess_batch
-    from adapters._src.embed import embed_dataset, resolve_preprocess
+    from adapters._src.app.data import LoaderStats, load_dataset, preprocess_batch
+    from adapters._src.app.embed import embed_dataset, resolve_preprocess
 
     spec = specs.TimmSpec(
         "vit_tiny_patch16_224", pretrained=False, model_kwargs={"num_classes": 0, **model_kwargs}

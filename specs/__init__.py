@@ -31,10 +31,10 @@ from ._src.records import (
     TimmSpec,
     TorchHubSpec,
     Transform,
-    source_of,
     transform_tag,
 )
 from ._src.structure import structure, structure_transform
+from ._src.tags import register_source_tag, source_of, unregister_source_tag
 from ._src.unstructure import unstructure, unstructure_transform
 
 __all__ = [
@@ -70,10 +70,12 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "register_source_tag",
     "source_of",
     "structure",
     "structure_transform",
     "transform_tag",
+    "unregister_source_tag",
     "unstructure",
     "unstructure_transform",
 ]

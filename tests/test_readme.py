@@ -23,6 +23,7 @@ def test_readme_has_the_two_commands() -> None:
     assert 'pip install -e ".[test]" && python -m pytest -q' in bash
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "code", [c for c in PYTHON if not c.startswith("# mylib.py")], ids=lambda c: c.split("\n")[0]
 )

@@ -3,9 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
+
+
+class AdapterInfo(TypedDict, total=False):
+    """The documented keys of `Adapter.info` (every key optional; a user's builder may add
+    its own). Sources fill them once, at build time.
+
+    Attributes:
+        device: where the params live (``"cpu"``, ``"cuda:0"``; None if spread), torch and Flax.
+        input_shape: ``(1, C, H, W)`` the model expects, when its config says.
+        preprocess: the backbone's own preprocessing (``adapters._src.preprocess.Preprocess``):
+            timm's data config, a HuggingFace ``preprocessor_config.json``, an ONNX input shape.
+        output: ``"model"`` (the model's own output) or ``"feature_maps"`` (timm out_indices).
+        module_class: ``"package.module.Class"`` of a torch module.
+        registry, registry_spec: the registry name and the `RegistrySpec` it was built from.
+        loader: a `CustomSpec`'s loader path.
+        inputs, outputs, providers: an ONNX model's signature and ONNX Runtime providers.
+        runtime, onnx_path, cache, cache_key, parity, fusions: a backbone served by
+            ``to_onnxruntime`` (see ``adapters/_src/runtimes/onnxruntime.py``).
+    """
+
+    device: str | None
+    input_shape: tuple[int, ...] | None
+    preprocess: Any
+    output: str
+    module_class: str
+    registry: str
+    registry_spec: Any
+    loader: str
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    providers: tuple[str, ...]
+    runtime: str
+    onnx_path: str
+    cache: str
+    cache_key: str
+    parity: Mapping[str, Any]
+    fusions: Mapping[str, int]
 
 
 @attrs.frozen(eq=False)
@@ -21,7 +58,8 @@ class Adapter:
         framework: ``"torch"``, ``"onnx"`` or ``"jax"``: what ``forward`` runs on.
         module: the object behind ``forward`` (an ``nn.Module`` in eval mode, an ONNX Runtime
             session, a Flax module), for inspection only; ``forward`` never mutates it.
-        info: free-form metadata (output kind, feature dim, preprocessing defaults, ...).
+        info: metadata filled by the source at build time; its keys are documented by
+            `AdapterInfo` (device, input_shape, preprocess, output, ...).
 
     Example:
         >>> backbone = adapters.build("universal/vit_tiny_patch16_224_random")
@@ -33,7 +71,7 @@ class Adapter:
     spec: Any
     framework: str = "torch"
     module: Any = None
-    info: Mapping[str, Any] = attrs.field(factory=dict)
+    info: AdapterInfo | Mapping[str, Any] = attrs.field(factory=dict)
 
     def __repr__(self) -> str:
         # params can hold hundreds of tensors: show a summary, not the values

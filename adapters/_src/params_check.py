@@ -6,12 +6,11 @@ wrong shape would surface as a torch error deep inside the model, if at all.
 
 Cost. The check runs on every call that does not pass the adapter's own params (those are
 recognised by identity first, and are right by construction). The key set is compared as two
-key views at C speed and the shapes as one tuple comparison (about 0.4 us a tensor), which is
-small next to ``functional_call`` swapping every tensor in and out. A cache of "this dict was
+key views at C speed and the shapes as one tuple comparison, which is small next to ``functional_call`` swapping every tensor in and out. A cache of "this dict was
 checked" was measured and dropped: it is only sound while it holds the last dict's tensors
 alive (ids are reused after a free), which can double a large model's memory, and a cache hit
 (an identity comparison per tensor) saved only about half of the check.
-``benchmarks/adapter_overhead.py`` (case ``params_check``) measures the check against the
+``benchmarks/params_check.py`` (suite ``params_check``) measures the check against the
 unchecked call.
 """
 

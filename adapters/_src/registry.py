@@ -6,8 +6,9 @@ eva. ``model_kwargs`` override an entry's arguments, as eva's ``ModelFromRegistr
 
 - a key the entry already passes to its model (``dynamic_img_size``) replaces that value;
 - a key that is a field of the entry's spec (``pretrained``, ``checkpoint_path``) replaces it;
-- ``out_indices`` switches to feature maps (timm / torch.hub: the field or the hub argument,
-  and the CLS transform is dropped; HuggingFace: ``1`` swaps `ClsToken` for `PatchGrid`);
+- ``out_indices`` switches to feature maps, as the entry's source says (its
+  ``REGISTRY_OVERRIDES``: timm / torch.hub set the field or the hub argument and drop the CLS
+  transform; HuggingFace: ``1`` swaps `ClsToken` for `PatchGrid`);
 - ``concat_mean_patch_tokens`` (eva's name; ``include_patch_tokens`` is an alias) sets
   ``include_patch_mean`` on the entry's `ClsToken`;
 - any other key is passed on to the model constructor.
@@ -26,6 +27,7 @@ import specs
 
 from .entries import builtin_entries
 from .errors import BuildError
+from .plugins import registry_override
 
 _ENTRIES: dict[str, Any] = builtin_entries()
 TIMM_PREFIX = "timm/"
@@ -224,39 +226,23 @@ def _evolve(name: str, spec: Any, changes: Mapping[str, Any]) -> Any:
         ) from err
 
 
-def _without_cls(transforms: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(t for t in transforms if not isinstance(t, (specs.ClsToken, specs.MeanPatch)))
-
-
 def _with_out_indices(name: str, spec: Any, value: Any) -> Any:
-    field = "model_kwargs.out_indices"
-    if isinstance(spec, (specs.TimmSpec, specs.TorchHubSpec)):
-        transforms = spec.transforms if value is None else _without_cls(spec.transforms)
-        if "out_indices" in spec.model_kwargs:  # passed to the hub entrypoint itself
-            kwargs = {**spec.model_kwargs, "out_indices": value}
-            return _evolve(name, spec, {"model_kwargs": kwargs, "transforms": transforms})
-        return _evolve(name, spec, {"out_indices": value, "transforms": transforms})
-    if isinstance(spec, specs.HuggingFaceSpec):
-        if value is None:
-            return spec
-        if value != 1:
-            raise BuildError(
-                field,
-                f"registry entry {name!r} (HuggingFace) supports out_indices 1 (the patch grid of "
-                "the last layer) or null only, as in eva",
-                got=value,
-            )
-        transforms = tuple(
-            specs.PatchGrid(num_register_tokens=t.num_register_tokens)
-            if isinstance(t, specs.ClsToken)
-            else t
-            for t in spec.transforms
+    override = registry_override(spec, "out_indices")
+    if override is None:
+        raise BuildError(
+            "model_kwargs.out_indices",
+            f"registry entry {name!r} ({type(spec).__name__}) has no out_indices option",
         )
-        return attrs.evolve(spec, transforms=transforms)
-    raise BuildError(
-        field,
-        f"registry entry {name!r} ({type(spec).__name__}) has no out_indices option",
-    )
+    try:
+        return override(spec, value)
+    except specs.SpecError as err:
+        raise BuildError(
+            f"model_kwargs.{err.path}", f"invalid override for registry entry {name!r}: {err}"
+        ) from err
+    except ValueError as err:  # the source's own words: "(HuggingFace) supports ..."
+        raise BuildError(
+            "model_kwargs.out_indices", f"registry entry {name!r} {err}", got=value
+        ) from err
 
 
 def _with_patch_mean(name: str, spec: Any, key: str) -> Any:

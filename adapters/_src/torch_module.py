@@ -35,9 +35,9 @@ Devices. ``device`` moves the module (parameters and buffers, persistent or not)
 there and raises a `ValueError` naming the argument, both devices and the fix when it is not:
 it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
 host-to-device copy on every call is the slow path a user should see, and because a loader
-that pins memory and copies with ``non_blocking=True`` (``adapters._src.data.iter_batches``)
-does it better ahead of time. The check compares ``x.device`` with one cached device (an
-attribute read per tensor), so the own-params fast path keeps its speed.
+that pins memory and copies with ``non_blocking=True`` (``adapters._src.app.loader.iter_batches``)
+does it better ahead of time. The check compares ``x.device`` with one cached device, so the
+own-params fast path keeps its speed.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from typing import Any
 import torch
 
 from .adapter import Adapter
-from .errors import BuildError
+from .devices import DEVICE_TYPES, resolve_device
 from .params_check import params_checker
 
 #: ``call(module, x) -> y``: how to run the module (default: ``module(x)``)
@@ -74,68 +74,6 @@ def structural_copy(module: torch.nn.Module) -> torch.nn.Module:
     for t in module.buffers():
         memo[id(t)] = t
     return copy.deepcopy(module, memo)
-
-
-#: device types a torch adapter can be built on
-DEVICE_TYPES = ("cpu", "cuda")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device | None:
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` -> a usable ``torch.device``.
-
-    ``"cuda"`` without an index becomes the current CUDA device (``cuda:0`` unless changed), so
-    that it compares equal to the device tensors report.
-
-    Raises:
-        BuildError: ``device`` is not a device name, not a CPU or CUDA device, asks for CUDA
-            when torch sees none, or names a GPU index that does not exist.
-    """
-    if device is None:
-        return None
-    if not isinstance(device, (str, torch.device)):
-        raise BuildError(
-            "device",
-            "not a device",
-            expected="'cpu', 'cuda', 'cuda:N' or a torch.device",
-            got=device,
-        )
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as err:
-        raise BuildError(
-            "device",
-            "not a device name torch understands",
-            expected="'cpu', 'cuda', 'cuda:N' or a torch.device",
-            got=device,
-        ) from err
-    if dev.type not in DEVICE_TYPES:
-        raise BuildError(
-            "device",
-            f"torch adapters run on {' or '.join(DEVICE_TYPES)}, not {dev.type!r}",
-            expected="'cpu', 'cuda', 'cuda:N' or a torch.device of those types",
-            got=device,
-        )
-    if dev.type == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        build = f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
-        raise BuildError(
-            "device",
-            f"{str(dev)!r} asks for CUDA, but torch sees no GPU (torch {torch.__version__} is "
-            f"{build})",
-            fix="Pass device='cpu' (or leave device out), or run on a machine with a GPU and a "
-            "CUDA build of torch",
-        )
-    count = torch.cuda.device_count()
-    index = torch.cuda.current_device() if dev.index is None else dev.index
-    if index >= count:
-        raise BuildError(
-            "device",
-            f"there is no GPU {index}: torch sees {count} ({', '.join(f'cuda:{i}' for i in range(count))})",
-            got=device,
-            fix="Pick an index below the GPU count, or set CUDA_VISIBLE_DEVICES",
-        )
-    return torch.device("cuda", index)
 
 
 def single_device(params: Mapping[str, torch.Tensor]) -> torch.device | None:

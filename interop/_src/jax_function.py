@@ -14,8 +14,6 @@ only: the backward re-runs the forward under vjp), batched under ``jax.vmap`` by
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,17 +23,11 @@ import numpy as np
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from interop._src import arrays as _arr
 from interop._src import batching as _bt
 from interop._src import dtypes as _dt
-from interop._src import fast as _fast
 from interop._src import torch_call as _tc
+from interop._src import transports as _tp
 from interop._src.bridge import narrow, to_jax
-
-try:  # jax >= 0.7; older versions take the host path only
-    from jax.experimental.buffer_callback import buffer_callback
-except ImportError:  # pragma: no cover - depends on the jax version
-    buffer_callback = None
 
 FRAMEWORKS = ("torch", "onnx")
 
@@ -84,13 +76,6 @@ def _torch_dtype(dtype: Any) -> torch.dtype:
     return _dt.NAME_TO_TORCH[_dt.numpy_name(dtype)]
 
 
-def _as_numpy_out(y: Any, spec: jax.ShapeDtypeStruct) -> np.ndarray:
-    if isinstance(y, torch.Tensor):
-        y = _arr.torch_to_numpy(y.detach().cpu())
-    y = np.asarray(y)
-    return y if y.dtype == spec.dtype else y.astype(spec.dtype)
-
-
 def _choose_callback(framework: str, device: torch.device | None, callback: str) -> str:
     if callback not in _tc.CALLBACKS:
         raise ValueError(
@@ -104,7 +89,7 @@ def _choose_callback(framework: str, device: torch.device | None, callback: str)
                 f"runs on {framework!r}. Fix: leave callback='auto' (or 'host')."
             )
         return "host"
-    if callback == "buffer" and buffer_callback is None:  # pragma: no cover - jax version
+    if callback == "buffer" and _tp.buffer_callback is None:  # pragma: no cover - jax version
         raise ValueError(
             f"jax_function: callback='buffer' needs jax.experimental.buffer_callback (jax >= "
             f"0.7), got jax {jax.__version__}. Fix: upgrade jax, or use callback='host'."
@@ -114,7 +99,7 @@ def _choose_callback(framework: str, device: torch.device | None, callback: str)
     # buffer when torch and XLA compute on the same kind of device (nothing is moved then);
     # when they differ, the operands cross devices anyway and pure_callback is the simpler path
     cuda = device is not None and device.type == "cuda"
-    return "buffer" if buffer_callback is not None and cuda == _jax_on_gpu() else "host"
+    return "buffer" if _tp.buffer_callback is not None and cuda == _jax_on_gpu() else "host"
 
 
 def _jax_on_gpu() -> bool:
@@ -210,34 +195,19 @@ def jax_function(
             return forward(params, x)
         return forward({}, np.ascontiguousarray(x))
 
-    def host_forward(spec: Any, x_ndim: int) -> Callable[..., Any]:
-        if framework != "torch":
-
-            def host_onnx(params: Mapping[str, Any], x: Any) -> Any:
-                out = _bt.folded_call(run, {}, np.asarray(x), spec, x_ndim)
-                return jax.tree_util.tree_map(_as_numpy_out, out, spec)
-
-            return host_onnx
-
-        def host(params: Mapping[str, Any], x: Any) -> Any:
-            # torch aliases of JAX's host buffers (no copy), moved only off the CPU
-            p = {k: to_device(_torch_host(v)) for k, v in params.items()}
+    def forward_body(spec: Any, x_ndim: int) -> Callable[..., Any]:
+        def body(params: Mapping[str, Any], x: Any) -> Any:
             with torch.no_grad():
-                out = _bt.folded_call(run, p, to_device(_torch_host(x)), spec, x_ndim)
-            return jax.tree_util.tree_map(_as_numpy_out, out, spec)
+                return _bt.folded_call(run, params, x, spec, x_ndim)
 
-        return host
+        return body
 
-    def buffer_forward(spec: Any, x_ndim: int) -> Callable[..., None]:
-        def on_buffers(ctx: Any, out: Any, params: Mapping[str, Any], x: Any) -> None:
-            xt = _tc.from_buffer(x)
-            stream = _tc.xla_stream(ctx, xt) if _tc.on_cuda([x]) else contextlib.nullcontext()
-            with stream, torch.no_grad():
-                p = {k: to_device(_tc.from_buffer(v)) for k, v in params.items()}
-                y = _bt.folded_call(run, p, to_device(xt), spec, x_ndim)
-                _tc.write_outputs(out, y)
-
-        return on_buffers
+    def transport(body: Callable[..., Any], spec: Any) -> Any:
+        if path == "buffer":
+            return _tp.buffer(body, spec, move=to_device)
+        if framework != "torch":  # ONNX Runtime takes the host arrays as they are
+            return _tp.host(body, spec, view=np.asarray)
+        return _tp.host(body, spec, move=to_device)
 
     callbacks: dict[tuple, Any] = {}  # one callable per signature: eager calls reuse programs
 
@@ -245,14 +215,7 @@ def jax_function(
         spec = out_spec(params, x)
         key = (_key(params, x), "forward")
         if key not in callbacks:
-            if path == "buffer":
-                callbacks[key] = buffer_callback(
-                    buffer_forward(spec, x.ndim), spec, vmap_method="expand_dims"
-                )
-            else:
-                callbacks[key] = functools.partial(
-                    jax.pure_callback, host_forward(spec, x.ndim), spec, vmap_method="expand_dims"
-                )
+            callbacks[key] = transport(forward_body(spec, x.ndim), spec)
         return callbacks[key](dict(params), x)
 
     def grads(params: Mapping[str, jax.Array], x: jax.Array, g: Any) -> tuple[Any, Any]:
@@ -271,28 +234,11 @@ def jax_function(
             tuple((v.shape, str(v.dtype)) for v in g_leaves),
         )
         if key not in callbacks:
-            if path == "buffer":
 
-                def on_buffers(ctx: Any, out: Any, params: Any, x: Any, g: Any) -> None:
-                    xt = _tc.from_buffer(x)
-                    cuda = _tc.on_cuda([x])
-                    with _tc.xla_stream(ctx, xt) if cuda else contextlib.nullcontext():
-                        p = {k: to_device(_tc.from_buffer(v)) for k, v in params.items()}
-                        gl = [to_device(_tc.from_buffer(v)) for v in g]
-                        _tc.write_outputs(out, _pad_dx(vjp(p, to_device(xt), gl), x_float))
+            def body(p: Any, x: Any, g: Any) -> Any:
+                return _pad_dx(vjp(p, x, g), x_float)
 
-                callbacks[key] = buffer_callback(on_buffers, spec, vmap_method="expand_dims")
-            else:
-
-                def host_vjp(params: Any, x: Any, g: Any) -> Any:
-                    p = {k: to_device(_torch_host(v)) for k, v in params.items()}
-                    gl = [to_device(_torch_host(v)) for v in g]
-                    out = _pad_dx(vjp(p, to_device(_torch_host(x)), gl), x_float)
-                    return jax.tree_util.tree_map(_as_numpy_out, out, spec)
-
-                callbacks[key] = functools.partial(
-                    jax.pure_callback, host_vjp, spec, vmap_method="expand_dims"
-                )
+            callbacks[key] = transport(body, spec)
         dp, dx = callbacks[key](dict(params), x, g_leaves)
         full = {k: dp[k] if k in dp else _zero_cotangent(v) for k, v in params.items()}
         return full, dx if x_float else _zero_cotangent(x)
@@ -363,13 +309,6 @@ def _vjp(
 
 def _pad_dx(grads: tuple, x_float: bool) -> tuple[Any, Any]:
     return (grads[0], grads[1]) if x_float else (grads[0], None)
-
-
-def _torch_host(v: Any) -> torch.Tensor:
-    """A callback argument (a JAX CPU array) as a torch tensor over its buffer."""
-    if type(v) is _fast.JAX_ARRAY:
-        return _fast.torch_from_jax(v)  # below the public wrapper: costs add up over params
-    return _arr.torch_alias(v)
 
 
 def _zero_cotangent(v: Any) -> Any:

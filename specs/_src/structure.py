@@ -24,14 +24,13 @@ from .converter import check_keys_are_strings, make_converter, structure_record
 from .errors import Location, SpecError, closest
 from .records import (
     RENAMED,
-    SOURCES,
-    SPEC_TYPES,
     TRANSFORM_TYPES,
     TRANSFORMS,
     RegistrySpec,
     Spec,
     Transform,
 )
+from .tags import BUILTIN_TAGS, source_table, spec_types
 
 _SPEC_SHAPES = (
     "a spec: a registry name (string), a mapping with a 'source:' key, "
@@ -63,7 +62,7 @@ def structure(obj: Any) -> Spec:
         >>> specs.structure({"source": "timm", "model_name": "vit_tiny_patch16_224"})
         TimmSpec(model_name='vit_tiny_patch16_224', pretrained=True, ...)
     """
-    if isinstance(obj, SPEC_TYPES):
+    if isinstance(obj, spec_types()):
         return obj
     return _structure_spec(interpolate.resolve(obj), ())
 
@@ -116,7 +115,7 @@ def _structure_spec(obj: Any, location: Location) -> Spec:
                 )
         return _structure_spec(obj["backbone"], (*location, "backbone"))
     if "source" in obj:
-        return _structure_tagged(obj, location, "source", SOURCES)
+        return _structure_tagged(obj, location, "source", source_table())
     if "class_path" in obj:
         return _structure_translated(eva.translate_model(obj, location))
     raise _shape_error(obj, location, ("source", "class_path", "backbone"), _SPEC_SHAPES)
@@ -171,7 +170,17 @@ def _structure_tagged(
         if key in data:
             data[field] = data.pop(key)
     keymap = {field: (key,) for field, key in renamed.items()}
+    if tag_key == "source" and tag not in BUILTIN_TAGS and "transforms" in data:
+        # a user record may annotate ``transforms`` loosely (``tuple``): read it as ours
+        data["transforms"] = _user_transforms(data["transforms"], (*location, "transforms"))
     return structure_record(_converter(), cls, data, location, owner, keymap)
+
+
+def _user_transforms(value: Any, location: Location) -> tuple[Transform, ...]:
+    try:
+        return _structure_transforms(value)
+    except SpecError as err:
+        raise err.at(*location) from None
 
 
 def _structure_translated(translated: eva.Translated) -> Any:

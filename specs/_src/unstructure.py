@@ -12,13 +12,12 @@ from . import interpolate
 from .errors import Location, SpecError
 from .records import (
     RENAMED,
-    SPEC_TYPES,
     TRANSFORM_TYPES,
     Spec,
     Transform,
-    source_of,
     transform_tag,
 )
+from .tags import source_of, spec_types
 
 
 def unstructure(spec: Spec) -> dict[str, Any]:
@@ -38,10 +37,10 @@ def unstructure(spec: Spec) -> dict[str, Any]:
     Raises:
         SpecError: ``spec`` is not a spec record, or holds values that are not plain data.
     """
-    if not isinstance(spec, SPEC_TYPES):
+    if not isinstance(spec, spec_types()):
         raise SpecError(
             (),
-            "a spec record (" + ", ".join(cls.__name__ for cls in SPEC_TYPES) + ")",
+            "a spec record (" + ", ".join(cls.__name__ for cls in spec_types()) + ")",
             spec,
         )
     out: dict[str, Any] = {"source": source_of(spec)}

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 import interop
 import specs
-from adapters._src import cli, data, embed, probe
+from adapters._src.app import cli, data, probe, store
 
 MODEL_KWARGS = {"img_size": 32, "depth": 2, "num_classes": 0}
 
@@ -86,13 +86,14 @@ def test_inspect(capsys, work, spec_file):
     assert "model_name: vit_tiny_patch16_224" in out
 
 
+@pytest.mark.slow
 def test_embed_digits_matches_plain_forward(capsys, work):
     path = work["out"] / "digits.safetensors"
     code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",
                          "--batch-size", "32", "--out", str(path))  # fmt: skip
     assert code == 0, err
     assert "preprocessing (timm data config): resize to 32x32" in out
-    emb = embed.load_embeddings(path)
+    emb = store.load_embeddings(path)
     digits = data.load_dataset("digits")
     assert emb.embeddings.shape == (150, 192) and emb.embeddings.dtype == np.float32
     assert len(set(emb.ids.tolist())) == 150
@@ -115,7 +116,7 @@ def test_embed_folder_skips_unreadable(capsys, work):
     )
     assert code == 0, err
     assert "skipped 1 unreadable image(s): green/broken.jpg" in out
-    emb = embed.load_embeddings(path)
+    emb = store.load_embeddings(path)
     assert emb.embeddings.shape == (15, 192)
     assert emb.labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
     assert emb.class_names == ["blue", "green", "red"]
@@ -133,6 +134,7 @@ def _metrics(out: str) -> dict[str, tuple[float, float | None]]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["linear", "mlp"])
 def test_probe_digits_beats_chance(capsys, work, head, tmp_path):
     code, out, err = run(capsys, "probe", work["spec"], "--data", "digits", "--limit", "300",
@@ -160,12 +162,14 @@ def test_probe_reads_embeddings_file(capsys, work):
     assert metrics["accuracy"][0] > 0.4 and metrics["accuracy"][1] is not None
 
 
+@pytest.mark.slow  # reads the file test_embed_digits_matches_plain_forward (slow) wrote
 def test_probe_features_reach_jax_without_copy(work):
-    emb = embed.load_embeddings(work["out"] / "digits.safetensors")
+    emb = store.load_embeddings(work["out"] / "digits.safetensors")
     xj = interop.to_jax(emb.embeddings, copy=False)
     assert interop.data_ptr(xj) == interop.data_ptr(emb.embeddings)
 
 
+@pytest.mark.slow
 def test_export_and_onnxruntime_embed(capsys, work):
     onnx_path = work["root"] / "tiny.onnx"
     code, _, err = run(capsys, "export", work["spec"], "--out", str(onnx_path))
@@ -180,7 +184,7 @@ def test_export_and_onnxruntime_embed(capsys, work):
     digits = data.load_dataset("digits")
     pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
     for path in (a, b):
-        got = embed.load_embeddings(path)
+        got = store.load_embeddings(path)
         assert got.embeddings.shape == (40, 192)
         with torch.inference_mode():
             ref = work["model"](data.preprocess_batch(digits.images[got.ids], pre))
@@ -267,7 +271,7 @@ def test_random_weights_are_reproducible(capsys, work, tmp_path):
         out = tmp_path / f"{name}.safetensors"
         argv = ["embed", str(tmp_path / "random.yaml"), "--data", "digits", "--limit", "16"]
         assert run(capsys, *argv, "--out", str(out))[0] == 0
-        outs.append(embed.load_embeddings(out).embeddings)
+        outs.append(store.load_embeddings(out).embeddings)
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
@@ -282,7 +286,7 @@ def test_embed_device_cpu_equals_the_default(capsys, work, tmp_path):
                              "--out", str(path), *extra)  # fmt: skip
         assert code == 0, err
         assert f"backbone on {'cuda:0' if CUDA and not extra else 'cpu'} (torch)" in out
-        outs.append(embed.load_embeddings(path).embeddings)
+        outs.append(store.load_embeddings(path).embeddings)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
 
 
@@ -315,11 +319,12 @@ def test_bad_device_one_line_exit_2(capsys, work, tmp_path, command, argv, match
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_probe_embeddings_file_honours_limit(capsys, work, tmp_path):
     path = tmp_path / "rows.safetensors"
     assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "150",
                "--out", str(path))[0] == 0  # fmt: skip
-    emb = embed.load_embeddings(path)
+    emb = store.load_embeddings(path)
     code, _, err = run(capsys, "probe", str(path), "--limit", "80", "--epochs", "2",
                          "--report", str(tmp_path / "r"))  # fmt: skip
     assert code == 0, err
@@ -344,5 +349,5 @@ def test_embed_on_cuda_matches_cpu(capsys, work, tmp_path):
                              "--batch-size", "16", "--device", device, "--out", str(path))  # fmt: skip
         assert code == 0, err
         assert f"backbone on {'cuda:0' if device == 'cuda' else 'cpu'}" in out
-        outs.append(embed.load_embeddings(path).embeddings)
+        outs.append(store.load_embeddings(path).embeddings)
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-3, atol=1e-3)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import specs
-from adapters._src import cli, embed
+from adapters._src.app import cli, embed
 
 MYLIB = """
 import torch

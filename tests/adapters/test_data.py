@@ -1,4 +1,4 @@
-"""adapters._src.data / embed: datasets, preprocessing against plain PIL / torch calls, the
+"""adapters._src.app.data / embed: datasets, preprocessing against plain PIL / torch calls, the
 prefetching loader, aligned buffers and the atomic embeddings file."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from adapters._src import data, embed
+from adapters._src.app import data, embed, loader, store
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +184,13 @@ def test_loader_preprocesses_single_threaded_on_the_cpu(
     count threads start with is restored afterwards (also when the producer fails)."""
     main = torch.get_num_threads()
     seen = []
-    real = data._make_batch
+    real = loader._make_batch
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data, "_make_batch", spy)
+    monkeypatch.setattr(loader, "_make_batch", spy)
     pre = data.Preprocess(size=(8, 8))
     ds = data.load_dataset(str(folder))  # holds one unreadable file: strict raises
     try:
@@ -279,8 +279,8 @@ def test_embeddings_file_roundtrip_and_atomic(tmp_path, monkeypatch):
         ids=np.arange(5, dtype=np.int64) * 2,
         metadata={"format": embed.EMBEDDINGS_FORMAT, "class_names": '["a"]', "items": "[]"},
     )
-    out = embed.save_embeddings(e, tmp_path / "e.safetensors")
-    back = embed.load_embeddings(out)
+    out = store.save_embeddings(e, tmp_path / "e.safetensors")
+    back = store.load_embeddings(out)
     np.testing.assert_array_equal(back.embeddings, e.embeddings)
     np.testing.assert_array_equal(back.ids, e.ids)
     assert back.metadata == e.metadata and back.class_names == ["a"]
@@ -293,10 +293,10 @@ def test_embeddings_file_roundtrip_and_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.numpy, "save_file", boom)
     with pytest.raises(OSError, match="disk full"):
-        embed.save_embeddings(e, tmp_path / "f.safetensors")
+        store.save_embeddings(e, tmp_path / "f.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.safetensors"]
     with pytest.raises(embed.EmbedError, match="directory"):
-        embed.check_output_path(tmp_path / "nope" / "x.safetensors")
+        store.check_output_path(tmp_path / "nope" / "x.safetensors")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 
 import adapters
 import specs
-from adapters._src.build import normalize_device
+from adapters._src.devices import normalize_device
 from adapters._src.errors import BuildError
 from adapters._src.torch_module import torch_adapter
 

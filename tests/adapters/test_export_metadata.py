@@ -19,8 +19,8 @@ from safetensors.torch import save_file
 
 import adapters
 import specs
-from adapters._src import cli, embed
-from adapters._src.onnx_export import METADATA_PREPROCESS, METADATA_SPEC
+from adapters._src.app import cli, embed, store
+from adapters._src.sources.onnx_metadata import METADATA_PREPROCESS, METADATA_SPEC
 
 MODEL_KWARGS = {"img_size": 32, "depth": 1, "num_classes": 0}
 
@@ -52,7 +52,7 @@ def _embed(spec: Path, job: dict[str, Path], name: str) -> np.ndarray:
     out = job["root"] / name
     argv = ["embed", str(spec), "--data", str(job["images"]), "--out", str(out)]
     assert cli.main([*argv, "--device", "cpu"]) == 0
-    return embed.load_embeddings(out)
+    return store.load_embeddings(out)
 
 
 @pytest.mark.slow  # two exports-worth of work: ~10 s on a loaded 2-core machine

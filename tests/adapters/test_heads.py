@@ -74,6 +74,7 @@ def test_train_step_matches_separate_reference():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "head"),
     [("numpy", "linear"), ("torch", "linear"), ("jax", "linear"), ("numpy", "mlp")],
@@ -102,6 +103,7 @@ def test_fit_predict_any_array(kind, head):
     assert len(accs) == 30 and accs[fitted.best_epoch] == max(accs)
 
 
+@pytest.mark.slow
 def test_fit_standardises_with_train_statistics():
     x, y = _blobs()
     fitted = heads.fit(x, y, epochs=1)
@@ -112,7 +114,7 @@ def test_fit_standardises_with_train_statistics():
 
 
 def test_aligned_numpy_reaches_jax_without_copy():
-    from adapters._src.embed import aligned_empty
+    from adapters._src.app.embed import aligned_empty
 
     x = aligned_empty((64, 8), np.float32)
     x[...] = np.random.default_rng(0).normal(size=x.shape)
@@ -120,6 +122,7 @@ def test_aligned_numpy_reaches_jax_without_copy():
     assert interop.data_ptr(xj) == interop.data_ptr(x)
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None)
 @given(n=st.integers(2, 20), dim=st.integers(1, 9), k=st.integers(2, 6))
 def test_predict_shapes(n, dim, k):

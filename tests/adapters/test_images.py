@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters._src import cli, data
+from adapters._src.app import cli, data
 
 SIDE = 40  # the bomb: 40 x 40 = 1600 pixels, over the lowered limits below
 

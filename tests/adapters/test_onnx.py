@@ -20,9 +20,13 @@ from hypothesis import strategies as st
 
 import interop
 import specs
-from adapters._src import onnx as onnx_src
 from adapters._src.errors import BuildError
-from adapters._src.onnx import OnnxInputError, build_onnx
+from adapters._src.sources import onnx_serve as onnx_src
+from adapters._src.sources.onnx_serve import build_onnx
+from adapters._src.sources.onnx_session import OnnxInputError
+
+#: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
+pytestmark = pytest.mark.slow
 
 ATOL = 1e-4
 
@@ -282,6 +286,7 @@ TORCH_INPUTS = {
 def test_torch_fast_path_binds_in_place_and_falls_back_when_it_must(
     models, monkeypatch, case, name, style
 ):
+
     module, path = models[name]
     adapter = build_onnx(specs.OnnxSpec(path=path), outputs=style)
     make, fast = TORCH_INPUTS[case]

@@ -12,9 +12,13 @@ import torch
 
 import adapters
 import specs
-from adapters._src import ort_runtime
-from adapters._src.ort_runtime import ParityError, cache_key, serve_with_onnxruntime
+from adapters._src.runtimes import onnxruntime as ort_runtime
+from adapters._src.runtimes.onnxruntime import ParityError, cache_key, serve_with_onnxruntime
 from adapters._src.torch_module import torch_adapter
+
+#: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
+pytestmark = pytest.mark.slow
+
 
 ATOL = 1e-4
 
@@ -162,7 +166,7 @@ def _op_types(path: str) -> list[str]:
 
 @pytest.mark.parametrize("external", [False, True])
 def test_attention_is_fused_and_still_matches_torch(tmp_path, monkeypatch, external):
-    from adapters._src import onnx_export
+    from adapters._src.runtimes import onnx_export
 
     if external:  # weights in model.onnx.data, as for a backbone over 1 GiB
         monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 0)

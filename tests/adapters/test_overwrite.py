@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from adapters._src import cli, embed
+from adapters._src.app import cli, embed, store
 
 #: a spec that fails to build: an error naming --out proves the check ran before the build
 UNBUILDABLE = {"source": "module", "class_path": "no_such_package.Model"}
@@ -125,7 +125,7 @@ def test_out_in_an_unwritable_directory(capsys, job):
 def test_library_names_its_own_arguments(job):
     data = job["images"]
     with pytest.raises(embed.EmbedError, match=r"^out: .* the input data .*images\.npy"):
-        embed.check_output_path(data, inputs={"data": str(data)})
+        store.check_output_path(data, inputs={"data": str(data)})
     emb = embed.Embeddings(
         np.zeros((1, 2), np.float32),
         np.zeros(1, np.int64),
@@ -134,8 +134,8 @@ def test_library_names_its_own_arguments(job):
     )
     before = data.read_bytes()
     with pytest.raises(embed.EmbedError, match=r"^out: .* input data"):
-        embed.save_embeddings(emb, data)
+        store.save_embeddings(emb, data)
     assert data.read_bytes() == before
     # a fresh file, a name that is not a path, or a missing input is no conflict
     fresh = job["root"] / "out" / "new.safetensors"
-    assert embed.check_output_path(fresh, inputs={"data": "digits", "spec": None}) == fresh
+    assert store.check_output_path(fresh, inputs={"data": "digits", "spec": None}) == fresh

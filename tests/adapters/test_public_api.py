@@ -30,10 +30,11 @@ def test_callables_have_docs_and_hints() -> None:
 def test_lazy_names_are_the_real_objects() -> None:
     assert adapters.transforms is importlib.import_module("adapters.transforms")
     assert callable(adapters.transforms.from_specs)
-    onnx_export = importlib.import_module("adapters._src.onnx_export")
+    onnx_export = importlib.import_module("adapters._src.runtimes.onnx_export")
     assert adapters.export_onnx is onnx_export.export_onnx
-    assert adapters.parity is onnx_export.parity
-    assert adapters.ParityReport is onnx_export.ParityReport
+    parity = importlib.import_module("adapters._src.runtimes.parity")
+    assert adapters.parity is parity.parity
+    assert adapters.ParityReport is parity.ParityReport
     assert adapters.heads is importlib.import_module("adapters.heads")
     assert callable(adapters.heads.fit)
 

@@ -24,6 +24,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_runtime_onnxruntime_matches_torch(cache) -> None:
     x = torch.randn(2, 3, 8, 8)
     torch.manual_seed(0)  # random init: seed both builds alike
@@ -41,6 +42,7 @@ def test_runtime_onnxruntime_needs_an_input_shape(cache) -> None:
         adapters.build(SPEC, runtime="onnxruntime")
 
 
+@pytest.mark.slow
 def test_onnx_spec_routes_to_the_onnx_builder(cache) -> None:
     x = torch.randn(2, 3, 8, 8)
     torch_backbone = adapters.build(SPEC)

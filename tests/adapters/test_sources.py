@@ -106,6 +106,7 @@ TORCH_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("spec", "plain"), [c[1:] for c in TORCH_CASES], ids=[c[0] for c in TORCH_CASES]
 )
@@ -264,6 +265,7 @@ def userlib(tmp_path_factory) -> str:
     mp.undo()
 
 
+@pytest.mark.slow
 def test_flax_matches_module_apply(userlib) -> None:
     import fm_userlib
 

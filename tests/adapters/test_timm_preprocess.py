@@ -14,7 +14,7 @@ from PIL import Image
 
 import adapters
 import specs
-from adapters._src import data, embed
+from adapters._src.app import data, embed
 
 SIZES = [(451, 300), (300, 451), (97, 513), (224, 224)]  # (width, height)
 MODELS = {

@@ -553,6 +553,7 @@ JIT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(JIT_CASES))
 def test_under_jax_jit(case):
     fn, shape = JIT_CASES[case]
@@ -563,6 +564,7 @@ def test_under_jax_jit(case):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_under_torch_compile_without_graph_breaks():
     """One compiled function through every array transform (compiling is slow: one test).
 

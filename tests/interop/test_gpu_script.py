@@ -26,6 +26,7 @@ def dry(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
     return gpu.run_parts(out, dry=True, isolate=False), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PARTS)
 def test_dry_run_part_passes_every_check(dry: tuple[dict, Path], name: str) -> None:
     part = dry[0]["parts"][name]

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import interop
 
 
@@ -11,6 +13,7 @@ def test_public_names_import() -> None:
         assert callable(getattr(interop, name)), name
 
 
+@pytest.mark.slow
 def test_interop_does_not_import_specs() -> None:
     code = "import sys, interop; print('specs' in sys.modules or 'adapters' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

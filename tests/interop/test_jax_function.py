@@ -62,7 +62,11 @@ MODELS = {
 }
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
+#: the ViT cases take seconds each: out of the fast lane (-m "not slow"); the small models stay
+_CASES = [pytest.param(m, marks=pytest.mark.slow) if m == "vit" else m for m in MODELS]
+
+
+@pytest.fixture(scope="module", params=_CASES)
 def case(request):
     torch.manual_seed(0)
     build, shape = MODELS[request.param]
@@ -185,7 +189,12 @@ def _torch_grads(adapter, x, w):
 # exercises torch's SDPA batching) runs through the buffer path only, to keep the suite fast.
 @pytest.mark.parametrize(
     ("case", "callback"),
-    [(m, c) for m in MODELS for c in CALLBACKS if m != "vit" or c == "buffer"],
+    [
+        pytest.param(m, c, marks=pytest.mark.slow) if m == "vit" else (m, c)
+        for m in MODELS
+        for c in CALLBACKS
+        if m != "vit" or c == "buffer"
+    ],
     indirect=["case"],
 )
 def test_vmap_of_grad_is_per_example_in_one_torch_vmap(case, callback) -> None:
@@ -447,6 +456,7 @@ def test_bad_adapters(bad, match) -> None:
         interop.jax_function(bad)
 
 
+@pytest.mark.slow
 def test_flax_head_on_torch_backbone_without_copy() -> None:
     torch.manual_seed(0)
     backbone = torch_adapter(MLP())

@@ -281,6 +281,7 @@ def test_structure_inverts_unstructure(cls: type, data: st.DataObject) -> None:
     assert attrs.asdict(specs.structure(plain), recurse=False).keys() == attrs.asdict(spec).keys()
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(spec=any_spec)
 def test_yaml_and_json_text_round_trip(spec: Any) -> None:

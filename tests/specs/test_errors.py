@@ -386,6 +386,7 @@ _configs = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(config=_configs)
 def test_any_input_gives_a_spec_or_a_spec_error(config: Any) -> None:

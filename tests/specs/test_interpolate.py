@@ -101,6 +101,7 @@ def test_errors_name_the_field(text: str, fragments: list[str]) -> None:
         assert fragment in message, message
 
 
+@pytest.mark.slow
 @given(st.text("ab$\\{}:, '\"x") | st.text())
 def test_escape_is_inverted_by_resolve(text: str) -> None:
     assert resolve_string(escape(text)) == text

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import torch
+
+import specs
 
 from .. import checkpoint
 from ..adapter import Adapter
-from ..build import output_transform
+from ..devices import resolve_device
 from ..errors import BuildError
+from ..preprocess import INTERPOLATIONS, Preprocess
 from ..torch_module import Call, torch_adapter
+from ..transforms.of_spec import output_transform
+
+
+def check_device(spec: Any, device: str) -> None:
+    """Fail before any weights load when ``device`` asks for a GPU that torch does not see."""
+    if device != "cpu":
+        resolve_device(device)
 
 
 def require_module(obj: Any, field: str, what: str) -> torch.nn.Module:
@@ -65,9 +76,50 @@ def finish(
 ) -> Adapter:
     """The adapter of a loaded module, with the spec's output transforms, moved to ``device``
     (None: where it is)."""
+    info = dict(info or {})
+    if info.get("preprocess") is None:
+        info["preprocess"] = timm_preprocess(module)
     return torch_adapter(
         module, spec, call=call, post=output_transform(spec), info=info, device=device
     )
+
+
+def out_indices_call(
+    module: torch.nn.Module,
+    out_indices: int | Sequence[int] | None,
+    *,
+    method: str,
+    what: str,
+    returns: str,
+    fix: str,
+    run: Callable[[torch.nn.Module, Any, Any], Any],
+) -> Call | None:
+    """The ``call`` returning intermediate outputs for ``out_indices`` (timm, torch.hub).
+
+    Args:
+        module: the loaded model.
+        out_indices: the spec's field: None (the model's own forward), an int or indices.
+        method: the model method that computes them (checked to exist).
+        what, returns, fix: the error's wording (``"timm model 'x'"``, ``"feature maps"``).
+        run: ``run(module, x, indices) -> outputs``.
+
+    Raises:
+        BuildError: ``out_indices`` is set and the model has no ``method``.
+    """
+    if out_indices is None:
+        return None
+    if not hasattr(module, method):
+        raise BuildError(
+            "out_indices",
+            f"{what} ({type(module).__name__}) has no {method}, so it cannot return {returns}",
+            fix=fix,
+        )
+    indices = out_indices if isinstance(out_indices, int) else list(out_indices)
+
+    def call(m: torch.nn.Module, x: Any) -> Any:
+        return run(m, x, indices)
+
+    return call
 
 
 def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
@@ -81,3 +133,44 @@ def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
     if isinstance(size, int):
         return (1, channels, size, size)
     return None
+
+
+def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
+    """timm's data config of a module with a ``pretrained_cfg`` (the input size from its patch
+    embedding when it was built with another ``img_size``); None for other modules."""
+    if not hasattr(module, "pretrained_cfg"):
+        return None
+    import timm.data
+
+    cfg = timm.data.resolve_model_data_config(module)
+    channels, h, w = cfg["input_size"]
+    # A model built with img_size=... keeps its pretrained config's size; trust the model.
+    patch = getattr(module, "patch_embed", None)
+    img_size = getattr(patch, "img_size", None)
+    if img_size is not None and getattr(patch, "strict_img_size", True):
+        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    interp = cfg.get("interpolation", "bicubic")
+    return Preprocess(
+        size=(int(h), int(w)),
+        channels=int(channels),
+        mean=tuple(float(m) for m in cfg["mean"]),
+        std=tuple(float(s) for s in cfg["std"]),
+        interpolation=interp if interp in INTERPOLATIONS else "bicubic",
+        crop_pct=float(cfg.get("crop_pct", 1.0)),
+        crop_mode=str(cfg.get("crop_mode") or "center"),
+        origin="timm data config",
+        pipeline="timm",
+    )
+
+
+def out_indices_override(spec: Any, value: Any) -> Any:
+    """Registry ``out_indices`` for timm and torch.hub: feature maps instead of the CLS token
+    (the spec's field, or the hub entrypoint's own argument when the entry passes one)."""
+    transforms = spec.transforms
+    if value is not None:
+        drop = (specs.ClsToken, specs.MeanPatch)
+        transforms = tuple(t for t in spec.transforms if not isinstance(t, drop))
+    if "out_indices" in spec.model_kwargs:  # passed to the hub entrypoint itself
+        kwargs = {**spec.model_kwargs, "out_indices": value}
+        return attrs.evolve(spec, model_kwargs=kwargs, transforms=transforms)
+    return attrs.evolve(spec, out_indices=value, transforms=transforms)

@@ -17,9 +17,10 @@ import specs
 
 from .. import checkpoint
 from ..adapter import Adapter
-from ..build import jax_device_name, output_transform
+from ..devices import jax_device, jax_device_name
 from ..errors import BuildError
 from ..imports import call_with, import_object
+from ..transforms.of_spec import output_transform
 
 
 def _restore(template: Any, spec: specs.FlaxSpec) -> Any:
@@ -59,37 +60,6 @@ def _restore(template: Any, spec: specs.FlaxSpec) -> Any:
         raise BuildError(
             "checkpoint_path", f"checkpoint {path!r} does not fit the module: {err}"
         ) from err
-
-
-def jax_device(device: str) -> Any:
-    """A canonical device name (``"cpu"``, ``"cuda"``, ``"cuda:N"``) -> the ``jax.Device``.
-
-    Raises:
-        BuildError: JAX has no GPU backend, or no GPU with that index.
-    """
-    import jax
-
-    kind, _, index = device.partition(":")
-    platform = "cpu" if kind == "cpu" else "gpu"
-    try:
-        devices = jax.devices(platform)
-    except RuntimeError as err:
-        raise BuildError(
-            "device",
-            f"{device!r} asks for a GPU, but JAX {jax.__version__} has no GPU backend "
-            f"(it has: {jax.default_backend()})",
-            fix="Pass device='cpu' (or leave device out), or install jax[cuda12] on a machine "
-            "with a GPU",
-        ) from err
-    i = int(index) if index else 0
-    if i >= len(devices):
-        raise BuildError(
-            "device",
-            f"there is no GPU {i}: JAX sees {len(devices)}",
-            got=device,
-            fix="Pick an index below the GPU count, or set CUDA_VISIBLE_DEVICES",
-        )
-    return devices[i]
 
 
 def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
@@ -138,3 +108,7 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
             "device": jax_device_name(target or jax.devices()[0]),
         },
     )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_flax

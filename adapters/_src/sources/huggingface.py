@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
 
 import specs
 
@@ -16,6 +21,8 @@ from ..adapter import Adapter
 from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import hub_cached, hub_cached_path, is_offline
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from . import _torch
 from ._torch import finish, input_shape_of, require_module
 
 
@@ -77,7 +84,8 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
-    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+    info = {"input_shape": input_shape_of(module), "preprocess": hf_preprocess(path)}
+    return finish(module, spec, info=info, device=device)
 
 
 def _config_file(path: str) -> str | None:
@@ -110,3 +118,52 @@ def _refuse_custom_code(name: str, config_file: str | None) -> None:
             "trust_remote_code is false, so none of it was run",
             fix="Read that code; if you trust it, set trust_remote_code: true in the spec",
         )
+
+
+def hf_preprocess(where: str) -> Preprocess | None:
+    """The ``preprocessor_config.json`` next to local weights, as a `Preprocess` (else None)."""
+    if not where or not (Path(where) / "preprocessor_config.json").is_file():
+        return None
+    cfg = json.loads((Path(where) / "preprocessor_config.json").read_text())
+    size = cfg.get("crop_size") or cfg.get("size") or 224
+    if isinstance(size, Mapping):
+        edge = size.get("shortest_edge")
+        size = (size["height"], size["width"]) if "height" in size else (edge, edge)
+    elif isinstance(size, int):
+        size = (size, size)
+    resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
+    return Preprocess(
+        size=(int(size[0]), int(size[1])),
+        channels=int(cfg.get("num_channels", 3)),
+        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
+        std=tuple(cfg.get("image_std", IMAGENET_STD)),
+        interpolation=resample,
+        origin="huggingface preprocessor_config.json",
+    )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_huggingface
+check_device = _torch.check_device
+
+
+def _out_indices(spec: specs.HuggingFaceSpec, value: Any) -> specs.HuggingFaceSpec:
+    """Registry ``out_indices``: ``1`` swaps `ClsToken` for `PatchGrid` (the last layer's patch
+    grid), as eva does; None keeps the entry."""
+    if value is None:
+        return spec
+    if value != 1:
+        raise ValueError(
+            "(HuggingFace) supports out_indices 1 (the patch grid of the last layer) or null "
+            "only, as in eva"
+        )
+    transforms = tuple(
+        specs.PatchGrid(num_register_tokens=t.num_register_tokens)
+        if isinstance(t, specs.ClsToken)
+        else t
+        for t in spec.transforms
+    )
+    return attrs.evolve(spec, transforms=transforms)
+
+
+REGISTRY_OVERRIDES = {"out_indices": _out_indices}

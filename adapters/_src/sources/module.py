@@ -6,6 +6,7 @@ import specs
 
 from ..adapter import Adapter
 from ..imports import call_with, import_object
+from . import _torch
 from ._torch import finish, input_shape_of, load_checkpoint, require_module
 
 
@@ -18,3 +19,8 @@ def build_module(spec: specs.ModuleSpec, *, device: str | None = None) -> Adapte
     )
     load_checkpoint(module, spec)
     return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_module
+check_device = _torch.check_device

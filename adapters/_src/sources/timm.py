@@ -21,7 +21,8 @@ from ..adapter import Adapter
 from ..errors import BuildError
 from ..imports import call_with, import_object, thaw
 from ..offline import hub_cached, is_offline
-from ._torch import finish, input_shape_of, load_checkpoint
+from . import _torch
+from ._torch import finish, input_shape_of, load_checkpoint, out_indices_call
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:")
 #: timm arguments that take a class; an import path string there is imported first
@@ -106,21 +107,18 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
     filter_fn = getattr(sys.modules.get(type(module).__module__), "checkpoint_filter_fn", None)
     load_checkpoint(module, spec, filter_fn=filter_fn)
 
-    call = None
-    if spec.out_indices is not None:
-        if not hasattr(module, "forward_intermediates"):
-            raise BuildError(
-                "out_indices",
-                f"timm model {spec.model_name!r} ({type(module).__name__}) has no "
-                "forward_intermediates, so it cannot return feature maps",
-                fix="Remove out_indices, or pick a model with forward_intermediates (ViTs, "
-                "ResNets, ConvNeXts, ...)",
-            )
-        indices = spec.out_indices if isinstance(spec.out_indices, int) else list(spec.out_indices)
-
-        def call(m: torch.nn.Module, x: Any) -> Any:
-            return m.forward_intermediates(x, indices=indices, intermediates_only=True)
-
+    call = out_indices_call(
+        module,
+        spec.out_indices,
+        method="forward_intermediates",
+        what=f"timm model {spec.model_name!r}",
+        returns="feature maps",
+        fix="Remove out_indices, or pick a model with forward_intermediates (ViTs, "
+        "ResNets, ConvNeXts, ...)",
+        run=lambda m, x, indices: m.forward_intermediates(
+            x, indices=indices, intermediates_only=True
+        ),
+    )
     return finish(
         module,
         spec,
@@ -128,3 +126,9 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
         info={"input_shape": input_shape_of(module), "output": "feature_maps" if call else "model"},
         device=device,
     )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_timm
+check_device = _torch.check_device
+REGISTRY_OVERRIDES = {"out_indices": _torch.out_indices_override}

@@ -8,7 +8,6 @@ as a list of ``(B, C, H, W)`` maps.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import torch
 
@@ -18,7 +17,8 @@ from ..adapter import Adapter
 from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import is_offline
-from ._torch import finish, input_shape_of, load_checkpoint, require_module
+from . import _torch
+from ._torch import finish, input_shape_of, load_checkpoint, out_indices_call, require_module
 
 
 def _github_cached(repo: str) -> bool:
@@ -76,22 +76,17 @@ def build_torch_hub(spec: specs.TorchHubSpec, *, device: str | None = None) -> A
     module = require_module(module, "model_name", f"hub entrypoint {spec.model_name!r}")
     load_checkpoint(module, spec)
 
-    call = None
-    if spec.out_indices is not None:
-        if not hasattr(module, "get_intermediate_layers"):
-            raise BuildError(
-                "out_indices",
-                f"hub model {spec.model_name!r} ({type(module).__name__}) has no "
-                "get_intermediate_layers, so it cannot return intermediate layers",
-                fix="Remove out_indices, or load a model that defines get_intermediate_layers "
-                "(DINO / DINOv2 / timm ViTs)",
-            )
-        n = spec.out_indices if isinstance(spec.out_indices, int) else list(spec.out_indices)
-        norm = spec.norm
-
-        def call(m: torch.nn.Module, x: Any) -> Any:
-            return list(m.get_intermediate_layers(x, n, reshape=True, norm=norm))
-
+    norm = spec.norm
+    call = out_indices_call(
+        module,
+        spec.out_indices,
+        method="get_intermediate_layers",
+        what=f"hub model {spec.model_name!r}",
+        returns="intermediate layers",
+        fix="Remove out_indices, or load a model that defines get_intermediate_layers "
+        "(DINO / DINOv2 / timm ViTs)",
+        run=lambda m, x, n: list(m.get_intermediate_layers(x, n, reshape=True, norm=norm)),
+    )
     return finish(
         module, spec, call=call, info={"input_shape": input_shape_of(module)}, device=device
     )
@@ -116,3 +111,9 @@ def _entrypoints(repo: str) -> list[str]:
         and not name.startswith("_")
         and getattr(value, "__module__", None) == module.__name__
     )
+
+
+# the source's entry points, found by its tag (adapters/_src/plugins.py)
+build = build_torch_hub
+check_device = _torch.check_device
+REGISTRY_OVERRIDES = {"out_indices": _torch.out_indices_override}

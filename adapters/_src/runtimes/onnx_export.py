@@ -2,8 +2,8 @@
 
 ``export_onnx`` traces ``adapter.forward`` (so the spec's output transforms are in the graph)
 with the ``torch.export``-based exporter, the one torch 2.9+ supports without deprecation
-warnings (the TorchScript exporter exports faster but is deprecated, and warns on timm's
-shape asserts). The file is written next to its destination and renamed into
+warnings (the TorchScript exporter is faster but deprecated, and warns on timm's shape
+asserts). The file is written next to its destination and renamed into
 place, so an interrupted export leaves nothing half-written.
 
 Inputs and outputs get stable names: one tensor is ``input`` / ``output``; a tuple is
@@ -14,7 +14,6 @@ ONNX outputs can be put back into the adapter's own structure (`unflatten`).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import warnings
@@ -23,87 +22,21 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 import torch
 
 import interop
 import specs
 from specs._src.atomic import atomic_write
 
-from .adapter import Adapter
-from .errors import BuildError
-
-#: a JSON-able description of an output's nesting: None for a tensor, else
-#: {"list": [...]}, {"tuple": [...]} or {"dict": [[key, child], ...]}
-Structure = Any
-
-#: ``metadata_props`` keys an export writes: the source spec (our YAML) and, when the caller
-#: gives it, the preprocessing the backbone expects (JSON of `Preprocess` fields)
-METADATA_SPEC = "fm_adapters.spec"
-METADATA_PREPROCESS = "fm_adapters.preprocess"
+from ..adapter import Adapter
+from ..errors import BuildError
+from ..plugins import as_spec, dispatch
+from ..sources.onnx_metadata import METADATA_SPEC
+from .outputs import Structure, flatten, interop_array
 
 #: above this many parameter bytes the weights go to a ``<name>.data`` file next to the model
 #: (a single protobuf cannot exceed 2 GiB)
 EXTERNAL_DATA_BYTES = 1 << 30
-
-
-# ---------------------------------------------------------------------------------------------
-# output structure
-# ---------------------------------------------------------------------------------------------
-
-
-def flatten(y: Any, prefix: str = "output") -> tuple[list[str], list[Any], Structure]:
-    """Leaves of a (nested) tensor / tuple / list / dict output, their names, and its nesting.
-
-    Dicts keep their insertion order (as ``torch.onnx`` flattens them); ``None`` values of a
-    dict (e.g. unset ``transformers`` output fields) are dropped.
-
-    Raises:
-        TypeError: a leaf that is not an array (names where it is).
-    """
-    names: list[str] = []
-    leaves: list[Any] = []
-
-    def walk(node: Any, name: str, top: bool) -> Structure:
-        if isinstance(node, Mapping):
-            items = [(str(k), v) for k, v in node.items() if v is not None]
-            return {"dict": [[k, walk(v, k if top else f"{name}.{k}", False)] for k, v in items]}
-        if isinstance(node, (list, tuple)):
-            kind = "list" if isinstance(node, list) else "tuple"
-            sep = "_" if top else "."
-            return {kind: [walk(v, f"{name}{sep}{i}", False) for i, v in enumerate(node)]}
-        if interop_array(node):
-            names.append(name)
-            leaves.append(node)
-            return None
-        raise TypeError(
-            f"{name}: expected arrays (or tuples / lists / dicts of them), got "
-            f"{type(node).__module__}.{type(node).__qualname__}; it cannot be an ONNX output."
-        )
-
-    structure = walk(y, prefix, True)
-    return names, leaves, structure
-
-
-def interop_array(x: Any) -> bool:
-    """Whether ``x`` is an array leaf (torch, JAX, NumPy, OrtValue or any DLPack object)."""
-    return isinstance(x, (torch.Tensor, np.ndarray)) or hasattr(x, "__dlpack__")
-
-
-def unflatten(structure: Structure, leaves: Sequence[Any]) -> Any:
-    """Inverse of `flatten`: put ``leaves`` (in order) back into ``structure``."""
-    it = iter(leaves)
-
-    def build(node: Structure) -> Any:
-        if node is None:
-            return next(it)
-        ((kind, children),) = node.items()
-        if kind == "dict":
-            return {key: build(child) for key, child in children}
-        seq = [build(child) for child in children]
-        return seq if kind == "list" else tuple(seq)
-
-    return build(structure)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,9 +116,7 @@ def _torch_adapter(spec_or_adapter: Any, fn: str) -> Adapter:
             "export. Pass a torch-family spec or adapter."
         )
     elif isinstance(spec_or_adapter, (*specs.SPEC_TYPES, str)):
-        import adapters  # lazy: adapters.build imports every source
-
-        adapter = adapters.build(spec_or_adapter)
+        adapter = dispatch(as_spec(spec_or_adapter), None)
     else:
         raise TypeError(
             f"{fn}: expected a spec record, a registry name or an adapters.Adapter, got "
@@ -214,6 +145,30 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
+def _checked_destination(path: str | os.PathLike[str]) -> Path:
+    dest = Path(path).expanduser()
+    if dest.suffix != ".onnx":
+        raise ValueError(f"export_onnx: path must end in .onnx, got {str(dest)!r}.")
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(
+            f"export_onnx: the directory {str(dest.parent)!r} of path {str(dest)!r} does not "
+            "exist. Create it first."
+        )
+    return dest
+
+
+def _batch_of_two(names: Sequence[str], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The example inputs with a batch axis of at least 2 (torch.export specialises axes of
+    size 0 or 1, so a batch of 1 would be fixed in the graph)."""
+    for name, t in zip(names, tensors, strict=True):
+        if t.ndim == 0:
+            raise ValueError(
+                f"export_onnx: input {name!r} is a scalar, so it has no batch axis. Pass "
+                "dynamic_batch=False, or give it a leading batch axis."
+            )
+    return [t if t.shape[0] >= 2 else t.expand(2, *t.shape[1:]).clone() for t in tensors]
+
+
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -225,24 +180,10 @@ def export_adapter(
 ) -> Exported:
     """`export_onnx` for an adapter, returning everything needed to read the file back."""
     # the path is checked before the adapter runs on the example (a whole forward pass)
-    dest = Path(path).expanduser()
-    if dest.suffix != ".onnx":
-        raise ValueError(f"export_onnx: path must end in .onnx, got {str(dest)!r}.")
-    if not dest.parent.is_dir():
-        raise FileNotFoundError(
-            f"export_onnx: the directory {str(dest.parent)!r} of path {str(dest)!r} does not "
-            "exist. Create it first."
-        )
+    dest = _checked_destination(path)
     kind, names, tensors = _as_torch_inputs(example_input)
     if dynamic_batch:
-        for name, t in zip(names, tensors, strict=True):
-            if t.ndim == 0:
-                raise ValueError(
-                    f"export_onnx: input {name!r} is a scalar, so it has no batch axis. Pass "
-                    "dynamic_batch=False, or give it a leading batch axis."
-                )
-        # torch.export specialises axes of size 0 or 1; trace with a batch of 2 instead
-        tensors = [t if t.shape[0] >= 2 else t.expand(2, *t.shape[1:]).clone() for t in tensors]
+        tensors = _batch_of_two(names, tensors)
     with torch.no_grad():
         reference = adapter.forward(adapter.params, _restructure(kind, names, tensors))
     output_names, _, structure = flatten(reference)
@@ -359,113 +300,3 @@ def export_onnx(
         opset_version=opset_version,
         metadata=metadata,
     ).spec
-
-
-# ---------------------------------------------------------------------------------------------
-# parity
-# ---------------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class OutputDiff:
-    """Differences on one output: ``max_abs = max|a - b|``, ``max_rel = max_abs / max|b|``."""
-
-    name: str
-    shape: tuple[int, ...]
-    max_abs: float
-    max_rel: float
-    scale: float
-
-
-@attrs.frozen
-class ParityReport:
-    """How far adapter ``a``'s outputs are from adapter ``b``'s (the reference) on the same
-    inputs. ``max_rel`` is relative to the reference's largest magnitude (elementwise ratios
-    explode near zero).
-
-    Attributes:
-        max_abs: largest ``|a - b|`` over every output and input.
-        max_rel: largest per-output ``max|a - b| / max|b|``.
-        outputs: one `OutputDiff` per output leaf (worst over the inputs).
-        n_inputs: how many inputs were compared.
-    """
-
-    max_abs: float
-    max_rel: float
-    outputs: tuple[OutputDiff, ...]
-    n_inputs: int
-
-    def ok(self, atol: float = 1e-4, rtol: float = 1e-4) -> bool:
-        """Every output within ``atol + rtol * max|b|`` of the reference."""
-        return all(o.max_abs <= atol + rtol * o.scale for o in self.outputs)
-
-    def __str__(self) -> str:
-        rows = ", ".join(f"{o.name}{list(o.shape)}: {o.max_abs:.3g}" for o in self.outputs)
-        return (
-            f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g} over "
-            f"{self.n_inputs} input(s) ({rows})"
-        )
-
-
-def parity(a: Adapter, b: Adapter, inputs: Any) -> ParityReport:
-    """Compare two adapters on the same inputs; ``b`` is the reference.
-
-    Args:
-        a, b: any two adapters taking the same inputs (e.g. an ONNX export and its torch
-            source); their outputs must have the same structure and shapes.
-        inputs: one input (an array, a tuple or a dict, as ``forward`` takes it), or a
-            ``list`` of such inputs (compared one by one).
-
-    Returns:
-        A `ParityReport` (``report.ok(atol, rtol)`` tells whether it passes).
-
-    Raises:
-        ValueError: the outputs differ in structure or shape.
-    """
-    batches = inputs if isinstance(inputs, list) else [inputs]
-    if not batches:
-        raise ValueError("parity: inputs is an empty list; pass at least one input.")
-    worst: dict[str, list[float]] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, x in enumerate(batches):
-        with torch.no_grad():
-            ya, yb = a(x), b(x)
-        # compared leaf by leaf: an ONNX model returns a flat tuple where torch may nest
-        names_a, leaves_a, _ = flatten(ya)
-        names_b, leaves_b, _ = flatten(yb)
-        if len(leaves_a) != len(leaves_b):
-            raise ValueError(
-                f"parity: on input {i} the adapters give different numbers of outputs: a gives "
-                f"{names_a}, b gives {names_b}."
-            )
-        for name, la, lb in zip(names_b, leaves_a, leaves_b, strict=True):
-            na = np.asarray(interop.to_numpy(la), dtype=np.float64)
-            nb = np.asarray(interop.to_numpy(lb), dtype=np.float64)
-            if na.shape != nb.shape:
-                raise ValueError(
-                    f"parity: on input {i}, output {name!r} has shape {list(na.shape)} from a "
-                    f"but {list(nb.shape)} from b."
-                )
-            diff = float(np.max(np.abs(na - nb))) if na.size else 0.0
-            scale = float(np.max(np.abs(nb))) if nb.size else 0.0
-            if math.isnan(diff):
-                diff = math.inf
-            prev = worst.get(name, [0.0, 0.0])
-            worst[name] = [max(prev[0], diff), max(prev[1], scale)]
-            shapes[name] = tuple(nb.shape)
-    outputs = tuple(
-        OutputDiff(
-            name=name,
-            shape=shapes[name],
-            max_abs=d,
-            max_rel=d / s if s > 0 else (0.0 if d == 0 else math.inf),
-            scale=s,
-        )
-        for name, (d, s) in worst.items()
-    )
-    return ParityReport(
-        max_abs=max(o.max_abs for o in outputs),
-        max_rel=max(o.max_rel for o in outputs),
-        outputs=outputs,
-        n_inputs=len(batches),
-    )

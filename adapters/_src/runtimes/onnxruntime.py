@@ -15,34 +15,48 @@ Keying on the weights (not just the spec) is what keeps a random-init spec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import onnxruntime as ort
 import torch
 
 import interop
 import specs
 from specs._src.atomic import atomic_write
 
-from .adapter import Adapter
-from .errors import BuildError
-from .onnx import build_onnx
-from .onnx_export import export_adapter, parity, unflatten
+from ..adapter import Adapter
+from ..errors import BuildError
+from ..sources.onnx_serve import build_onnx
+from .onnx_export import export_adapter
+from .ort_cache import (
+    CACHE_ENV as CACHE_ENV,
+)
+from .ort_cache import (
+    CACHE_FORMAT as CACHE_FORMAT,
+)
+from .ort_cache import (
+    META_FILE,
+    MODEL_FILE,
+    _digests,
+    _load_entry,
+    _write_json,
+    cache_key,
+    default_cache_dir,
+)
+from .ort_cache import (
+    CacheWarning as CacheWarning,
+)
+from .ort_cache import (
+    params_digest as params_digest,
+)
+from .outputs import unflatten
+from .parity import parity
 
-#: bumped whenever the cached layout or export settings change (2: attention fused, 3: the
-#: meta file holds a sha256 of every model file)
-CACHE_FORMAT = 3
-CACHE_ENV = "FM_ADAPTERS_CACHE"
-MODEL_FILE = "model.onnx"
-META_FILE = "meta.json"
 #: ONNX Runtime session config for served backbones. Spinning off: ORT's intra-op threads
 #: otherwise busy-wait between kernels, which on a shared CPU (data loaders, other jobs)
 #: takes time from whoever holds the core; on a loaded 2-core machine (ViT-S/16 batch 16,
@@ -55,85 +69,8 @@ META_FILE = "meta.json"
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 
 
-class CacheWarning(UserWarning):
-    """A fast-path cache entry was found corrupt (and is rebuilt)."""
-
-
 class ParityError(RuntimeError):
     """The ONNX export does not reproduce the torch backbone within tolerance."""
-
-
-def default_cache_dir() -> Path:
-    """Where ONNX exports are cached: ``$FM_ADAPTERS_CACHE/onnx`` when that is set, else the
-    XDG cache directory's ``fm-adapters/onnx`` (``$XDG_CACHE_HOME``, or ``~/.cache`` when it
-    is unset, empty or relative, as the XDG base directory spec says).
-
-    Returns:
-        The directory (not created).
-    """
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root).expanduser() / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "fm-adapters" / "onnx"
-
-
-def _canonical(value: Any) -> Any:
-    """A JSON-able, order-independent rendering of a spec (attrs records, mappings, ...)."""
-    if attrs.has(type(value)):
-        fields = {f.name: _canonical(getattr(value, f.name)) for f in attrs.fields(type(value))}
-        return {"__type__": f"{type(value).__module__}.{type(value).__qualname__}", **fields}
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
-def params_digest(params: Mapping[str, Any]) -> str:
-    """sha256 over every parameter's name, dtype, shape and bytes (CPU copies if needed)."""
-    h = hashlib.sha256()
-    for name in sorted(params):
-        t = params[name]
-        if not isinstance(t, torch.Tensor):
-            h.update(f"{name}={t!r};".encode())
-            continue
-        t = t.detach()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        if t.numel():
-            flat = t.contiguous().reshape(-1)
-            data = flat.view(torch.uint8) if flat.dtype != torch.bool else flat.to(torch.uint8)
-            h.update(memoryview(data.cpu().numpy()))
-    return h.hexdigest()
-
-
-def _input_signature(example_input: Any) -> Any:
-    def sig(a: Any) -> list[Any]:
-        return [str(getattr(a, "dtype", type(a).__name__)), list(a.shape)[1:]]
-
-    if isinstance(example_input, Mapping):
-        return {str(k): sig(v) for k, v in example_input.items()}
-    if isinstance(example_input, (list, tuple)):
-        return [sig(v) for v in example_input]
-    return sig(example_input)
-
-
-def cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool = True) -> str:
-    """The hex key a fast-path export is cached under (see the module docstring)."""
-    payload = {
-        "format": CACHE_FORMAT,
-        "spec": _canonical(adapter.spec),
-        "module": repr(adapter.module),
-        "params": params_digest(adapter.params),
-        "input": _input_signature(example_input),
-        "dynamic_batch": dynamic_batch,
-        "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _check_inputs(example_input: Any) -> Any:
@@ -207,62 +144,6 @@ def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
     with atomic_write(path) as staged:
         ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
     return counts
-
-
-def _digests(entry: Path) -> dict[str, str]:
-    """sha256 of every model file of a cache entry (the model and its external weights)."""
-    return {p.name: _sha256(p) for p in sorted(entry.iterdir()) if p.name != META_FILE}
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _load_entry(entry: Path) -> dict[str, Any] | None:
-    """The meta of a complete, intact cache entry; None when there is none.
-
-    An entry whose meta file cannot be read or whose model files do not match the hashes it
-    recorded (a disk error, an edit, a copy cut short) is removed with a `CacheWarning` naming
-    it, so that the caller exports it again.
-    """
-    meta_path = entry / META_FILE
-    if not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return _discard(entry, f"its {META_FILE} cannot be read ({err})")
-    files = meta.get("files") if isinstance(meta, dict) else None
-    if not isinstance(files, dict) or MODEL_FILE not in files:
-        return _discard(entry, f"its {META_FILE} records no hashes of the model files")
-    found = {p.name for p in entry.iterdir()} - {META_FILE}
-    if found != set(files):
-        return _discard(entry, f"it holds {sorted(found)}, expected {sorted(files)}")
-    for name, digest in files.items():
-        if _sha256(entry / name) != digest:
-            return _discard(entry, f"{name} does not match the sha256 recorded when it was written")
-    return meta
-
-
-def _discard(entry: Path, why: str) -> None:
-    warnings.warn(
-        f"ONNX Runtime cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The "
-        f"cache lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted "
-        "at any time.)",
-        CacheWarning,
-        stacklevel=3,
-    )
-    shutil.rmtree(entry, ignore_errors=True)
-    return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with atomic_write(path) as staged:
-        staged.write_text(json.dumps(data, indent=2))
 
 
 def serve_with_onnxruntime(

@@ -8,25 +8,17 @@ at the end, so a failed run never leaves a partial file.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 import torch
 
-from specs._src.atomic import atomic_write
-
+from ..devices import input_device
 from .data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    INTERPOLATIONS,
     Dataset,
     LoaderStats,
     Preprocess,
@@ -97,14 +89,13 @@ def resolve_preprocess(
 ) -> Preprocess:
     """The backbone's own preprocessing where known, else ImageNet defaults at 224.
 
-    Looks, in order, at ``adapter.info["preprocess"]`` (a mapping of `Preprocess` fields), timm's
-    data config (``timm.data.resolve_model_data_config``; the input size from the model's patch
-    embedding when it was built with another ``img_size``), a HuggingFace
-    ``preprocessor_config.json`` next to the weights, and the input shape of an ONNX model.
+    Reads ``adapter.info["preprocess"]``: a `Preprocess` the source filled in at build time
+    (timm's data config, a HuggingFace ``preprocessor_config.json``, an ONNX input shape; see
+    ``adapters/_src/sources/``), or a mapping of `Preprocess` fields a user's builder gave.
     ``image_size``, ``mean`` and ``std`` (the ``--image-size``, ``--mean``, ``--std`` flags)
     override what was found.
     """
-    pre = _from_info(adapter) or _from_timm(adapter) or _from_hf(adapter) or _from_onnx(adapter)
+    pre = _from_info(adapter)
     if pre is None:
         pre = Preprocess(size=(224, 224), origin="ImageNet defaults")
     if image_size is not None:
@@ -130,6 +121,8 @@ def resolve_preprocess(
 def _from_info(adapter: Any) -> Preprocess | None:
     info = getattr(adapter, "info", None) or {}
     given = info.get("preprocess") if isinstance(info, Mapping) else None
+    if isinstance(given, Preprocess):
+        return given
     if not isinstance(given, Mapping):
         return None
     fields = {f.name for f in attrs.fields(Preprocess)}
@@ -137,66 +130,6 @@ def _from_info(adapter: Any) -> Preprocess | None:
     kwargs.setdefault("origin", "adapter info")
     kwargs.setdefault("size", (224, 224))
     return Preprocess(**kwargs)
-
-
-def _from_timm(adapter: Any) -> Preprocess | None:
-    module = getattr(adapter, "module", None)
-    if not isinstance(module, torch.nn.Module) or not hasattr(module, "pretrained_cfg"):
-        return None
-    import timm.data
-
-    cfg = timm.data.resolve_model_data_config(module)
-    channels, h, w = cfg["input_size"]
-    # A model built with img_size=... keeps its pretrained config's size; trust the model.
-    patch = getattr(module, "patch_embed", None)
-    img_size = getattr(patch, "img_size", None)
-    if img_size is not None and getattr(patch, "strict_img_size", True):
-        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    interp = cfg.get("interpolation", "bicubic")
-    return Preprocess(
-        size=(int(h), int(w)),
-        channels=int(channels),
-        mean=tuple(float(m) for m in cfg["mean"]),
-        std=tuple(float(s) for s in cfg["std"]),
-        interpolation=interp if interp in INTERPOLATIONS else "bicubic",
-        crop_pct=float(cfg.get("crop_pct", 1.0)),
-        crop_mode=str(cfg.get("crop_mode") or "center"),
-        origin="timm data config",
-        pipeline="timm",
-    )
-
-
-def _from_hf(adapter: Any) -> Preprocess | None:
-    spec = getattr(adapter, "spec", None)
-    where = getattr(spec, "model_name_or_path", None)
-    if not where or not (Path(where) / "preprocessor_config.json").is_file():
-        return None
-    cfg = json.loads((Path(where) / "preprocessor_config.json").read_text())
-    size = cfg.get("crop_size") or cfg.get("size") or 224
-    if isinstance(size, Mapping):
-        edge = size.get("shortest_edge")
-        size = (size["height"], size["width"]) if "height" in size else (edge, edge)
-    elif isinstance(size, int):
-        size = (size, size)
-    resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
-    return Preprocess(
-        size=(int(size[0]), int(size[1])),
-        channels=int(cfg.get("num_channels", 3)),
-        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
-        std=tuple(cfg.get("image_std", IMAGENET_STD)),
-        interpolation=resample,
-        origin="huggingface preprocessor_config.json",
-    )
-
-
-def _from_onnx(adapter: Any) -> Preprocess | None:
-    session = getattr(adapter, "module", None)
-    if not hasattr(session, "get_inputs"):
-        return None
-    shape = session.get_inputs()[0].shape
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
-        return None
-    return Preprocess(size=(shape[2], shape[3]), channels=shape[1], origin="ONNX input shape")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,18 +205,6 @@ def pool_features(y: Any) -> tuple[torch.Tensor, str]:
             f"{tuple(y.shape)}; add an output transform to the spec"
         )
     return y.float(), " -> ".join(how) or "as is"
-
-
-def input_device(adapter: Any) -> str | None:
-    """Where a torch adapter wants its input (``adapter.info["device"]``), if not the CPU.
-
-    None for the CPU and for other frameworks (ONNX Runtime and JAX take host arrays).
-    """
-    if getattr(adapter, "framework", None) != "torch":
-        return None
-    info = getattr(adapter, "info", None) or {}
-    device = info.get("device") if isinstance(info, Mapping) else None
-    return None if device in (None, "cpu") else str(device)
 
 
 def embed_dataset(
@@ -386,137 +307,3 @@ def spec_yaml(spec: Any) -> str:
     import specs
 
     return yaml.safe_dump(specs.unstructure(spec), sort_keys=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# the file
-# ---------------------------------------------------------------------------------------------
-
-
-def check_output_path(
-    out: str | os.PathLike[str],
-    *,
-    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
-    flag: str = "out",
-) -> Path:
-    """Fail early (before any work) if ``out`` cannot be written, or would replace an input.
-
-    Args:
-        out: the file to write.
-        inputs: what the job reads, by the name of its argument (``{"data": ..., "spec": ...}``):
-            files, or folders whose files are all inputs. None values and names that are not
-            paths (``digits``, a registry name) are ignored.
-        flag: how messages name ``out`` (the CLI passes ``--out``).
-
-    Returns:
-        ``out`` as a `Path`.
-
-    Raises:
-        EmbedError: ``out``'s directory is missing or not writable, ``out`` is a directory, or
-            ``out`` is (or links to, or is a hard link of) one of ``inputs``.
-    """
-    path = Path(out)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise EmbedError(
-            f"{flag}: expected a file in an existing directory, got {str(path)!r} whose directory "
-            f"{str(parent)!r} does not exist; create it first"
-        )
-    if path.is_dir():
-        raise EmbedError(f"{flag}: expected a file path, got the directory {str(path)!r}")
-    for name, given in (inputs or {}).items():
-        if given is not None and _is_input(path, Path(given)):
-            raise EmbedError(
-                f"{flag}: {str(path)!r} is the same file as the input {name} {str(given)!r} "
-                f"(or a file in it), which writing would replace; choose another {flag}"
-            )
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass  # the write itself comes after all the work: find out now that it can happen
-    except OSError as err:
-        raise EmbedError(
-            f"{flag}: cannot write in the directory {str(parent)!r} of {str(path)!r} "
-            f"({err.strerror or err}); choose a writable directory or fix its permissions"
-        ) from err
-    return path
-
-
-def _is_input(out: Path, given: Path) -> bool:
-    """Whether writing ``out`` replaces ``given`` or a file under it (links followed, hard
-    links found by inode)."""
-    try:
-        target = out.stat()  # follows links; a missing out replaces nothing
-        source = given.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    if os.path.samestat(target, source) or out.resolve() == given.resolve():
-        return True
-    if not given.is_dir():
-        return False
-    if out.resolve().is_relative_to(given.resolve()):
-        return True
-    if target.st_nlink < 2:  # not a hard link: it can only be an input by its path
-        return False
-    for dirpath, _, filenames in os.walk(given):
-        for fname in filenames:
-            with contextlib.suppress(OSError):
-                if os.path.samestat(target, os.stat(os.path.join(dirpath, fname))):
-                    return True
-    return False
-
-
-def spec_inputs(spec: Any) -> dict[str, str]:
-    """The local files a spec record reads (``path`` of an ONNX model and its external
-    weights, ``checkpoint_path``), by field name."""
-    found = {}
-    for field in ("path", "checkpoint_path"):
-        value = getattr(spec, field, None)
-        if isinstance(value, str) and value and "://" not in value:
-            found[field] = os.path.expanduser(value)
-    if "path" in found:
-        found["path external weights"] = found["path"] + ".data"
-    return found
-
-
-def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
-    """Write ``emb`` to ``out`` (.safetensors) with `atomic_write`: all or nothing, with the
-    mode a plain ``open`` would give."""
-    from safetensors.numpy import save_file
-
-    data = emb.metadata.get("data")
-    path = check_output_path(out, inputs={"data": data} if data else None)
-    with atomic_write(path) as staged:
-        save_file(
-            {"embeddings": emb.embeddings, "labels": emb.labels, "ids": emb.ids},
-            str(staged),
-            metadata=dict(emb.metadata),
-        )
-    return path
-
-
-def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Read a file written by `save_embeddings`, or a directory written by
-    ``embed --engine ray`` (`shards.load_sharded`) as if it were one file."""
-    from safetensors import safe_open
-
-    p = Path(path)
-    if p.is_dir():
-        from .shards import load_sharded
-
-        return load_sharded(p)
-    if not p.is_file():
-        raise EmbedError(f"embeddings file: {str(p)!r} does not exist")
-    try:
-        with safe_open(str(p), framework="numpy") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:
-        raise EmbedError(f"embeddings file: cannot read {str(p)!r} as safetensors: {err}") from err
-    missing = {"embeddings", "labels", "ids"} - set(tensors)
-    if missing or metadata.get("format") != EMBEDDINGS_FORMAT:
-        raise EmbedError(
-            f"embeddings file: expected a file written by 'python -m adapters embed' with tensors "
-            f"embeddings, labels, ids, got {str(p)!r} with {sorted(tensors)}"
-        )
-    emb = as_aligned(np.asarray(tensors["embeddings"], dtype=np.float32))
-    return Embeddings(emb, tensors["labels"], tensors["ids"], metadata)

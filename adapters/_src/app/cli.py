@@ -22,33 +22,25 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import input_device
+from .backbone import CliError, build_backbone, resolve_spec
 from .data import DataError
 from .embed import EmbedError, ForwardError
+from .parser import DEFAULT_DATA as DEFAULT_DATA
+from .parser import DEFAULT_MODEL as DEFAULT_MODEL
+from .parser import RAY_FLAGS, build_parser
 from .probe import ProbeError
-
-#: what ``probe`` with no arguments runs (the README's main-job command)
-DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
-DEFAULT_DATA = "digits"
-SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
-RUNTIMES = ("torch", "onnxruntime")
-ENGINES = ("process", "ray")
-#: flags that only --engine ray reads
-RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")
-
-
-class CliError(Exception):
-    """Bad command-line input: printed as one line, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 bad input)."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        return int(COMMANDS[args.command](args) or 0)
     except CliError as err:
         return _fail(str(err))
     except ForwardError as err:  # the library names image_size; here it is a flag
@@ -66,209 +58,6 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters",
-        description="Functional adapters for vision foundation-model backbones.",
-    )
-    parser.set_defaults(command=None)
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    p = sub.add_parser("list", help="registry names, one a line")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard pattern (default: all)")
-    p.set_defaults(command="list", run=cmd_list)
-
-    p = sub.add_parser("inspect", help="build a backbone, run one example input, describe it")
-    p.add_argument("spec", help="spec file (YAML/JSON, eva config, .onnx) or registry name")
-    _add_backbone_flags(p)
-    p.set_defaults(command="inspect", run=cmd_inspect)
-
-    p = sub.add_parser("embed", help="embed a dataset into a .safetensors file")
-    p.add_argument("spec", help="spec file (YAML/JSON, eva config, .onnx) or registry name")
-    _add_data_flags(p, required=True)
-    p.add_argument(
-        "--out", required=True, help="output .safetensors file (--engine ray: a directory)"
-    )
-    _add_backbone_flags(p)
-    _add_engine_flags(p)
-    p.set_defaults(command="embed", run=cmd_embed)
-
-    p = sub.add_parser("probe", help="train a JAX/Flax head on embeddings; report test metrics")
-    p.add_argument(
-        "spec",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        help=f"spec, registry name, an embeddings .safetensors or an 'embed --engine ray' "
-        f"directory (default: {DEFAULT_MODEL})",
-    )
-    _add_data_flags(p, required=False)
-    _add_backbone_flags(p)
-    p.add_argument("--head", choices=("linear", "mlp"), default="linear")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--lr", type=float, help="AdamW step size (default: 1e-2 linear, 1e-3 mlp)")
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of random backbone weights, the split, the head"
-    )
-    p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
-    p.set_defaults(command="probe", run=cmd_probe)
-
-    p = sub.add_parser("export", help="export a backbone to ONNX")
-    p.add_argument("spec", help="spec file or registry name")
-    p.add_argument("--out", required=True, help="output .onnx file")
-    p.add_argument("--image-size", type=int, help="example input size (default: the backbone's)")
-    p.set_defaults(command="export", run=cmd_export, runtime="torch", mean=None, std=None)
-    return parser
-
-
-def _add_data_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
-    p.add_argument(
-        "--data",
-        required=required,
-        default=None if required else DEFAULT_DATA,
-        help="'digits', an image folder (one sub-folder per class) or a .npz/.npy of images",
-    )
-    p.add_argument("--labels", help="a .npy of labels for a .npy of images")
-    p.add_argument(
-        "--limit",
-        type=int,
-        help="a fixed-seed random subset of this many images (of an embeddings file given to "
-        "probe: its first N rows)",
-    )
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
-    )
-
-
-def _add_engine_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="process",
-        help="process: this process (default); ray: Ray Data actors writing a sharded, "
-        "resumable directory (needs the 'distributed' extra)",
-    )
-    p.add_argument("--address", help="--engine ray: the Ray cluster to join (default: local)")
-    p.add_argument("--num-workers", type=int, help="--engine ray: actors (default: per GPU)")
-    p.add_argument(
-        "--gpus-per-worker", type=float, help="--engine ray: GPUs each actor holds (default 0)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="Ray's own logs and bars")
-
-
-def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image-size", type=int, help="input size (default: the backbone's own)")
-    p.add_argument(
-        "--mean", type=float, nargs="+", help="per-channel mean (default: the backbone's)"
-    )
-    p.add_argument("--std", type=float, nargs="+", help="per-channel std (default: the backbone's)")
-    p.add_argument("--runtime", choices=RUNTIMES, default="torch")
-    p.add_argument(
-        "--device",
-        help="where the backbone runs: cpu, cuda or cuda:N (default: cuda if available, else "
-        "cpu; an ONNX model: its spec's device)",
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# shared steps
-# ---------------------------------------------------------------------------------------------
-
-
-def resolve_spec(arg: str, device: str | None = None) -> Any:
-    """A spec file (ours, eva's, or an .onnx model) or a registry name -> a spec record.
-
-    A bare ``.onnx`` file runs on ``device``'s kind (``cpu`` or ``cuda``; default ``cpu``).
-    """
-    import specs
-
-    path = Path(arg)
-    if path.is_file():
-        if path.suffix == ".onnx":
-            kind = "cpu" if device is None else _device_kind(device)
-            return specs.OnnxSpec(path=str(path), device=kind)
-        return specs.load(path)
-    if path.suffix in SPEC_SUFFIXES or path.is_dir():
-        raise CliError(
-            f"SPEC: expected a spec file or a registry name, got {arg!r}, which is not a file; "
-            "check the path, or run 'python -m adapters list' for registry names"
-        )
-    return specs.RegistrySpec(model_name=arg)
-
-
-def _device_kind(device: str) -> str:
-    """``"cpu"`` or ``"cuda"`` of a ``--device`` value (a `BuildError` if it is not one)."""
-    from .build import normalize_device
-
-    return normalize_device(device).partition(":")[0]
-
-
-def _is_onnx(spec: Any) -> bool:
-    import specs
-
-    if isinstance(spec, specs.RegistrySpec):
-        from .registry import registry_spec
-
-        try:
-            spec = registry_spec(spec.model_name, spec.model_kwargs)
-        except (ValueError, LookupError):
-            return False  # build reports the unknown name
-    return isinstance(spec, specs.OnnxSpec)
-
-
-def choose_device(spec: Any, runtime: str, device: str | None) -> str | None:
-    """The device to build on: ``--device`` if given; else None (the spec decides) for ONNX
-    models and the ONNX Runtime fast path, and for torch and Flax ``cuda`` when torch sees a
-    GPU, else ``cpu``."""
-    if device is not None:
-        return device
-    if runtime != "torch" or _is_onnx(spec):
-        return None
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def build_backbone(
-    arg: Any,
-    runtime: str,
-    image_size: int | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    seed: int = 0,
-    device: str | None = None,
-) -> tuple[Any, Any]:
-    """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
-    ``device`` (see `choose_device`); returns it with its resolved `Preprocess`.
-
-    With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
-    (size, channels), which is the example the ONNX export traces; that backbone is then served.
-    """
-    import torch
-
-    import adapters
-
-    from .embed import resolve_preprocess
-
-    spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
-    device = choose_device(spec, runtime, device)
-    # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
-    torch.manual_seed(seed)
-    if runtime != "torch" and device is not None and _device_kind(device) != "cpu":
-        raise CliError(
-            f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
-            f"{device}; drop --device, or use --runtime torch to run on {device}"
-        )
-    backbone = adapters.build(spec, device=device)
-    pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
-    if runtime != "torch":
-        from .ort_runtime import serve_with_onnxruntime
-
-        # serve the module just built (what build(runtime=...) does after loading it again)
-        backbone = serve_with_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
-    return backbone, pre
-
-
 def _print(*parts: Any) -> None:
     print(*parts, flush=True)
 
@@ -282,7 +71,7 @@ def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
     """``--out``, checked before the backbone is built: its directory exists and is writable,
     and it is none of the inputs (``--data``, ``--labels``, the spec file and the files the
     spec reads)."""
-    from .embed import check_output_path, spec_inputs
+    from .store import check_output_path, spec_inputs
 
     inputs: dict[str, str | None] = {f"--{k}": v for k, v in data.items()}
     inputs["SPEC"] = args.spec
@@ -293,9 +82,9 @@ def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import adapters
+    from ..registry import list_models
 
-    for name in adapters.list_models(args.pattern):
+    for name in list_models(args.pattern):
         _print(name)
     return 0
 
@@ -303,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import torch
 
-    from .embed import input_device, run_forward, spec_yaml
+    from .embed import run_forward, spec_yaml
 
     backbone, pre = build_backbone(
         args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
@@ -326,7 +115,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     _print(f"framework:   {backbone.framework}")
     _print(f"device:      {info.get('device') or 'cpu'}")
     _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"output kind: {info.get('output_kind', _kind(y))}")
+    _print(f"output kind: {_kind(y)}")
     _print(f"output:      {_shape_dtype(y)}")
     _print(f"parameters:  {count:,} ({size / 2**20:.2f} MiB)")
     transforms = getattr(backbone.spec, "transforms", ())
@@ -376,7 +165,7 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .embed import save_embeddings
+    from .store import save_embeddings
 
     if args.engine == "ray":
         if args.device is not None:
@@ -384,10 +173,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
                 f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
                 f"got --device {args.device}; drop --device"
             )
-        from .ray_embed import cmd_embed_ray
-
         args.gpus_per_worker = args.gpus_per_worker or 0
-        return cmd_embed_ray(args)
+        return _embed_ray(args)
     given = [f"--{f.replace('_', '-')}" for f in RAY_FLAGS if getattr(args, f) is not None]
     if given:
         raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
@@ -402,12 +189,44 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed_ray(args: argparse.Namespace) -> int:
+    """``python -m adapters embed ... --engine ray``."""
+    from .ray_embed import embed_on_ray
+
+    result = embed_on_ray(
+        args.spec,
+        args.data,
+        args.out,
+        labels=args.labels,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        strict=args.strict_images,
+        runtime=args.runtime,
+        image_size=args.image_size,
+        mean=args.mean,
+        std=args.std,
+        address=args.address,
+        num_workers=args.num_workers,
+        gpus_per_worker=args.gpus_per_worker,
+        verbose=args.verbose,
+    )
+    rate = result.rows / max(result.seconds, 1e-9)
+    print(
+        f"embedded {result.rows} images into {result.shards} shard(s) "
+        f"({result.written} written, {result.reused} reused) with {result.workers} Ray "
+        f"worker(s) in {result.seconds:.1f}s ({rate:.1f} img/s; Ray start {result.startup_s:.1f}s)",
+        flush=True,
+    )
+    print(f"wrote {result.out}", flush=True)
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     from .data import load_dataset, raw_pixels
-    from .embed import load_embeddings
     from .probe import format_table, run_probe
     from .report import write_report
     from .shards import is_embeddings_dir
+    from .store import load_embeddings
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
@@ -487,15 +306,24 @@ def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    import adapters
-
-    from .onnx_export import METADATA_PREPROCESS
+    from ..runtimes.onnx_export import export_onnx
+    from ..sources.onnx_metadata import METADATA_PREPROCESS
 
     out = _check_out(args)
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     # the preprocessing travels with the model: 'embed model.onnx' reads it back
     metadata = {METADATA_PREPROCESS: json.dumps(pre.as_dict())}
-    adapters.export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
+    export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
     _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
     return 0
+
+
+#: command name -> its function (the parser sets ``args.command``)
+COMMANDS = {
+    "list": cmd_list,
+    "inspect": cmd_inspect,
+    "embed": cmd_embed,
+    "probe": cmd_probe,
+    "export": cmd_export,
+}

@@ -24,34 +24,22 @@ stops the job at once; Ray's own logs stay quiet unless ``verbose``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import logging
+import json
 import os
-import sys
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
+from ..preprocess import Preprocess
 from . import shards
-from .data import Dataset, Preprocess
+from .data import Dataset
 from .embed import EMBEDDINGS_FORMAT, EmbedError, spec_yaml
+from .ray_setup import Progress, _quiet, _ray, start_ray
 from .ray_workers import Embedder, decode_batch, load_error
-
-#: DataContext() assigns its own deprecated fields in __init__ (ray 2.60), warning about each;
-#: they are Ray's, not ours, and say nothing about our use, so these three alone are filtered
-RAY_OWN_DEPRECATIONS = (
-    r"`use_push_based_shuffle` is deprecated",
-    r"`use_polars` is deprecated",
-    r"`use_arrow_tensor_v2` is deprecated",
-)
-#: seconds between plain progress lines when stderr is not a terminal
-PLAIN_PROGRESS_EVERY_S = 10.0
 
 
 @attrs.frozen
@@ -67,95 +55,6 @@ class RayEmbedResult:
     seconds: float
     startup_s: float
     workers: int
-
-
-# ---------------------------------------------------------------------------------------------
-# Ray: start or join, quietly
-# ---------------------------------------------------------------------------------------------
-
-
-def _ray() -> Any:
-    try:
-        import ray
-        import ray.data  # registers ray.data on the ray module
-    except ImportError as err:
-        raise EmbedError(
-            "--engine ray: Ray Data is not installed; install the 'distributed' extra "
-            "(pip install 'fm-adapters[distributed]', or pip install 'ray[data]')"
-        ) from err
-    return ray
-
-
-def data_context() -> Any:
-    """Ray Data's current context, created without Ray's warnings about its own fields."""
-    ray = _ray()
-    with warnings.catch_warnings():
-        for message in RAY_OWN_DEPRECATIONS:
-            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
-        return ray.data.DataContext.get_current()
-
-
-def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
-    """Start a local Ray (``address`` None) or join the cluster at ``address``, unless this
-    process is already connected; returns whether this call connected (and should shut down).
-
-    Ray logs at ERROR unless ``verbose`` (then INFO, with the workers' output forwarded).
-    """
-    ray = _ray()
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "logging_level": logging.INFO if verbose else logging.ERROR,
-        "log_to_driver": verbose,
-    }
-    saved = os.environ.get("RAY_BACKEND_LOG_LEVEL")
-    if not verbose and saved is None:
-        # Ray's C++ core logs an ERROR line for every actor pool Ray Data starts ("constructor
-        # arguments in the object store and max_restarts > 0", ray 2.60), about Ray's own
-        # design; read once, when this process connects
-        os.environ["RAY_BACKEND_LOG_LEVEL"] = "fatal"
-    try:
-        # "local": a new Ray here, even when 'ray start' left a cluster running on this machine
-        ray.init(address=address or "local", **kwargs)
-    except ConnectionError as err:
-        raise EmbedError(
-            f"--address: cannot join a Ray cluster at {address!r} ({err}); start one with "
-            "'ray start --head' on the head node (Ray 2.60 clusters check a token: run with "
-            "RAY_AUTH_MODE=token and the head's ~/.ray/auth_token), or drop --address for a "
-            "local Ray"
-        ) from err
-    finally:
-        if saved is None:
-            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
-    return True
-
-
-@contextlib.contextmanager
-def _quiet(verbose: bool) -> Iterator[Any]:
-    """Ray Data without its progress bars and INFO logs (ours replace them), unless verbose;
-    the previous settings come back afterwards."""
-    ctx = data_context()
-    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start")}
-    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
-    levels = [lg.level for lg in loggers]
-    if not verbose:
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-    try:
-        yield ctx
-    finally:
-        for key, value in saved.items():
-            setattr(ctx, key, value)
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-# ---------------------------------------------------------------------------------------------
-# the driver
-# ---------------------------------------------------------------------------------------------
 
 
 def embed_on_ray(
@@ -207,14 +106,11 @@ def embed_on_ray(
         The builder's own error (e.g. `adapters.BuildError`, ``specs.SpecError``) when an
         actor cannot build the backbone; `data.UnreadableImageError` with ``strict``.
     """
-    from .cli import build_backbone, resolve_spec
+    from .backbone import build_backbone, resolve_spec
     from .data import load_dataset
 
     t0 = time.perf_counter()
-    if gpus_per_worker < 0:
-        raise EmbedError(f"--gpus-per-worker: expected a number >= 0, got {gpus_per_worker}")
-    if num_workers is not None and (isinstance(num_workers, bool) or num_workers < 1):
-        raise EmbedError(f"--num-workers: expected an integer >= 1, got {num_workers!r}")
+    _check_workers(num_workers, gpus_per_worker)
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
     ds = data if isinstance(data, Dataset) else load_dataset(data, labels=labels, limit=limit)
     build = {"runtime": runtime, "image_size": image_size, "mean": mean, "std": std, "seed": seed}
@@ -255,6 +151,32 @@ def embed_on_ray(
     finally:
         if started:
             _ray().shutdown()
+    return _finish(
+        out, ds, job, preprocess, shown_spec, pooling, (done, written), len(blocks),
+        {"t0": t0, "startup_s": startup_s, "workers": workers, "gpus": gpus_per_worker},
+    )  # fmt: skip
+
+
+def _check_workers(num_workers: int | None, gpus_per_worker: float) -> None:
+    if gpus_per_worker < 0:
+        raise EmbedError(f"--gpus-per-worker: expected a number >= 0, got {gpus_per_worker}")
+    if num_workers is not None and (isinstance(num_workers, bool) or num_workers < 1):
+        raise EmbedError(f"--num-workers: expected an integer >= 1, got {num_workers!r}")
+
+
+def _finish(
+    out: Path,
+    ds: Dataset,
+    job: Mapping[str, Any],
+    preprocess: Preprocess,
+    shown_spec: str,
+    pooling: str,
+    parts: tuple[Mapping[int, shards.ShardInfo], Mapping[int, shards.ShardInfo]],
+    n_blocks: int,
+    run: Mapping[str, Any],
+) -> RayEmbedResult:
+    """Write the manifest (last) over the reused and the written shards; the run's result."""
+    done, written = parts
     all_shards = [*done.values(), *written.values()]
     if not sum(s.rows for s in all_shards):
         raise EmbedError(f"--data: no readable images in {ds.name!r}")
@@ -266,19 +188,19 @@ def embed_on_ray(
         "pooling": pooling,
         "class_names": _json(list(ds.class_names)),
         "skipped": _json(_skipped_of(out, all_shards)),
-        "seconds": f"{time.perf_counter() - t0:.3f}",
+        "seconds": f"{time.perf_counter() - run['t0']:.3f}",
     }
-    extra = {"engine": "ray", "workers": workers, "gpus_per_worker": gpus_per_worker}
+    extra = {"engine": "ray", "workers": run["workers"], "gpus_per_worker": run["gpus"]}
     shards.write_manifest(out, all_shards, job=job, metadata=metadata, extra=extra)
     return RayEmbedResult(
         out=out,
         rows=sum(s.rows for s in all_shards),
-        shards=len(blocks),
+        shards=n_blocks,
         written=len(written),
         reused=len(done),
-        seconds=time.perf_counter() - t0,
-        startup_s=startup_s,
-        workers=workers,
+        seconds=time.perf_counter() - run["t0"],
+        startup_s=run["startup_s"],
+        workers=run["workers"],
     )
 
 
@@ -358,7 +280,7 @@ def _gather(
     pending: dict[int, dict[int, tuple[np.ndarray, np.ndarray, list[str]]]] = {k: {} for k in todo}
     written: dict[int, shards.ShardInfo] = {}
     pooling = ""
-    bar = _Progress(sum(hi - lo for lo, hi in (blocks[k] for k in todo)), len(todo), progress)
+    bar = Progress(sum(hi - lo for lo, hi in (blocks[k] for k in todo)), len(todo), progress)
     try:
         for row in rows.iter_rows():
             if len(row["error"]):
@@ -406,97 +328,17 @@ def _write_block(
     )
 
 
-def _pooling_of(out: Path, done: Mapping[int, shards.ShardInfo]) -> str:
+def _shard_meta(out: Path, info: shards.ShardInfo) -> dict[str, str]:
     from safetensors import safe_open
 
-    for info in done.values():
-        with safe_open(str(out / info.file), framework="numpy") as f:
-            return (f.metadata() or {}).get("pooling", "")
-    return ""
+    with safe_open(str(out / info.file), framework="numpy") as f:
+        return f.metadata() or {}
+
+
+def _pooling_of(out: Path, done: Mapping[int, shards.ShardInfo]) -> str:
+    return next((_shard_meta(out, info).get("pooling", "") for info in done.values()), "")
 
 
 def _skipped_of(out: Path, infos: Sequence[shards.ShardInfo]) -> list[str]:
-    import json
-
-    from safetensors import safe_open
-
-    skipped: list[str] = []
-    for info in sorted(infos, key=lambda s: s.index):
-        with safe_open(str(out / info.file), framework="numpy") as f:
-            skipped += json.loads((f.metadata() or {}).get("skipped", "[]"))
-    return skipped
-
-
-class _Progress:
-    """One tqdm bar (rows/s, shards done) in a terminal; a plain line every
-    `PLAIN_PROGRESS_EVERY_S` seconds otherwise; nothing when disabled."""
-
-    def __init__(self, rows: int, shards_total: int, enabled: bool) -> None:
-        from tqdm.auto import tqdm
-
-        self.rows, self.shards, self.total, self.shards_total = 0, 0, rows, shards_total
-        self.enabled = enabled
-        self.tty = enabled and sys.stderr.isatty()
-        self.t0 = self.last = time.perf_counter()
-        self.bar = tqdm(total=rows, unit="row", desc="embed (ray)", disable=not self.tty)
-        self.bar.set_postfix_str(f"shards 0/{shards_total}")
-
-    def update(self, rows: int = 0, shards: int = 0) -> None:
-        self.rows += rows
-        self.shards += shards
-        self.bar.update(rows)
-        if shards:
-            self.bar.set_postfix_str(f"shards {self.shards}/{self.shards_total}")
-        now = time.perf_counter()
-        if self.enabled and not self.tty and now - self.last >= PLAIN_PROGRESS_EVERY_S:
-            self.last = now
-            self._line(now)
-
-    def _line(self, now: float) -> None:
-        rate = self.rows / max(now - self.t0, 1e-9)
-        print(
-            f"embed (ray): {self.rows}/{self.total} rows, {self.shards}/{self.shards_total} "
-            f"shards, {rate:.1f} rows/s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        self.bar.close()
-        if self.enabled and not self.tty:
-            self._line(time.perf_counter())
-
-
-# ---------------------------------------------------------------------------------------------
-# the command line
-# ---------------------------------------------------------------------------------------------
-
-
-def cmd_embed_ray(args: argparse.Namespace) -> int:
-    """``python -m adapters embed ... --engine ray``."""
-    result = embed_on_ray(
-        args.spec,
-        args.data,
-        args.out,
-        labels=args.labels,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        strict=args.strict_images,
-        runtime=args.runtime,
-        image_size=args.image_size,
-        mean=args.mean,
-        std=args.std,
-        address=args.address,
-        num_workers=args.num_workers,
-        gpus_per_worker=args.gpus_per_worker,
-        verbose=args.verbose,
-    )
-    rate = result.rows / max(result.seconds, 1e-9)
-    print(
-        f"embedded {result.rows} images into {result.shards} shard(s) "
-        f"({result.written} written, {result.reused} reused) with {result.workers} Ray "
-        f"worker(s) in {result.seconds:.1f}s ({rate:.1f} img/s; Ray start {result.startup_s:.1f}s)",
-        flush=True,
-    )
-    print(f"wrote {result.out}", flush=True)
-    return 0
+    ordered = sorted(infos, key=lambda s: s.index)
+    return [n for i in ordered for n in json.loads(_shard_meta(out, i).get("skipped", "[]"))]

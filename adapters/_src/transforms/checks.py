@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .transforms_impl import ARRAY_KINDS, framework_of, shape_of
+from .ops import ARRAY_KINDS, framework_of, shape_of
 
 # ---------------------------------------------------------------------------------------------
 # arguments (factory time)

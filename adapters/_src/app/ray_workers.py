@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .data import Dataset, LoaderStats, Preprocess, UnreadableImageError, _make_batch
+from ..preprocess import Preprocess
+from .data import Dataset
+from .errors import UnreadableImageError
+from .loader import LoaderStats, _make_batch
 
 
 def _preprocess_of(pre: Mapping[str, Any]) -> Preprocess:
@@ -135,7 +138,7 @@ class Embedder:
     ) -> None:
         import specs
 
-        from .cli import build_backbone
+        from .backbone import build_backbone
 
         self.kill_at, self.calls, self.error = kill_at, 0, None
         try:
@@ -148,7 +151,8 @@ class Embedder:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         import torch
 
-        from .embed import input_device, pool_features
+        from ..devices import input_device
+        from .embed import pool_features
 
         self.calls += 1
         self._maybe_die()

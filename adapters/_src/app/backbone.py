@@ -1,0 +1,102 @@
+"""The backbone of a command: ``SPEC`` (a spec file, an ``.onnx`` model or a registry name)
+-> spec record -> device -> built adapter (+ runtime) and its preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..devices import device_kind
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
+
+
+class CliError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def resolve_spec(arg: str, device: str | None = None) -> Any:
+    """A spec file (ours, eva's, or an .onnx model) or a registry name -> a spec record.
+
+    A bare ``.onnx`` file runs on ``device``'s kind (``cpu`` or ``cuda``; default ``cpu``).
+    """
+    import specs
+
+    path = Path(arg)
+    if path.is_file():
+        if path.suffix == ".onnx":
+            kind = "cpu" if device is None else device_kind(device)
+            return specs.OnnxSpec(path=str(path), device=kind)
+        return specs.load(path)
+    if path.suffix in SPEC_SUFFIXES or path.is_dir():
+        raise CliError(
+            f"SPEC: expected a spec file or a registry name, got {arg!r}, which is not a file; "
+            "check the path, or run 'python -m adapters list' for registry names"
+        )
+    return specs.RegistrySpec(model_name=arg)
+
+
+def _is_onnx(spec: Any) -> bool:
+    import specs
+
+    if isinstance(spec, specs.RegistrySpec):
+        from ..registry import registry_spec
+
+        try:
+            spec = registry_spec(spec.model_name, spec.model_kwargs)
+        except (ValueError, LookupError):
+            return False  # build reports the unknown name
+    return isinstance(spec, specs.OnnxSpec)
+
+
+def choose_device(spec: Any, runtime: str, device: str | None) -> str | None:
+    """The device to build on: ``--device`` if given; else None (the spec decides) for ONNX
+    models and the ONNX Runtime fast path, and for torch and Flax ``cuda`` when torch sees a
+    GPU, else ``cpu``."""
+    if device is not None:
+        return device
+    if runtime != "torch" or _is_onnx(spec):
+        return None
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_backbone(
+    arg: Any,
+    runtime: str,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+) -> tuple[Any, Any]:
+    """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
+    ``device`` (see `choose_device`); returns it with its resolved `Preprocess`.
+
+    With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
+    (size, channels), which is the example the ONNX export traces; that backbone is then served.
+    """
+    import torch
+
+    from ..build import build
+    from .embed import resolve_preprocess
+
+    spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
+    device = choose_device(spec, runtime, device)
+    # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
+    torch.manual_seed(seed)
+    if runtime != "torch" and device is not None and device_kind(device) != "cpu":
+        raise CliError(
+            f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
+            f"{device}; drop --device, or use --runtime torch to run on {device}"
+        )
+    backbone = build(spec, device=device)
+    pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
+    if runtime != "torch":
+        from ..runtimes.convert import to_onnxruntime
+
+        # serve the module just built (what build(runtime=...) does after loading it again)
+        backbone = to_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
+    return backbone, pre

@@ -1,0 +1,150 @@
+"""Ray for ``embed --engine ray``: started or joined quietly (Ray's own logs, bars and its
+deprecation warnings about its own fields stay out of the user's way unless ``verbose``), and
+one progress display for the driver."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from .embed import EmbedError
+
+#: DataContext() assigns its own deprecated fields in __init__ (ray 2.60), warning about each;
+#: they are Ray's, not ours, and say nothing about our use, so these three alone are filtered
+RAY_OWN_DEPRECATIONS = (
+    r"`use_push_based_shuffle` is deprecated",
+    r"`use_polars` is deprecated",
+    r"`use_arrow_tensor_v2` is deprecated",
+)
+#: seconds between plain progress lines when stderr is not a terminal
+PLAIN_PROGRESS_EVERY_S = 10.0
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # registers ray.data on the ray module
+    except ImportError as err:
+        raise EmbedError(
+            "--engine ray: Ray Data is not installed; install the 'distributed' extra "
+            "(pip install 'fm-adapters[distributed]', or pip install 'ray[data]')"
+        ) from err
+    return ray
+
+
+def data_context() -> Any:
+    """Ray Data's current context, created without Ray's warnings about its own fields."""
+    ray = _ray()
+    with warnings.catch_warnings():
+        for message in RAY_OWN_DEPRECATIONS:
+            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+        return ray.data.DataContext.get_current()
+
+
+def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
+    """Start a local Ray (``address`` None) or join the cluster at ``address``, unless this
+    process is already connected; returns whether this call connected (and should shut down).
+
+    Ray logs at ERROR unless ``verbose`` (then INFO, with the workers' output forwarded).
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.INFO if verbose else logging.ERROR,
+        "log_to_driver": verbose,
+    }
+    saved = os.environ.get("RAY_BACKEND_LOG_LEVEL")
+    if not verbose and saved is None:
+        # Ray's C++ core logs an ERROR line for every actor pool Ray Data starts ("constructor
+        # arguments in the object store and max_restarts > 0", ray 2.60), about Ray's own
+        # design; read once, when this process connects
+        os.environ["RAY_BACKEND_LOG_LEVEL"] = "fatal"
+    try:
+        # "local": a new Ray here, even when 'ray start' left a cluster running on this machine
+        ray.init(address=address or "local", **kwargs)
+    except ConnectionError as err:
+        raise EmbedError(
+            f"--address: cannot join a Ray cluster at {address!r} ({err}); start one with "
+            "'ray start --head' on the head node (Ray 2.60 clusters check a token: run with "
+            "RAY_AUTH_MODE=token and the head's ~/.ray/auth_token), or drop --address for a "
+            "local Ray"
+        ) from err
+    finally:
+        if saved is None:
+            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+    return True
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[Any]:
+    """Ray Data without its progress bars and INFO logs (ours replace them), unless verbose;
+    the previous settings come back afterwards."""
+    ctx = data_context()
+    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start")}
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [lg.level for lg in loggers]
+    if not verbose:
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+    try:
+        yield ctx
+    finally:
+        for key, value in saved.items():
+            setattr(ctx, key, value)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """One tqdm bar (rows/s, shards done) in a terminal; a plain line every
+    `PLAIN_PROGRESS_EVERY_S` seconds otherwise; nothing when disabled."""
+
+    def __init__(self, rows: int, shards_total: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.rows, self.shards, self.total, self.shards_total = 0, 0, rows, shards_total
+        self.enabled = enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self.t0 = self.last = time.perf_counter()
+        self.bar = tqdm(total=rows, unit="row", desc="embed (ray)", disable=not self.tty)
+        self.bar.set_postfix_str(f"shards 0/{shards_total}")
+
+    def update(self, rows: int = 0, shards: int = 0) -> None:
+        self.rows += rows
+        self.shards += shards
+        self.bar.update(rows)
+        if shards:
+            self.bar.set_postfix_str(f"shards {self.shards}/{self.shards_total}")
+        now = time.perf_counter()
+        if self.enabled and not self.tty and now - self.last >= PLAIN_PROGRESS_EVERY_S:
+            self.last = now
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        rate = self.rows / max(now - self.t0, 1e-9)
+        print(
+            f"embed (ray): {self.rows}/{self.total} rows, {self.shards}/{self.shards_total} "
+            f"shards, {rate:.1f} rows/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.enabled and not self.tty:
+            self._line(time.perf_counter())
