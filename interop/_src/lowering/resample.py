@@ -131,7 +131,9 @@ def antialias_matrix(
     step = _scale(n_in, n_out, align_corners, scale)
     support = (2.0 if cubic else 1.0) * max(step, 1.0)
     invscale = 1.0 / step if step >= 1.0 else 1.0
-    delta = 0.5 if align_corners else 0.0
+    # ATen's align_corners_delta is 0.5 only for its uint8 path; float inputs use 0.0 and
+    # align_corners only changes the scale
+    delta = 0.0
     filt = _aa_cubic if cubic else _aa_linear
     m = np.zeros((n_out, n_in))
     for i in range(n_out):
