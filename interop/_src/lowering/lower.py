@@ -58,7 +58,7 @@ def lower(
     ep = _export.export(module, args, dynamic_batch)
     _export.check(ep, type(module).__name__)
     state = module.state_dict()
-    params = to_jax(dict(state), downcast=True)
+    params = {k: to_jax(v, downcast=True) for k, v in state.items()}
     constants = _constants(ep, state)
     run = _export.interpreter(ep, constants)
     expected = _signature(args, dynamic_batch)
@@ -132,7 +132,7 @@ def _restructure(leaves: list, spec: Any) -> Any:
     def build(s: Any) -> Any:
         if s.is_leaf():
             return next(it)
-        kids = [build(c) for c in s.children_specs]
+        kids = [build(c) for c in s.children()]
         if s.type in (tuple, list):
             return s.type(kids)
         if s.type is type(None):
