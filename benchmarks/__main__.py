@@ -27,6 +27,8 @@ SUITES = {
     "jax_function": "benchmarks.jax_function",
     "onnx": "benchmarks.onnx_bench",
     "embed": "benchmarks.embed_bench",
+    "lowering": "benchmarks.lowering",
+    "lowering_coverage": "benchmarks.lowering_coverage",
 }
 
 

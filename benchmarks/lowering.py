@@ -59,7 +59,7 @@ def _torch_adapter(module: torch.nn.Module) -> Any:
     return Adapter(forward=forward, params=params, spec=None, framework="torch", module=module)
 
 
-def _onnx(model_name: str, batch: int) -> Any:
+def _onnx(model_name: str) -> Any:
     """The ONNX Runtime fast path for a random-weight timm model, or None if it cannot build."""
     try:
         import adapters
@@ -74,7 +74,7 @@ def _onnx(model_name: str, batch: int) -> Any:
         return None
 
 
-def backbone_rows(label: str, model_name: str, batch: int, quick: bool, onnx: bool) -> list[dict]:
+def backbone_rows(label: str, model_name: str, batch: int, quick: bool, ort: Any) -> list[dict]:
     import timm
 
     torch.manual_seed(0)
@@ -101,7 +101,6 @@ def backbone_rows(label: str, model_name: str, batch: int, quick: bool, onnx: bo
         "torch": torch_eager,
         "jax_function": lambda: jax.block_until_ready(jf(jparams, xj)),
     }
-    ort = _onnx(model_name, batch) if onnx else None
     if ort is not None:
         fns["onnxruntime"] = lambda: ort(x)
     reps = 3 if quick else 7
@@ -289,8 +288,9 @@ def run(
         add(depthwise_rows(quick))
     if "backbones" in parts:
         for label, name in MODELS.items():
+            ort = _onnx(name) if onnx else None  # exported once, served at both batch sizes
             for batch in (1, 16):
-                add(backbone_rows(label, name, batch, quick, onnx))
+                add(backbone_rows(label, name, batch, quick, ort))
                 jax.clear_caches()
     if "rss" in parts:
         add(rss_rows())

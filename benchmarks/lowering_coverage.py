@@ -104,6 +104,12 @@ TIMM = [
     "inception_v3",
 ]
 
+#: the DINOv2 models default to 518 px; the sweep runs them at 224 like the others
+TIMM_KWARGS = {
+    "vit_small_patch14_dinov2": {"img_size": 224},
+    "vit_small_patch14_reg4_dinov2": {"img_size": 224},
+}
+
 
 def _timm(name: str, **kwargs: Any) -> Callable[[], torch.nn.Module]:
     def make() -> torch.nn.Module:
@@ -137,7 +143,8 @@ def _registry_timm(entry: str, arch: str, **extra: Any) -> Callable[[], torch.nn
         kwargs = _resolve(dict(getattr(spec, "model_kwargs", {}) or {}))
         kwargs.pop("out_indices", None)
         kwargs.update(extra)
-        kwargs.update(depth=DEPTH, img_size=224, num_classes=0)
+        # every token after the final norm (what the registry's transforms read), at 224 px
+        kwargs.update(depth=DEPTH, img_size=224, num_classes=0, global_pool="")
         return timm.create_model(arch, pretrained=False, **kwargs)
 
     return make
@@ -259,7 +266,7 @@ def candidates() -> list[tuple[str, str, Callable[[], torch.nn.Module]]]:
     """(group, name, factory) for every architecture of the sweep, registry first."""
     rows = [("registry", n, f) for n, f in REGISTRY.items()]
     rows += [("hf", n, f) for n, f in HF.items()]
-    rows += [("timm", n, _timm(n)) for n in TIMM]
+    rows += [("timm", n, _timm(n, **TIMM_KWARGS.get(n, {}))) for n in TIMM]
     return rows
 
 
@@ -271,8 +278,11 @@ def _input(module: torch.nn.Module, batch: int) -> torch.Tensor:
         c, h = getattr(config, "num_channels", 3), config.image_size
         h = h if isinstance(h, int) else h[0]
         w = h
-    if getattr(module, "patch_embed", None) is not None and hasattr(module.patch_embed, "proj"):
-        c = module.patch_embed.proj.in_channels
+    embed = getattr(module, "patch_embed", None)
+    if embed is not None and hasattr(embed, "proj"):
+        c = embed.proj.in_channels
+        if isinstance(getattr(embed, "img_size", None), (tuple, list)):
+            h, w = embed.img_size
     return torch.randn(batch, c, h, w)
 
 
@@ -322,7 +332,7 @@ def measure(name: str, factory: Callable[[], torch.nn.Module], quick: bool) -> d
         with torch.no_grad():
             return module(xb)
 
-    t = interleaved({"jax": jax_call, "torch": torch_call}, repeats=2 if quick else 3, warmup=0)
+    t = interleaved({"jax": jax_call, "torch": torch_call}, repeats=1 if quick else 3, warmup=0)
     row["jax_ms"] = t["jax"]["median_s"] * 1e3
     row["torch_ms"] = t["torch"]["median_s"] * 1e3
     row["speedup"] = t["torch"]["median_s"] / t["jax"]["median_s"]  # >1: JAX faster

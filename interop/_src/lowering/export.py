@@ -136,7 +136,7 @@ def _contiguous(arg: Any) -> bool:
 
 def _cast(value: Any, meta: Any) -> Any:
     """Cast a result to the dtype torch recorded for it: torch's type promotion, exactly."""
-    if isinstance(meta, torch.Tensor) and isinstance(value, jax.Array | jax.core.Tracer):
+    if isinstance(meta, torch.Tensor) and isinstance(value, jax.Array):
         want = _ops.jnp_dtype(meta.dtype)
         return value if value.dtype == want else value.astype(want)
     if isinstance(meta, (list, tuple)) and isinstance(value, (list, tuple)):

@@ -73,7 +73,8 @@ def _up(x: jax.Array) -> jax.Array:
     return x.astype(jnp.float32) if _low(x) else x
 
 
-def _axes(dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
+def _axes(dim: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """ATen's reduction dims: None or [] mean all axes."""
     if dim is None or (not isinstance(dim, int) and len(dim) == 0):
         return None
     return (dim,) if isinstance(dim, int) else tuple(dim)
@@ -431,12 +432,12 @@ def masked_fill(x, mask, value):
 
 @op("aten.sum.dim_IntList", "aten.sum.default")
 def sum_(x, dim=None, keepdim=False, dtype=None):
-    return jnp.sum(_up(x), axis=_axes(dim, x.ndim), keepdims=keepdim, dtype=_dt(dtype))
+    return jnp.sum(_up(x), axis=_axes(dim), keepdims=keepdim, dtype=_dt(dtype))
 
 
 @op("aten.mean.dim", "aten.mean.default")
 def mean(x, dim=None, keepdim=False, dtype=None):
-    return jnp.mean(_up(x), axis=_axes(dim, x.ndim), keepdims=keepdim, dtype=_dt(dtype))
+    return jnp.mean(_up(x), axis=_axes(dim), keepdims=keepdim, dtype=_dt(dtype))
 
 
 @op("aten.prod.dim_int", "aten.prod.default")
@@ -447,7 +448,7 @@ def prod(x, dim=None, keepdim=False, dtype=None):
 @op("aten.var.correction")
 def var(x, dim=None, *, correction=None, keepdim=False):
     ddof = 1 if correction is None else correction
-    return jnp.var(_up(x), axis=_axes(dim, x.ndim), ddof=ddof, keepdims=keepdim)
+    return jnp.var(_up(x), axis=_axes(dim), ddof=ddof, keepdims=keepdim)
 
 
 @op("aten.var_mean.correction")
@@ -457,12 +458,12 @@ def var_mean(x, dim=None, *, correction=None, keepdim=False):
 
 @op("aten.amax.default")
 def amax(x, dim=(), keepdim=False):
-    return jnp.max(x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return jnp.max(x, axis=_axes(dim), keepdims=keepdim)
 
 
 @op("aten.amin.default")
 def amin(x, dim=(), keepdim=False):
-    return jnp.min(x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return jnp.min(x, axis=_axes(dim), keepdims=keepdim)
 
 
 @op("aten.max.dim")
@@ -497,12 +498,12 @@ def argmin(x, dim=None, keepdim=False):
 
 @op("aten.any.default", "aten.any.dim", "aten.any.dims")
 def any_(x, dim=None, keepdim=False):
-    return jnp.any(x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return jnp.any(x, axis=_axes(dim), keepdims=keepdim)
 
 
 @op("aten.all.default", "aten.all.dim", "aten.all.dims")
 def all_(x, dim=None, keepdim=False):
-    return jnp.all(x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return jnp.all(x, axis=_axes(dim), keepdims=keepdim)
 
 
 @op("aten.cumsum.default")
@@ -513,7 +514,7 @@ def cumsum(x, dim, dtype=None):
 @op("aten.linalg_vector_norm.default")
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     y = _up(x) if dtype is None else x.astype(_dt(dtype))
-    return jnp.linalg.vector_norm(y, ord=ord, axis=_axes(dim, x.ndim), keepdims=keepdim)
+    return jnp.linalg.vector_norm(y, ord=ord, axis=_axes(dim), keepdims=keepdim)
 
 
 # -- matmul, normalisation, attention ------------------------------------------------------------
