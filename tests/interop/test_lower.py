@@ -287,6 +287,18 @@ def test_unexportable_module_raises_lowering_error() -> None:
         interop.lower(_DataDependent(), torch.randn(2, 4))
 
 
+class _FixedBatch(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(2, -1)
+
+
+def test_fixed_batch_module_names_the_static_option() -> None:
+    with pytest.raises(interop.LoweringError, match="dynamic_batch=False"):
+        interop.lower(_FixedBatch(), torch.randn(2, 4))
+    forward, params = interop.lower(_FixedBatch(), torch.randn(2, 4), dynamic_batch=False)
+    assert forward(params, jnp.ones((2, 4))).shape == (2, 4)
+
+
 def test_bad_arguments_get_clear_errors(vit) -> None:
     _, forward, params = vit
     with pytest.raises(TypeError, match=r"expected module to be a torch\.nn\.Module"):
