@@ -74,15 +74,20 @@ def _onnx(model_name: str) -> Any:
         return None
 
 
-def backbone_rows(label: str, model_name: str, batch: int, quick: bool, ort: Any) -> list[dict]:
+def _lowered(model_name: str) -> tuple[torch.nn.Module, Any, Any, float]:
+    """The random-weight timm model, lowered once (dynamic batch) for both batch sizes."""
     import timm
 
     torch.manual_seed(0)
     module = timm.create_model(model_name, pretrained=False, num_classes=0).eval()
-    x = torch.randn(batch, 3, 224, 224)
     start = time.perf_counter()
-    forward, params = interop.lower(module, x)
-    lower_s = time.perf_counter() - start
+    forward, params = interop.lower(module, torch.randn(2, 3, 224, 224))
+    return module, forward, params, time.perf_counter() - start
+
+
+def backbone_rows(label: str, lowered: tuple, batch: int, quick: bool, ort: Any) -> list[dict]:
+    module, forward, params, lower_s = lowered
+    x = torch.randn(batch, 3, 224, 224)
     fn = jax.jit(forward)
     xj = interop.to_jax(x)
     start = time.perf_counter()
@@ -248,13 +253,22 @@ def _fmt_s(v: float | None) -> str:
 
 def _write(rows: list[dict], quick: bool, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lowering_speed.json").write_text(json.dumps({"quick": quick, "rows": rows}, indent=1))
+    env = {
+        "torch_threads": torch.get_num_threads(),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "cpu_count": os.cpu_count(),
+    }
+    (out / "lowering_speed.json").write_text(
+        json.dumps({"quick": quick, "env": env, "rows": rows}, indent=1)
+    )
     lines = [
         "# interop.lower speed",
         "",
         "ratio = ours / baseline time per call (below 1: ours faster); speedup = 1 / ratio. "
         "Contenders of a case interleaved in one process. loadavg = (1, 5, 15 min) when the "
         "row finished, on a shared 2-core machine. The RSS row compares MiB, not time.",
+        "",
+        f"torch threads: {env['torch_threads']}; XLA_FLAGS: `{env['XLA_FLAGS'] or '(none)'}`.",
         "",
         "| case | ours | baseline | ours ms | baseline ms | ratio | speedup | spread | compile s | loadavg |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -289,8 +303,9 @@ def run(
     if "backbones" in parts:
         for label, name in MODELS.items():
             ort = _onnx(name) if onnx else None  # exported once, served at both batch sizes
+            lowered = _lowered(name)
             for batch in (1, 16):
-                add(backbone_rows(label, name, batch, quick, ort))
+                add(backbone_rows(label, lowered, batch, quick, ort))
                 jax.clear_caches()
     if "rss" in parts:
         add(rss_rows())
@@ -302,5 +317,13 @@ if __name__ == "__main__":
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-onnx", action="store_true")
     p.add_argument("--only", nargs="+", choices=["linear", "depthwise", "backbones", "rss"])
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads (pair with XLA_FLAGS='--xla_cpu_multi_thread_eigen=false "
+        "intra_op_parallelism_threads=1' for one thread each on a crowded machine)",
+    )
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     run(quick=a.quick, only=a.only, onnx=not a.no_onnx)
