@@ -280,7 +280,7 @@ def _input(module: torch.nn.Module, batch: int) -> torch.Tensor:
         w = h
     embed = getattr(module, "patch_embed", None)
     if embed is not None and hasattr(embed, "proj"):
-        c = embed.proj.in_channels
+        c = getattr(embed.proj, "in_channels", c)  # XCiT's proj is a Sequential
         if isinstance(getattr(embed, "img_size", None), (tuple, list)):
             h, w = embed.img_size
     return torch.randn(batch, c, h, w)
@@ -416,7 +416,7 @@ def sweep(
         "machine": f"{m['platform']}, {m['cpu_count']} cores, torch {m['torch']}, jax {m['jax']}",
     }
     for group, name, factory in candidates():
-        if name in done or (only and name not in only):
+        if (only and name not in only) or (name in done and not only):
             continue
         print(f"-- {name}", flush=True)
         load_before = os.getloadavg()

@@ -332,6 +332,8 @@ case("aten.index_select.default", x345, 2, ints(7, lo=0, hi=5))
 case("aten.gather.default", x345, 1, ints(3, 2, 5, lo=0, hi=4))
 case("aten.index_put.default", x345, [None, torch.tensor([0, 2])], r(3, 2, 5))
 case("aten.index_put.default", x34, [torch.tensor([0, 0, 2])], r(3, 4), True, id="accumulate")
+case("aten.slice_scatter.default", x345, r(3, 2, 5), 1, 1, None, 2)
+case("aten.select_scatter.default", x345, r(3, 5), 1, -1)
 case("aten.embedding.default", r(10, 4), ints(2, 3, lo=0, hi=10))
 # creation
 case("aten.arange.start_step", 1, 11, 3)

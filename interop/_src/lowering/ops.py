@@ -911,6 +911,20 @@ def index_put(x, indices, values, accumulate=False):
     return ref.add(values) if accumulate else ref.set(values.astype(x.dtype))
 
 
+@op("aten.slice_scatter.default")
+def slice_scatter(x, src, dim=0, start=None, end=None, step=1):
+    idx = [slice(None)] * x.ndim
+    idx[dim] = slice(start, end, step)
+    return x.at[tuple(idx)].set(src.astype(x.dtype))
+
+
+@op("aten.select_scatter.default")
+def select_scatter(x, src, dim, index):
+    idx = [slice(None)] * x.ndim
+    idx[dim] = index
+    return x.at[tuple(idx)].set(src.astype(x.dtype))
+
+
 @op("aten.embedding.default")
 def embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     return jnp.take(weight, indices, axis=0)
