@@ -38,6 +38,8 @@ SUITES = {
     "onnx": "benchmarks.onnx_bench",
     "embed": "benchmarks.embed_bench",
     "ray": "benchmarks.ray_bench",
+    "lowering": "benchmarks.lowering",
+    "lowering_coverage": "benchmarks.lowering_coverage",
 }
 
 #: the committed results (``--save``) and the default, git-ignored, place for a run

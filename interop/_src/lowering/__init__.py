@@ -1,0 +1,1 @@
+"""Lowering torch modules into pure JAX functions through torch.export and core ATen."""

@@ -1,0 +1,179 @@
+"""``lower``: a torch module -> ``(forward, params)``, a pure JAX function and its JAX weights.
+
+The route: ``torch.export.export`` on the example inputs (batch axis dynamic), then
+``run_decompositions()`` to the core ATen opset (keeping a few ops the table implements
+directly, faster than their decompositions), then a walk over the graph that calls
+``ops.TABLE`` for each node. The walk happens when JAX traces ``forward``; under ``jax.jit``
+it runs once per input shape and never again.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import torch
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.utils import _pytree as tpytree
+
+from interop._src.lowering import ops as _ops
+from interop._src.lowering.errors import LoweringError, missing_ops_message
+
+#: kept whole instead of decomposed: the table's versions are small matmuls / one fused
+#: softmax, where the decompositions are gathers and mask bookkeeping
+_KEEP = (
+    torch.ops.aten.upsample_bicubic2d.vec,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
+)
+
+
+def op_name(target: Any) -> str:
+    """The table key of a graph node's target (``"aten.add.Tensor"``, ``"operator.getitem"``)."""
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", repr(target))
+    if module in ("_operator", "operator"):
+        return f"operator.{name}"
+    if module.startswith("torch"):
+        return f"torch.{name}"
+    return f"{module}.{name}"
+
+
+def export(
+    module: torch.nn.Module, args: tuple, dynamic_batch: bool
+) -> torch.export.ExportedProgram:
+    """``torch.export`` in eval mode (restored after), decomposed to core ATen.
+
+    Raises:
+        LoweringError: torch.export cannot capture the module (the message carries its reason).
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        flat = [a for a in tpytree.tree_leaves(args) if isinstance(a, torch.Tensor)]
+        dyn = None
+        if dynamic_batch:
+            batch = torch.export.Dim("batch")
+            dyn = tpytree.tree_map(
+                lambda a: {0: batch} if isinstance(a, torch.Tensor) and a.ndim else None, args
+            )
+            if flat and flat[0].ndim and flat[0].shape[0] == 1:
+                # a size-1 example would specialise the batch axis to 1: export on two copies
+                args = tpytree.tree_map(
+                    lambda a: torch.cat([a, a]) if isinstance(a, torch.Tensor) and a.ndim else a,
+                    args,
+                )
+        with torch.no_grad():
+            ep = torch.export.export(module, args, dynamic_shapes=dyn)
+            table = torch.export.default_decompositions()
+            for o in _KEEP:
+                table.pop(o, None)
+            return ep.run_decompositions(table)
+    except LoweringError:
+        raise
+    except Exception as err:  # torch.export's many error types all mean "cannot capture"
+        hint = (
+            " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
+            if dynamic_batch
+            else ""
+        )
+        raise LoweringError(
+            f"cannot lower {type(module).__name__} to JAX: torch.export.export failed with "
+            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}.{hint} "
+            "Alternatives: run it in torch (runtime='torch'), or call torch from JAX with "
+            "interop.jax_function."
+        ) from err
+    finally:
+        module.train(was_training)
+
+
+def _where(node: torch.fx.Node) -> str:
+    """``"blocks.0.attn (Attention)"``: the innermost submodule a node comes from."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "<top level>"
+    path, cls = list(stack.values())[-1]
+    cls_name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
+    return f"{path or '<root>'} ({cls_name.rsplit('.', 1)[-1]})"
+
+
+def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
+    """Every node lowers, or one ``LoweringError`` naming every missing op and where it is used."""
+    missing: dict[str, Counter] = {}
+    for node in ep.graph.nodes:
+        problem = None
+        if node.op == "call_function":
+            name = op_name(node.target)
+            if name not in _ops.TABLE:
+                problem = name
+            elif name == "aten.max_pool2d_with_indices.default" and _uses_indices(node):
+                problem = f"{name} (its indices output)"
+            elif name == "aten.as_strided.default" and not _contiguous(node.args[0]):
+                problem = f"{name} (on a non-contiguous input)"
+        elif node.op == "get_attr":
+            problem = f"get_attr {node.target} (a higher-order op's subgraph)"
+        if problem:
+            missing.setdefault(problem, Counter())[_where(node)] += 1
+    mutated = [
+        s.target for s in ep.graph_signature.output_specs if s.kind != OutputKind.USER_OUTPUT
+    ]
+    if missing or mutated:
+        raise LoweringError(missing_ops_message(module_name, missing, mutated))
+
+
+def _uses_indices(node: torch.fx.Node) -> bool:
+    return any(u.target is operator.getitem and u.args[1] == 1 and u.users for u in node.users)
+
+
+def _contiguous(arg: Any) -> bool:
+    val = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
+    return val is not None and val.is_contiguous()
+
+
+def _cast(value: Any, meta: Any) -> Any:
+    """Cast a result to the dtype torch recorded for it: torch's type promotion, exactly."""
+    if isinstance(meta, torch.Tensor) and isinstance(value, jax.Array):
+        want = _ops.jnp_dtype(meta.dtype)
+        return value if value.dtype == want else value.astype(want)
+    if isinstance(meta, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(value)(_cast(v, m) for v, m in zip(value, meta, strict=False))
+    return value
+
+
+def interpreter(
+    ep: torch.export.ExportedProgram, constants: dict[str, jax.Array]
+) -> Callable[[dict[str, jax.Array], list[Any]], list[Any]]:
+    """A function ``(params, user_leaves) -> output_leaves`` walking ``ep``'s graph."""
+    kinds = {s.arg.name: s for s in ep.graph_signature.input_specs}
+    nodes = list(ep.graph.nodes)
+
+    def run(params: dict[str, jax.Array], leaves: list[Any]) -> list[Any]:
+        env: dict[torch.fx.Node, Any] = {}
+        user = iter(leaves)
+
+        def value(a: Any) -> Any:
+            return env[a] if isinstance(a, torch.fx.Node) else a
+
+        for node in nodes:
+            if node.op == "placeholder":
+                spec = kinds[node.name]
+                if spec.kind == InputKind.USER_INPUT:
+                    env[node] = next(user)
+                elif spec.target in constants:
+                    env[node] = constants[spec.target]
+                else:
+                    env[node] = params[spec.target]
+            elif node.op == "call_function":
+                args = tpytree.tree_map_only(torch.fx.Node, value, node.args)
+                kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
+                out = _ops.TABLE[op_name(node.target)](*args, **kwargs)
+                env[node] = _cast(out, node.meta.get("val"))
+            elif node.op == "output":
+                return [value(a) for a in node.args[0]]
+        raise LoweringError("the exported graph has no output node")
+
+    return run

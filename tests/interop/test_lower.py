@@ -1,0 +1,320 @@
+"""``interop.lower`` end to end: tiny real architectures against torch eager, JAX transforms,
+memory sharing, dtypes, structure, and the one clear error for what cannot be lowered."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import timm
+import torch
+import transformers
+
+import interop
+
+ATOL = 1e-4
+
+
+def _tiny(name: str, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return timm.create_model(name, pretrained=False, **kwargs).eval()
+
+
+def _hf(tmp_path, config_cls, model_cls, **cfg) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model_cls(config_cls(**cfg)).save_pretrained(tmp_path)
+    return model_cls.from_pretrained(tmp_path).eval()
+
+
+# name -> (factory(tmp_path), input size at lowering, input size at call)
+ARCHS = {
+    "timm-vit": (
+        lambda _: _tiny("vit_tiny_patch16_224", img_size=32, depth=2, drop_rate=0.5),
+        32,
+        32,
+    ),
+    "timm-dinov2-reg4-dynamic-size": (
+        lambda _: _tiny(
+            "vit_small_patch14_reg4_dinov2", img_size=28, depth=1, dynamic_img_size=True
+        ),
+        42,  # a 3x3 grid from a 2x2 pos-embed: antialiased bicubic resampling in the graph
+        42,
+    ),
+    "timm-resnet": (lambda _: _tiny("resnet18"), 32, 32),
+    "timm-swin": (
+        lambda _: _tiny(
+            "swin_tiny_patch4_window7_224",
+            img_size=56,
+            depths=(1, 1),
+            embed_dim=16,
+            num_heads=(1, 2),
+        ),
+        56,
+        56,
+    ),
+    "hf-vit": (
+        lambda p: _hf(
+            p,
+            transformers.ViTConfig,
+            transformers.ViTModel,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=32,
+            patch_size=8,
+        ),
+        32,
+        32,
+    ),
+    "hf-dinov2": (
+        lambda p: _hf(
+            p,
+            transformers.Dinov2Config,
+            transformers.Dinov2Model,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            mlp_ratio=2,
+            image_size=28,
+            patch_size=14,
+        ),
+        42,
+        42,
+    ),
+}
+SLOW_ARCHS = {
+    "timm-efficientnet-lite0": (lambda _: _tiny("tf_efficientnet_lite0"), 32, 32),
+    "timm-convnext": (lambda _: _tiny("convnext_atto"), 32, 32),
+}
+
+
+def _torch_out(out):
+    if isinstance(out, transformers.utils.ModelOutput):
+        return {k: v for k, v in out.items() if v is not None}
+    return out
+
+
+def _check_close(got, want) -> float:
+    """Max abs difference over matching structures (dict keys / tuple items / arrays)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (list(got), list(want))
+        return max(_check_close(got[k], want[k]) for k in want)
+    if isinstance(want, (tuple, list)):
+        return max(_check_close(g, w) for g, w in zip(got, want, strict=True))
+    assert got.shape == tuple(want.shape) and got.dtype == jnp.float32
+    return float(np.abs(np.asarray(got) - want.numpy()).max())
+
+
+def _run_arch(name, spec, tmp_path) -> None:
+    factory, size_lower, size_call = spec
+    model = factory(tmp_path)
+    forward, params = interop.lower(model, torch.randn(2, 3, size_lower, size_lower))
+    x = torch.randn(3, 3, size_call, size_call)  # another batch size than the example
+    with torch.no_grad():
+        want = _torch_out(model(x))
+    got = jax.jit(forward)(params, interop.to_jax(x))
+    diff = _check_close(got, want)
+    assert diff <= ATOL, f"{name}: max abs diff {diff}"
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_architecture_matches_torch(name: str, tmp_path) -> None:
+    _run_arch(name, ARCHS[name], tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SLOW_ARCHS))
+def test_architecture_matches_torch_slow(name: str, tmp_path) -> None:
+    _run_arch(name, SLOW_ARCHS[name], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def vit():
+    model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1, num_classes=5)
+    forward, params = interop.lower(model, torch.randn(2, 3, 16, 16))
+    return model, forward, params
+
+
+def test_params_share_the_torch_memory(vit) -> None:
+    model, _, params = vit
+    state = model.state_dict()
+    assert list(params) == list(state)
+    for k, v in state.items():
+        assert interop.data_ptr(params[k]) == v.data_ptr(), k
+
+
+def test_jit_grad_matches_torch_autograd(vit) -> None:
+    model, forward, params = vit
+    x = torch.randn(2, 3, 16, 16)
+    w = torch.randn(2, 5)
+
+    def loss(p, xj):
+        return jnp.sum(forward(p, xj) * jnp.asarray(w.numpy()))
+
+    gp, gx = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, interop.to_jax(x))
+    named = dict(model.named_parameters())
+    xt = x.clone().requires_grad_(True)
+    (model(xt) * w).sum().backward()
+    for k, p in named.items():
+        ref = p.grad.numpy()
+        rel = np.linalg.norm(np.asarray(gp[k]) - ref) / max(np.linalg.norm(ref), 1e-12)
+        assert rel <= 1e-4, (k, rel)
+    ref = xt.grad.numpy()
+    assert np.linalg.norm(np.asarray(gx) - ref) / np.linalg.norm(ref) <= 1e-4
+    model.zero_grad(set_to_none=True)
+
+
+def test_vmap_over_examples(vit) -> None:
+    _, forward, params = vit
+    x = jax.random.normal(jax.random.key(0), (4, 3, 16, 16))
+    per_example = jax.jit(jax.vmap(lambda xi: forward(params, xi[None])[0]))(x)
+    np.testing.assert_allclose(per_example, jax.jit(forward)(params, x), atol=1e-5)
+
+
+def test_backbone_and_flax_head_in_one_jit(vit) -> None:
+    _, forward, params = vit
+    head = nn.Dense(3)
+    x = jax.random.normal(jax.random.key(1), (2, 3, 16, 16))
+    hp = head.init(jax.random.key(2), jnp.zeros((1, 5)))
+    step = jax.jit(lambda p, h, xx: head.apply(h, forward(p, xx)))
+    want = head.apply(hp, jax.jit(forward)(params, x))
+    np.testing.assert_allclose(step(params, hp, x), want, atol=1e-5)
+    # one XLA program: the backbone's ops and the head's dot are in the same module
+    hlo = step.lower(params, hp, x).as_text()
+    assert hlo.count("func.func public @main") == 1 and "dot_general" in hlo
+
+
+def test_jax_export_round_trip(vit) -> None:
+    _, forward, params = vit
+    x = jax.random.normal(jax.random.key(3), (2, 3, 16, 16))
+    exported = jax.export.export(jax.jit(forward))(params, x)
+    restored = jax.export.deserialize(exported.serialize())
+    np.testing.assert_allclose(restored.call(params, x), exported.call(params, x), atol=1e-6)
+    np.testing.assert_allclose(restored.call(params, x), jax.jit(forward)(params, x), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_low_precision_dtypes(dtype: torch.dtype) -> None:
+    model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1).to(dtype)
+    x = torch.randn(2, 3, 16, 16).to(dtype)
+    forward, params = interop.lower(model, x)
+    got = jax.jit(forward)(params, interop.to_jax(x))
+    with torch.no_grad():
+        want = model(x)
+    assert got.dtype == jnp.dtype(str(dtype).removeprefix("torch."))
+    got32, want32 = np.asarray(got, np.float32), want.float().numpy()
+    # a handful of roundings of 8 (bf16) or 11 (f16) bit mantissas apart
+    tol = 0.05 if dtype == torch.bfloat16 else 0.01
+    assert np.abs(got32 - want32).max() <= tol * np.abs(want32).max()
+
+
+class _TwoInOut(torch.nn.Module):
+    """Two inputs, a nested dict/tuple output, a lifted constant, a non-persistent buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+        self.bn = torch.nn.BatchNorm1d(3)
+        self.register_buffer("shift", torch.arange(3.0), persistent=False)
+        self.bn.running_mean.normal_()
+        self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x, y):
+        h = self.bn(self.lin(x)) + self.shift + torch.tensor([1.0, -1.0, 0.5])
+        mask = (y > 0) & ~(y > 2)  # boolean ops, as attention masks use them
+        return {"h": h, "pair": (torch.dropout(h, 0.5, self.training), mask.sum(-1))}
+
+
+def test_several_inputs_structure_constants_and_eval_mode() -> None:
+    torch.manual_seed(0)
+    model = _TwoInOut().train()
+    x, y = torch.randn(2, 4), torch.randn(2, 5) * 3
+    forward, params = interop.lower(model, (x, y))
+    assert model.training, "the module's mode is restored after lowering"
+    assert set(params) == set(model.state_dict()) and "shift" not in params
+    xb, yb = torch.randn(5, 4), torch.randn(5, 5) * 3
+    got = forward(params, (interop.to_jax(xb), interop.to_jax(yb)))
+    with torch.no_grad():
+        want = model.eval()(xb, yb)
+    assert set(got) == {"h", "pair"} and isinstance(got["pair"], tuple)
+    np.testing.assert_allclose(got["h"], want["h"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(got["pair"][0], want["pair"][0].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(got["pair"][1], want["pair"][1].numpy())
+
+
+class _Unusual(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Sequential(torch.nn.Linear(4, 4), _Erfinv())
+        self.b = _Cumprod()
+
+    def forward(self, x):
+        return self.b(self.a(x)) + torch.special.erfinv(x.tanh() * 0.5)
+
+
+class _Erfinv(torch.nn.Module):
+    def forward(self, x):
+        return torch.special.erfinv(torch.tanh(x) * 0.5)
+
+
+class _Cumprod(torch.nn.Module):
+    def forward(self, x):
+        return torch.cumprod(x, dim=-1)
+
+
+def test_missing_ops_are_all_named_with_their_submodules() -> None:
+    with pytest.raises(interop.LoweringError) as info:
+        interop.lower(_Unusual(), torch.randn(2, 4))
+    msg = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "2 op(s) are not in the lowering table" in msg
+    assert "aten.erfinv.default, used in" in msg and "a.1 (_Erfinv)" in msg
+    assert "<root> (_Unusual)" in msg  # the second erfinv, in the root's own forward
+    assert "aten.cumprod.default, used in b (_Cumprod)" in msg
+    assert "runtime='torch'" in msg and "interop.jax_function" in msg
+
+
+class _DataDependent(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
+def test_unexportable_module_raises_lowering_error() -> None:
+    with pytest.raises(interop.LoweringError, match=r"torch\.export\.export failed.*jax_function"):
+        interop.lower(_DataDependent(), torch.randn(2, 4))
+
+
+class _FixedBatch(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(2, -1)
+
+
+def test_fixed_batch_module_names_the_static_option() -> None:
+    with pytest.raises(interop.LoweringError, match="dynamic_batch=False"):
+        interop.lower(_FixedBatch(), torch.randn(2, 4))
+    forward, params = interop.lower(_FixedBatch(), torch.randn(2, 4), dynamic_batch=False)
+    assert forward(params, jnp.ones((2, 4))).shape == (2, 4)
+
+
+def test_bad_arguments_get_clear_errors(vit) -> None:
+    _, forward, params = vit
+    with pytest.raises(TypeError, match=r"expected module to be a torch\.nn\.Module"):
+        interop.lower(lambda x: x, torch.randn(2, 3))
+    with pytest.raises(ValueError, match=r"shape\[1:\] \(3, 24, 24\).*expected \(3, 16, 16\)"):
+        forward(params, jnp.zeros((2, 3, 24, 24)))
+    with pytest.raises(ValueError, match="structure"):
+        forward(params, (jnp.zeros((2, 3, 16, 16)), jnp.zeros((2, 3, 16, 16))))
+
+
+def test_static_batch() -> None:
+    model = torch.nn.Linear(4, 2)
+    forward, params = interop.lower(model, torch.randn(3, 4), dynamic_batch=False)
+    x = torch.randn(3, 4)
+    np.testing.assert_allclose(
+        forward(params, interop.to_jax(x)), model(x).detach().numpy(), atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"shape \(5, 4\)"):
+        forward(params, jnp.zeros((5, 4)))

@@ -1,0 +1,430 @@
+"""The lowering's op table, op by op, against the ATen op itself on small random inputs.
+
+Every ``aten.*`` entry of ``ops.TABLE`` has at least one case here (checked by
+``test_every_aten_op_has_a_case``); the Python/sym entries (``operator.mul`` on sizes, ...) are
+the builtins themselves and run inside every dynamic-batch graph in ``test_lower.py``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from torch.utils import _pytree as tpytree
+
+import interop
+from interop._src.lowering import conv as _conv
+from interop._src.lowering.ops import TABLE
+
+aten = torch.ops.aten
+_g = torch.Generator().manual_seed(0)
+
+
+def r(*shape):
+    return torch.randn(*shape, generator=_g)
+
+
+def pos(*shape):
+    return torch.rand(*shape, generator=_g) + 0.1
+
+
+def ints(*shape, lo=-5, hi=6):
+    return torch.randint(lo, hi, shape, generator=_g)
+
+
+def bools(*shape):
+    return torch.rand(*shape, generator=_g) > 0.5
+
+
+def nz(*shape):
+    """Random values away from zero (divisors)."""
+    x = r(*shape)
+    return x + torch.sign(x) * 0.5
+
+
+def special(*shape):
+    x = r(*shape)
+    x.view(-1)[0], x.view(-1)[1] = float("nan"), float("inf")
+    return x
+
+
+# (name, case id, args, kwargs); args are built once at import (seeded)
+CASES: list[tuple[str, str, tuple, dict]] = []
+
+
+def case(name: str, *args, id: str = "", **kwargs) -> None:
+    CASES.append((name, id, args, kwargs))
+
+
+x34, y34 = r(3, 4), r(3, 4)
+# arithmetic
+case("aten.add.Tensor", x34, r(4), alpha=2)
+case("aten.add.Scalar", x34, 2.5)
+case("aten.sub.Tensor", x34, y34, alpha=3)
+case("aten.sub.Scalar", x34, 1.5)
+case("aten.rsub.Scalar", x34, 2.0)
+case("aten.rsub.Tensor", x34, y34, alpha=2)
+case("aten.mul.Tensor", x34, y34)
+case("aten.mul.Tensor", ints(3, 4), 0.5, id="int*float")
+case("aten.mul.Scalar", x34, -3.0)
+case("aten.div.Tensor", x34, nz(3, 4))
+case("aten.div.Tensor", ints(3, 4), ints(3, 4, lo=1), id="int/int")
+case("aten.div.Scalar", x34, 3.0)
+case("aten.div.Tensor_mode", 4 * x34, nz(3, 4), rounding_mode="floor")
+case("aten.div.Tensor_mode", 4 * x34, nz(3, 4), rounding_mode="trunc", id="trunc")
+case("aten.div.Tensor_mode", ints(3, 4), ints(3, 4, lo=1), rounding_mode="trunc", id="int-trunc")
+case("aten.div.Scalar_mode", 4 * x34, 0.7, rounding_mode="floor")
+case("aten.floor_divide.default", 4 * x34, nz(3, 4))
+case("aten.floor_divide.Scalar", ints(3, 4), 3)
+case("aten.remainder.Tensor", 4 * x34, nz(3, 4))
+case("aten.remainder.Scalar", ints(3, 4), 3)
+case("aten.fmod.Tensor", 4 * x34, nz(3, 4))
+case("aten.fmod.Scalar", 4 * x34, 1.5)
+case("aten.pow.Tensor_Scalar", x34, 2)
+case("aten.pow.Tensor_Scalar", pos(3, 4), 0.5, id="sqrt")
+case("aten.pow.Tensor_Tensor", pos(3, 4), r(3, 4))
+case("aten.pow.Scalar", 2.0, r(3, 4))
+for _name, _arg in {
+    "neg": x34,
+    "abs": x34,
+    "sign": x34,
+    "reciprocal": nz(3, 4),
+    "sqrt": pos(3, 4),
+    "rsqrt": pos(3, 4),
+    "exp": x34,
+    "expm1": x34,
+    "log": pos(3, 4),
+    "log1p": pos(3, 4),
+    "log2": pos(3, 4),
+    "sin": x34,
+    "cos": x34,
+    "tanh": x34,
+    "erf": x34,
+    "floor": 3 * x34,
+    "ceil": 3 * x34,
+    "round": torch.tensor([0.5, 1.5, 2.5, -0.5, -1.7, 2.2]),
+    "trunc": 3 * x34,
+    "relu": x34,
+    "sigmoid": x34,
+    "silu": x34,
+    "hardsigmoid": 4 * x34,
+    "hardswish": 4 * x34,
+    "isnan": special(3, 4),
+    "isinf": special(3, 4),
+    "logical_not": bools(3, 4),
+    "bitwise_not": ints(3, 4),
+}.items():
+    case(f"aten.{_name}.default", _arg)
+case("aten.bitwise_not.default", bools(3, 4), id="bool")
+case("aten.rsqrt.default", ints(3, 4, lo=1), id="int")
+case("aten.clamp.default", x34, -0.5, 0.5)
+case("aten.clamp.default", x34, None, 0.2, id="max-only")
+case("aten.clamp.Tensor", x34, r(3, 4) - 0.5, r(3, 4) + 0.5)
+case("aten.clamp_min.default", x34, 0.1)
+case("aten.clamp_max.default", x34, 0.1)
+case("aten.maximum.default", x34, y34)
+case("aten.minimum.default", x34, y34)
+# activations
+case("aten.gelu.default", 3 * x34)
+case("aten.gelu.default", 3 * x34, approximate="tanh", id="tanh")
+case("aten.hardtanh.default", 8 * x34, 0.0, 6.0)
+case("aten.hardtanh.default", x34, id="defaults")
+case("aten.leaky_relu.default", x34, 0.2)
+case("aten.elu.default", x34, 1.5, 1.2, 0.8)
+case("aten.softplus.default", 10 * x34, 2.0, 5.0)
+case("aten._softmax.default", r(2, 3, 5), -1, False)
+case("aten._log_softmax.default", r(2, 3, 5), 1, False)
+# comparison and logic
+for _cmp in ("eq", "ne", "lt", "le", "gt", "ge"):
+    case(f"aten.{_cmp}.Tensor", ints(3, 4), ints(3, 4))
+    case(f"aten.{_cmp}.Scalar", ints(3, 4), 1)
+for _lg in ("and", "or", "xor"):
+    case(f"aten.logical_{_lg}.default", bools(3, 4), bools(3, 4))
+    case(f"aten.bitwise_{_lg}.Tensor", ints(3, 4, lo=0, hi=16), ints(3, 4, lo=0, hi=16))
+    case(f"aten.bitwise_{_lg}.Tensor", bools(3, 4), bools(3, 4), id="bool")
+    case(f"aten.bitwise_{_lg}.Scalar", ints(3, 4, lo=0, hi=16), 5)
+case("aten.where.self", bools(3, 4), x34, y34)
+case("aten.where.ScalarSelf", bools(3, 4), 1.5, y34)
+case("aten.where.ScalarOther", bools(3, 4), x34, -1.0)
+case("aten.where.Scalar", bools(3, 4), 1.0, 0.0)
+case("aten.masked_fill.Scalar", x34, bools(3, 4), -1e4)
+case("aten.masked_fill.Tensor", x34, bools(1, 4), torch.tensor(2.0))
+# reductions
+x345 = r(3, 4, 5)
+case("aten.sum.dim_IntList", x345, [1, 2], True)
+case("aten.sum.dim_IntList", bools(3, 4), [1], id="bool")
+case("aten.sum.default", x345)
+case("aten.mean.dim", x345, [-1], True)
+case("aten.mean.default", x345)
+case("aten.prod.dim_int", pos(3, 4), 1, True)
+case("aten.prod.default", pos(3, 4))
+case("aten.var.correction", x345, [1], correction=0, keepdim=True)
+case("aten.var.correction", x345, [2], id="default-correction")
+case("aten.var_mean.correction", x345, [2], correction=1)
+case("aten.amax.default", x345, [1])
+case("aten.amin.default", x345, [0, 2], True)
+case("aten.max.dim", x345, 1)
+case("aten.min.dim", x345, 2, True)
+case("aten.max.default", x345)
+case("aten.min.default", x345)
+case("aten.argmax.default", x345, 1)
+case("aten.argmin.default", x345, 2, True)
+case("aten.argmax.default", x345, id="flat")
+case("aten.any.default", bools(3, 4))
+case("aten.any.dim", bools(3, 4), 1)
+case("aten.any.dims", bools(3, 4, 2), [0, 2], True)
+case("aten.all.default", bools(3, 4))
+case("aten.all.dim", bools(3, 4), 0, True)
+case("aten.all.dims", bools(3, 4, 2), [1])
+case("aten.cumsum.default", x345, 1)
+case("aten.linalg_vector_norm.default", x345, 2, [1])
+case("aten.linalg_vector_norm.default", x345, 1, [1, 2], True, id="l1")
+# matmul, normalisation, attention
+case("aten.mm.default", r(3, 5), r(5, 4))
+case("aten.bmm.default", r(2, 3, 5), r(2, 5, 4))
+case("aten.matmul.default", r(2, 3, 5), r(5, 4))
+case("aten.addmm.default", r(4), r(3, 5), r(5, 4))
+case("aten.addmm.default", r(3, 4), r(3, 5), r(5, 4), beta=0.5, alpha=2.0, id="beta-alpha")
+case("aten.baddbmm.default", r(2, 3, 4), r(2, 3, 5), r(2, 5, 4), beta=0.0)
+case("aten.linear.default", r(2, 3, 5), r(4, 5), r(4))
+case("aten.native_layer_norm.default", r(2, 3, 8), [8], r(8), r(8), 1e-5)
+case("aten.native_layer_norm.default", r(2, 3, 8), [3, 8], None, None, 0.1, id="eps-2d")
+case("aten.native_group_norm.default", r(2, 6, 4, 4), r(6), r(6), 2, 6, 16, 3, 1e-5)
+case(
+    "aten._native_batch_norm_legit_no_training.default",
+    r(2, 3, 4, 4),
+    r(3),
+    r(3),
+    r(3),
+    pos(3),
+    0.1,
+    1e-3,
+)
+_q, _k, _v = r(2, 2, 5, 8), r(2, 2, 6, 8), r(2, 2, 6, 8)
+_fl = "aten._scaled_dot_product_flash_attention_for_cpu.default"
+case(_fl, _q, _k, _v)
+case(_fl, _q, _k, _v, attn_mask=r(5, 6), scale=0.3, id="mask")
+case(_fl, _q, _q, _q, is_causal=True, id="causal")
+case("aten.scaled_dot_product_attention.default", _q, _k, _v, bools(5, 6) | (torch.arange(6) == 0))
+# convolution (the depthwise cases run the multiply-add rewrite; see test_depthwise_paths_agree)
+_conv_cases = {
+    "plain": (r(2, 3, 9, 9), r(4, 3, 3, 3), r(4), [1, 1], [1, 1], [1, 1], False, [0, 0], 1),
+    "stride-dilation": (
+        r(2, 3, 11, 11),
+        r(4, 3, 3, 3),
+        None,
+        [2, 2],
+        [2, 2],
+        [2, 2],
+        False,
+        [0, 0],
+        1,
+    ),
+    "groups": (r(2, 4, 8, 8), r(6, 2, 3, 3), r(6), [1, 1], [0, 0], [1, 1], False, [0, 0], 2),
+    "depthwise3": (r(2, 4, 9, 9), r(4, 1, 3, 3), r(4), [1, 1], [1, 1], [1, 1], False, [0, 0], 4),
+    "depthwise5-s2": (
+        r(2, 4, 10, 10),
+        r(4, 1, 5, 5),
+        None,
+        [2, 2],
+        [2, 2],
+        [1, 1],
+        False,
+        [0, 0],
+        4,
+    ),
+    "depthwise-dil": (r(1, 3, 9, 9), r(3, 1, 3, 3), None, [1, 1], [2, 2], [2, 2], False, [0, 0], 3),
+    "1d": (r(2, 3, 10), r(4, 3, 3), r(4), [2], [1], [1], False, [0], 1),
+    "transposed": (r(2, 4, 5, 5), r(4, 3, 3, 3), r(3), [2, 2], [1, 1], [1, 1], True, [1, 1], 1),
+    "transposed-groups": (
+        r(1, 4, 5, 5),
+        r(4, 2, 2, 2),
+        None,
+        [2, 2],
+        [0, 0],
+        [1, 1],
+        True,
+        [0, 0],
+        2,
+    ),
+    "3d": (
+        r(1, 2, 4, 5, 5),
+        r(3, 2, 2, 3, 3),
+        r(3),
+        [1, 1, 1],
+        [0, 1, 1],
+        [1, 1, 1],
+        False,
+        [0, 0, 0],
+        1,
+    ),
+}
+for _id, _args in _conv_cases.items():
+    case("aten.convolution.default", *_args, id=_id)
+x_img = r(2, 3, 9, 9)
+case("aten.max_pool2d_with_indices.default", x_img, [3, 3], [2, 2], [1, 1])
+case("aten.max_pool2d_with_indices.default", x_img, [2, 2], [2, 2], [0, 0], [1, 1], True, id="ceil")
+case("aten.max_pool2d_with_indices.default", x_img, [3, 3], [], [1, 1], [2, 2], id="dil-defstride")
+case("aten.max_pool2d.default", x_img, [3, 3], [2, 2], [1, 1], [1, 1], True)
+case("aten.avg_pool2d.default", x_img, [3, 3], [2, 2], [1, 1])
+case("aten.avg_pool2d.default", x_img, [3, 3], [2, 2], [1, 1], True, False, id="ceil-nopad")
+case("aten.avg_pool2d.default", x_img, [2, 2], [2, 2], [0, 0], True, True, id="ceil-pad")
+case("aten.avg_pool2d.default", x_img, [3, 3], [1, 1], [1, 1], False, True, 4, id="divisor")
+case("aten._adaptive_avg_pool2d.default", r(2, 3, 7, 9), [3, 4])
+case("aten._adaptive_avg_pool2d.default", r(2, 3, 8, 8), [2, 2], id="divisible")
+case("aten.adaptive_avg_pool2d.default", r(2, 3, 8, 8), [1, 1])
+x_small = r(2, 3, 5, 6)
+for _kind, _ac in (("bicubic", False), ("bicubic", True), ("bilinear", False), ("bilinear", True)):
+    case(f"aten.upsample_{_kind}2d.vec", x_small, [9, 7], _ac, None, id=f"size-ac{_ac}")
+    case(f"aten.upsample_{_kind}2d.vec", x_small, None, _ac, [2.0, 1.5], id=f"scale-ac{_ac}")
+    case(f"aten.upsample_{_kind}2d.default", x_small, [8, 4], _ac, 1.5, 0.75, id=f"ac{_ac}")
+    for _size in ([9, 11], [3, 4]):  # up and down (antialiasing matters downwards)
+        case(f"aten._upsample_{_kind}2d_aa.vec", x_small, _size, _ac, None, id=f"{_size}-ac{_ac}")
+    case(f"aten._upsample_{_kind}2d_aa.default", x_small, [3, 4], _ac, id=f"ac{_ac}")
+case("aten.upsample_nearest2d.vec", x_small, [9, 4], None)
+case("aten.upsample_nearest2d.vec", x_small, None, [2.0, 0.5], id="scale")
+case("aten._upsample_nearest_exact2d.vec", x_small, [9, 4], None)
+# shapes and views
+case("aten.view.default", x345, [3, 20])
+case("aten._unsafe_view.default", x345, [-1, 5])
+case("aten.reshape.default", x345, [5, -1])
+case("aten.view_copy.default", x345, [60])
+case("aten.permute.default", x345, [2, 0, 1])
+case("aten.transpose.int", x345, 0, 2)
+case("aten.t.default", x34)
+case("aten.expand.default", r(1, 4, 1), [2, -1, 3])
+case("aten.expand.default", r(4), [3, 2, 4], id="new-dims")
+for _name in ("clone", "alias", "lift_fresh_copy", "detach", "contiguous"):
+    case(f"aten.{_name}.default", x34)
+case("aten._to_copy.default", x34, dtype=torch.float16)
+case("aten._to_copy.default", 4 * x34, dtype=torch.int32, id="to-int")
+case("aten._to_copy.default", x34, id="no-dtype")
+case("aten.unsqueeze.default", x34, -1)
+case("aten.unsqueeze.default", x34, 1, id="mid")
+case("aten.squeeze.dims", r(3, 1, 4, 1), [1, 2, 3])
+case("aten.squeeze.dim", r(3, 1, 4), 1)
+case("aten.squeeze.default", r(1, 3, 1, 4))
+case("aten.cat.default", [x34, y34, r(3, 2)], 1)
+case("aten.cat.default", [x34, torch.zeros(0)], id="legacy-empty")
+case("aten.cat.default", [x34, ints(3, 4)], 0, id="promote")
+case("aten.stack.default", [x34, y34], 1)
+case("aten.slice.Tensor", x345, 1, 1, 9223372036854775807)
+case("aten.slice.Tensor", x345, 2, -4, -1, 2, id="neg-step")
+case("aten.select.int", x345, 1, -1)
+case("aten.split_with_sizes.default", x345, [1, 3], 1)
+case("aten.split.Tensor", x345, 2, 2)
+case("aten.unbind.int", x345, 1)
+case("aten.constant_pad_nd.default", x345, [1, 2, 0, 1], 0.5)
+case("aten.constant_pad_nd.default", x345, [-1, 2], id="crop")
+case("aten.roll.default", x345, [1, -2], [1, 2])
+case("aten.roll.default", x345, [3], id="flat")
+case("aten.flip.default", x345, [0, 2])
+case("aten.repeat.default", r(2, 3), [2, 1, 3])
+case("aten.tril.default", r(4, 5), 1)
+case("aten.triu.default", r(2, 4, 5), -1)
+case("aten.as_strided.default", r(4, 6), [3, 2, 2], [6, 1, 2], 1)
+# indexing
+case("aten.index.Tensor", x345, [None, ints(2, 3, lo=0, hi=4)])
+case("aten.index.Tensor", x345, [ints(2, lo=0, hi=3), None, ints(2, lo=0, hi=5)], id="split")
+case("aten.index_select.default", x345, 2, ints(7, lo=0, hi=5))
+case("aten.gather.default", x345, 1, ints(3, 2, 5, lo=0, hi=4))
+case("aten.index_put.default", x345, [None, torch.tensor([0, 2])], r(3, 2, 5))
+case("aten.index_put.default", x34, [torch.tensor([0, 0, 2])], r(3, 4), True, id="accumulate")
+case("aten.slice_scatter.default", x345, r(3, 2, 5), 1, 1, None, 2)
+case("aten.select_scatter.default", x345, r(3, 5), 1, -1)
+case("aten.embedding.default", r(10, 4), ints(2, 3, lo=0, hi=10))
+# creation
+case("aten.arange.start_step", 1, 11, 3)
+case("aten.arange.start_step", 0.0, 2.0, 0.25, dtype=torch.float32, id="float")
+case("aten.arange.start", 2, 7)
+case("aten.arange.default", 5)
+case("aten.full.default", [2, 3], 1.5)
+case("aten.full.default", [2, 3], 7, dtype=torch.int32, id="int")
+case("aten.full_like.default", x34, -2.0)
+case("aten.zeros_like.default", x34)
+case("aten.ones_like.default", x34, dtype=torch.int32)
+case("aten.zeros.default", [2, 3])
+case("aten.ones.default", [2, 3], dtype=torch.bfloat16)
+case("aten.new_zeros.default", x34, [5])
+case("aten.new_ones.default", x34, [5, 1])
+case("aten.new_full.default", x34, [2], 3.0)
+case("aten.scalar_tensor.default", 2.5)
+case("aten.fill.Scalar", x34, 0.25)
+case("aten.copy.default", x34, r(4))
+case("aten.sym_size.int", x345, 1)
+case("aten.sym_numel.default", x345)
+case("aten._assert_scalar.default", True, "holds")
+case("aten._assert_tensor_metadata.default", x34, dtype=torch.float32)
+case("aten.sym_constrain_range_for_size.default", 3)
+# uninitialised memory: only the shape and dtype are checked (see _compare)
+UNINITIALISED = {"aten.empty_like.default", "aten.empty.memory_format", "aten.new_empty.default"}
+case("aten.empty_like.default", x34)
+case("aten.empty.memory_format", [2, 3])
+case("aten.new_empty.default", x34, [4])
+
+
+def _torch_op(name: str):
+    _, packet, overload = name.split(".")
+    return getattr(getattr(aten, packet), overload)
+
+
+def _to_jax(a):
+    return interop.to_jax(a, copy=True, downcast=True) if isinstance(a, torch.Tensor) else a
+
+
+def _kind(dtype) -> str:
+    return np.dtype(dtype).kind if np.dtype(dtype).kind in "biu" else "f"
+
+
+def _compare(name: str, got, want) -> None:
+    if want is None or got is None:  # max_pool2d_with_indices' unrequested indices
+        return
+    if isinstance(want, (list, tuple)):
+        assert len(got) == len(want), name
+        for g, w in zip(got, want, strict=True):
+            _compare(name, g, w)
+        return
+    if not isinstance(want, torch.Tensor):
+        assert got == want, (name, got, want)
+        return
+    got = np.asarray(got)
+    assert got.shape == tuple(want.shape), (name, got.shape, want.shape)
+    if name in UNINITIALISED:
+        return
+    w = want.float().numpy() if want.dtype in (torch.bfloat16, torch.float16) else want.numpy()
+    assert _kind(got.dtype) == _kind(w.dtype) or w.dtype.kind == "u", (name, got.dtype, w.dtype)
+    if want.numel() == 0:  # batch norm's empty saved statistics
+        return
+    np.testing.assert_allclose(got.astype(np.float64), w.astype(np.float64), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs"),
+    [pytest.param(n, a, k, id=f"{n}[{i}]" if i else n) for n, i, a, k in CASES],
+)
+def test_op_matches_aten(name: str, args: tuple, kwargs: dict) -> None:
+    want = _torch_op(name)(*args, **kwargs)
+    if name == "aten.max_pool2d_with_indices.default":
+        want = (want[0], None)
+    jargs = tpytree.tree_map(_to_jax, args)
+    jkwargs = tpytree.tree_map(_to_jax, kwargs)
+    _compare(name, TABLE[name](*jargs, **jkwargs), want)
+
+
+def test_every_aten_op_has_a_case() -> None:
+    covered = {n for n, *_ in CASES}
+    missing = sorted(n for n in TABLE if n.startswith("aten.") and n not in covered)
+    assert not missing, f"ops without a test case: {missing}"
+
+
+def test_depthwise_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multiply-add rewrite and XLA's grouped convolution give the same result."""
+    x, w = jnp.asarray(r(2, 6, 11, 11).numpy()), jnp.asarray(r(6, 1, 5, 5).numpy())
+    args = (x, w, None, [2, 2], [2, 2], [1, 1], False, [0, 0], 6)
+    assert _conv._is_depthwise(x, w, 6, 2) == (jax.default_backend() == "cpu")
+    rewritten = _conv.conv(*args)
+    monkeypatch.setattr(_conv, "DEPTHWISE_MAX_TAPS", 0)
+    assert not _conv._is_depthwise(x, w, 6, 2)
+    np.testing.assert_allclose(np.asarray(_conv.conv(*args)), np.asarray(rewritten), atol=1e-5)
