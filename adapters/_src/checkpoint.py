@@ -18,8 +18,9 @@ import torch
 from .errors import BuildError
 from .offline import require_online
 
-#: top-level keys that wrap the actual state dict in common training checkpoints
-WRAPPER_KEYS = ("state_dict", "model", "module")
+#: top-level keys that wrap the actual state dict in common training checkpoints (``teacher``:
+#: DINO-style self-distillation checkpoints, whose backbone is the teacher)
+WRAPPER_KEYS = ("state_dict", "model", "module", "teacher")
 #: how many missing / unexpected keys an error message shows
 SHOWN_KEYS = 5
 

