@@ -96,7 +96,8 @@ class Select:
 
 @attrs.frozen
 class AsDiscrete:
-    """Logits -> discrete labels, as eva's ``AsDiscrete(argmax, to_onehot, threshold)``."""
+    """Logits -> discrete labels, as eva's ``AsDiscrete(argmax, to_onehot, threshold, dim,
+    keepdim)``."""
 
     argmax: bool = attrs.field(default=False, validator=v.boolean)
     to_onehot: int | None = attrs.field(default=None, validator=v.optional_positive_int)
