@@ -24,8 +24,9 @@ from .data import DataError
 from .embed import EmbedError
 from .probe import ProbeError
 
-#: what ``probe`` with no arguments runs (the README's main-job command)
-DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
+#: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
+#: installed with the package, so the first number a newcomer sees is a pretrained model's
+DEFAULT_MODEL = "universal/efficientnet_lite0_imagenet"
 DEFAULT_DATA = "digits"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
 RUNTIMES = ("torch", "onnxruntime")
@@ -353,6 +354,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .embed import load_embeddings
     from .probe import format_table, run_probe
     from .report import write_report
+    from .weights import describe_weights
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
@@ -367,6 +369,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         backbone, pre = build_backbone(
             args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed, args.device
         )
+        _print(f"weights: {describe_weights(backbone, args.seed)}")
         emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start
     pixels = None
