@@ -19,6 +19,9 @@ from ._src.converters import (
     dinov2_chunked,
     efficientnet_lite0,
     efficientnet_pytorch_to_timm,
+    suprem_segresnet,
+    suprem_swin_unetr,
+    universal_swin_unetr,
 )
 
 __all__ = [
@@ -27,4 +30,7 @@ __all__ = [
     "dinov2_chunked",
     "efficientnet_lite0",
     "efficientnet_pytorch_to_timm",
+    "suprem_segresnet",
+    "suprem_swin_unetr",
+    "universal_swin_unetr",
 ]

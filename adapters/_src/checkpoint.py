@@ -19,8 +19,9 @@ from .errors import BuildError
 from .offline import require_online
 
 #: top-level keys that wrap the actual state dict in common training checkpoints (``teacher``:
-#: DINO-style self-distillation checkpoints, whose backbone is the teacher)
-WRAPPER_KEYS = ("state_dict", "model", "module", "teacher")
+#: DINO-style self-distillation checkpoints, whose backbone is the teacher; ``net``: MONAI-style
+#: training checkpoints such as SuPreM's)
+WRAPPER_KEYS = ("state_dict", "model", "module", "teacher", "net")
 #: how many missing / unexpected keys an error message shows
 SHOWN_KEYS = 5
 

@@ -174,3 +174,35 @@ def dinov2_chunked(state: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in state.items()
         if not key.startswith(_DINO_EXTRAS)
     }
+
+
+def _encoder_of(state: Mapping[str, Any], after: str, markers: tuple[str, ...]) -> dict[str, Any]:
+    """The keys containing one of ``markers``, each cut after the first ``after`` (as eva)."""
+    out = {}
+    for key, value in state.items():
+        if any(m in key for m in markers):
+            if after not in key:
+                raise ValueError(
+                    f"checkpoint key {key!r} has no {after!r} in it; expected the layout of the "
+                    "original training checkpoint (as published), whose keys carry it"
+                )
+            out[key.split(after, 1)[1]] = value
+    return out
+
+
+def suprem_swin_unetr(state: Mapping[str, Any]) -> dict[str, Any]:
+    """SuPreM's SwinUNETR checkpoint (``net`` unwrapped) -> the encoder's keys
+    (`adapters.networks.SwinUNETREncoder`), as eva's ``radiology/suprem_swin_unetr``."""
+    return _encoder_of(state, "backbone.", ("encoder", "swinViT"))
+
+
+def suprem_segresnet(state: Mapping[str, Any]) -> dict[str, Any]:
+    """SuPreM's SegResNet checkpoint (``net`` unwrapped) -> the encoder's keys
+    (`adapters.networks.SegResNetEncoder`), as eva's ``radiology/suprem_segresnet``."""
+    return _encoder_of(state, "module.", ("convInit", "down_layers"))
+
+
+def universal_swin_unetr(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The CLIP-Driven Universal Model checkpoint (``net`` unwrapped) -> the SwinUNETR encoder's
+    keys, as eva's ``radiology/universal_swinunetr``."""
+    return _encoder_of(state, "module.", ("encoder", "swinViT"))

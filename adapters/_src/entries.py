@@ -23,7 +23,7 @@ as a package resource, ``pkg://<import package>/<path>``; `WEIGHTS` says what th
 from __future__ import annotations
 
 import specs
-from specs import ClsToken, HiddenState, HuggingFaceSpec, TimmSpec, TorchHubSpec
+from specs import ClsToken, HiddenState, HuggingFaceSpec, ModuleSpec, TimmSpec, TorchHubSpec
 
 _LUNIT = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights"
 _SWIGLU = {"mlp_layer": "timm.layers.SwiGLUPacked", "act_layer": "torch.nn.SiLU"}
@@ -187,6 +187,63 @@ def _pathology() -> dict[str, specs.Spec]:
     }
 
 
+_SWIN = "adapters.networks.SwinUNETREncoder"
+_SEGRESNET = "adapters.networks.SegResNetEncoder"
+
+
+def _swin(
+    feature_size: int, use_v2: bool, checkpoint: str | None = None, converter: str | None = None
+) -> ModuleSpec:
+    return ModuleSpec(
+        class_path=_SWIN,
+        init_args={
+            "in_channels": 1,
+            "feature_size": feature_size,
+            "spatial_dims": 3,
+            "out_indices": None,
+            "use_v2": use_v2,
+        },
+        checkpoint_path=checkpoint,
+        checkpoint_converter=converter,
+    )
+
+
+def _radiology() -> dict[str, specs.Spec]:
+    """eva's 3D encoders (MONAI blocks, `adapters.networks`): (B, 1, D, H, W) volumes ->
+    pooled multi-scale features; ``out_indices: n`` for the last n feature maps."""
+    segresnet = {"spatial_dims": 3, "init_filters": 16, "in_channels": 1, "out_indices": None}
+    return {
+        "segresnet_encoder": ModuleSpec(class_path=_SEGRESNET, init_args={"out_indices": None}),
+        "radiology/swin_unetr_encoder": _swin(48, use_v2=True),
+        "radiology/suprem_segresnet": ModuleSpec(
+            class_path=_SEGRESNET,
+            init_args=segresnet,
+            checkpoint_path="hf://MrGiovanni/SuPreM/supervised_suprem_segresnet_2100.pth",
+            checkpoint_converter="adapters.converters.suprem_segresnet",
+        ),
+        "radiology/suprem_swin_unetr": _swin(
+            48,
+            use_v2=False,
+            checkpoint="hf://MrGiovanni/SuPreM/supervised_suprem_swinunetr_2100.pth",
+            converter="adapters.converters.suprem_swin_unetr",
+        ),
+        "radiology/universal_swinunetr": _swin(
+            48,
+            use_v2=False,
+            checkpoint="hf://ljwztc/CLIP-Driven-Universal-Model/clip_driven_universal_swin_unetr.pth",
+            converter="adapters.converters.universal_swin_unetr",
+        ),
+        **{
+            f"radiology/voco_{size}": _swin(
+                feature_size,
+                use_v2=True,
+                checkpoint=f"hf://Luffy503/VoCo/VoCo_{size.upper()}_SSL_head.pt",
+            )
+            for size, feature_size in (("b", 48), ("l", 96), ("h", 192))
+        },
+    }
+
+
 def builtin_entries() -> dict[str, specs.Spec]:
     """Name -> spec for every built-in entry (``timm/<name>`` is resolved on demand)."""
-    return {**_universal(), **_pathology()}
+    return {**_universal(), **_pathology(), **_radiology()}

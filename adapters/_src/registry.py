@@ -236,6 +236,9 @@ def _with_out_indices(name: str, spec: Any, value: Any) -> Any:
             kwargs = {**spec.model_kwargs, "out_indices": value}
             return _evolve(name, spec, {"model_kwargs": kwargs, "transforms": transforms})
         return _evolve(name, spec, {"out_indices": value, "transforms": transforms})
+    if isinstance(spec, specs.ModuleSpec) and "out_indices" in spec.init_args:
+        # a network taking out_indices itself (the radiology encoders, as in eva)
+        return _evolve(name, spec, {"init_args": {**spec.init_args, "out_indices": value}})
     if isinstance(spec, specs.HuggingFaceSpec):
         if value is None:
             return spec
