@@ -251,3 +251,39 @@ def test_package_resource_errors(path, message) -> None:
     )
     with pytest.raises(adapters.BuildError, match=r"^checkpoint_path: .*" + message):
         adapters.build(spec)
+
+
+def test_gpfm_layout_loads_as_eva_converts_it(tmp_path) -> None:
+    """eva's pathology/hkust_gpfm layout ({"teacher": {"backbone.blocks.C.N...", mask_token,
+    dino_head}}) through checkpoint_prefix + dinov2_chunked: the dict eva's own conversion gives,
+    loaded strictly into the timm ViT."""
+    kwargs = {"depth": 4, "img_size": 32, "num_classes": 0}
+    torch.manual_seed(0)
+    state = timm.create_model("vit_tiny_patch16_224", pretrained=False, **kwargs).state_dict()
+    chunked = {
+        (
+            f"blocks.{int(k.split('.')[1]) // 2}.{k[len('blocks.') :]}"
+            if k.startswith("blocks.")
+            else k
+        ): v
+        for k, v in state.items()
+    }
+    teacher = {f"backbone.{k}": v for k, v in chunked.items()}
+    teacher["backbone.mask_token"] = torch.randn(1, 192)
+    teacher["dino_head.mlp.0.weight"] = torch.randn(8, 192)
+    path = tmp_path / "GPFM.pth"
+    torch.save({"teacher": teacher, "student": {"x": torch.ones(1)}}, path)
+    spec = specs.TimmSpec(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        checkpoint_path=str(path),
+        checkpoint_prefix="backbone.",
+        checkpoint_converter="adapters.converters.dinov2_chunked",
+        model_kwargs=kwargs,
+    )
+    backbone = adapters.build(spec)
+    for key, value in state.items():
+        torch.testing.assert_close(backbone.params[key], value, rtol=0, atol=0)
+    hkust = pytest.importorskip("eva.vision.models.networks.backbones.pathology.hkust")
+    ours = dinov2_chunked({k.removeprefix("backbone."): v for k, v in teacher.items()})
+    assert ours == hkust._convert_state_dict(dict(teacher))
