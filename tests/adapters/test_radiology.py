@@ -120,8 +120,9 @@ def test_pretrained_entries_need_the_network_when_offline(monkeypatch) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("use_v2", [True, False])
-@pytest.mark.parametrize("embeddings_type", ["multiscale", "head"])
+@pytest.mark.parametrize(
+    ("use_v2", "embeddings_type"), [(True, "multiscale"), (False, "multiscale"), (True, "head")]
+)
 def test_swin_unetr_encoder_equals_evas(use_v2, embeddings_type) -> None:
     """The architecture of every SwinUNETR entry, at a small width (the entries' 48-192 build
     54M-510M parameters): same parameter names and outputs as eva's class."""
@@ -131,12 +132,13 @@ def test_swin_unetr_encoder_equals_evas(use_v2, embeddings_type) -> None:
     ours = adapters.build(specs.ModuleSpec("adapters.networks.SwinUNETREncoder", args))
     theirs = radiology.SwinUNETREncoder(**args).eval()
     theirs.load_state_dict(dict(ours.params), strict=True)
-    x = volume(64)
+    # the smallest volume whose bottleneck (1/32) keeps 2 voxels for its instance norm
+    x = torch.randn(1, 1, 32, 32, 64, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = theirs(x)
     got = ours(x)
     assert got.shape == (
-        (2, 12 * (1 + 1 + 2 + 4 + 16)) if embeddings_type == "multiscale" else (2, 192)
+        (1, 12 * (1 + 1 + 2 + 4 + 16)) if embeddings_type == "multiscale" else (1, 192)
     )
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
