@@ -91,7 +91,7 @@ def ray_start_seconds(repeats: int = 2) -> list[float]:
 def _case(
     name: str, spec: str, data: str, rows: int, limit: int | None, repeats: int, root: Path
 ) -> dict[str, Any]:
-    from adapters._src import cli
+    from adapters._src.app import cli
     from adapters._src.app.ray_embed import embed_on_ray
 
     counter = itertools.count()

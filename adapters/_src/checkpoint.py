@@ -29,8 +29,10 @@ import torch
 from .errors import BuildError
 from .offline import require_online
 
-#: top-level keys that wrap the actual state dict in common training checkpoints
-WRAPPER_KEYS = ("state_dict", "model", "module")
+#: top-level keys that wrap the actual state dict in common training checkpoints (``teacher``:
+#: DINO-style self-distillation checkpoints, whose backbone is the teacher; ``net``: MONAI-style
+#: training checkpoints such as SuPreM's)
+WRAPPER_KEYS = ("state_dict", "model", "module", "teacher", "net")
 #: how many missing / unexpected keys an error message shows
 SHOWN_KEYS = 5
 #: bytes hashed per read: large enough to be fast, small enough to keep memory flat

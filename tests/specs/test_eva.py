@@ -191,6 +191,11 @@ TRANSFORM_ARGS = [
     ),
     (T + "AsDiscrete", {"argmax": True, "to_onehot": 3}, AsDiscrete(argmax=True, to_onehot=3)),
     (T + "AsDiscrete", {"threshold": 0.5}, AsDiscrete(threshold=0.5)),
+    (
+        T + "AsDiscrete",
+        {"argmax": True, "keepdim": False, "dim": -1, "to_onehot": None, "threshold": None},
+        AsDiscrete(argmax=True, keepdim=False, dim=-1),
+    ),
 ]
 
 
@@ -292,3 +297,30 @@ def test_wrapper_argument_names(class_path: str, init_args: dict | None, expecte
 def test_unsupported_or_conflicting_arguments(class_path: str, init_args: dict, where: str) -> None:
     with pytest.raises(specs.SpecError, match=rf"backbone\.init_args\.{where}"):
         specs.structure({"backbone": {"class_path": class_path, "init_args": init_args}})
+
+
+#: eva's own networks are nn.Module classes, not wrappers: a ModuleSpec, as eva's docs say
+EVA_NETWORKS = [
+    "eva.vision.models.networks.backbones.radiology.SwinUNETREncoder",
+    "eva.vision.models.networks.backbones.radiology.SegResNetEncoder",
+    "eva.vision.models.networks.decoders.segmentation.ConvDecoderMS",
+]
+
+
+@pytest.mark.parametrize("class_path", EVA_NETWORKS)
+def test_eva_network_class_is_a_module(class_path: str) -> None:
+    config = {"backbone": {"class_path": class_path, "init_args": {"in_channels": 1}}}
+    assert specs.structure(config) == ModuleSpec(class_path, init_args={"in_channels": 1})
+
+
+@pytest.mark.parametrize(
+    "class_path",
+    [
+        "eva.vision.models.networks.backbones.TimmModle",  # a wrapper's name, misspelled
+        "eva.models.wrappers.SwinUNETREncoder",  # a network in a wrapper module
+        "eva.models.networks.transforms.ExtractCLSFeatures",  # a transform as a backbone
+    ],
+)
+def test_eva_wrapper_near_misses_stay_errors(class_path: str) -> None:
+    with pytest.raises(specs.SpecError, match=r"eva model wrapper class path"):
+        specs.structure({"class_path": class_path})

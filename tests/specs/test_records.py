@@ -83,6 +83,12 @@ INVALID = [
     (TimmSpec, {"model_name": "m", "out_indices": []}, "out_indices", "non-empty list"),
     (TimmSpec, {"model_name": "m", "checkpoint_sha256": "abc"}, "checkpoint_sha256", "sha256"),
     (
+        ModuleSpec,
+        {"class_path": "a.B", "checkpoint_converter": "convert"},
+        "checkpoint_converter",
+        "import path",
+    ),
+    (
         TorchHubSpec,
         {"repo_or_dir": "d", "model_name": "m", "source": "web"},
         "source",

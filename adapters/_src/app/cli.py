@@ -227,6 +227,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .report import write_report
     from .shards import is_embeddings_dir
     from .store import load_embeddings
+    from .weights import describe_weights
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
@@ -241,6 +242,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         backbone, pre = build_backbone(
             args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed, args.device
         )
+        _print(f"weights: {describe_weights(backbone, args.seed)}")
         emb = _embed(args, backbone, pre, ds)
     t_embed = time.perf_counter() - start
     pixels = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-#: what ``probe`` with no arguments runs (the README's main-job command)
-DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
+#: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
+#: installed with the package, so the first number a newcomer sees is a pretrained model's
+DEFAULT_MODEL = "universal/efficientnet_lite0_imagenet"
 DEFAULT_DATA = "digits"
 RUNTIMES = ("torch", "onnxruntime")
 ENGINES = ("process", "ray")

@@ -10,10 +10,11 @@ import torch
 
 import specs
 
-from .. import checkpoint
+from .. import checkpoint, resources
 from ..adapter import Adapter
 from ..devices import resolve_device
 from ..errors import BuildError
+from ..imports import import_object
 from ..preprocess import INTERPOLATIONS, Preprocess
 from ..torch_module import Call, torch_adapter
 from ..transforms.of_spec import output_transform
@@ -45,17 +46,28 @@ def load_checkpoint(
 ) -> None:
     """Load ``spec.checkpoint_path`` (if set) into ``module``, verified and strict.
 
+    The path may be a ``pkg://package/file`` resource of an installed package. The keys go
+    through ``checkpoint_prefix`` (stripped), ``checkpoint_converter`` (the spec's foreign
+    layout converter), then ``filter_fn``, and are checked against the module's own names.
+
     Args:
         filter_fn: optional ``(state, module) -> state`` (timm's checkpoint filters).
+
+    Raises:
+        BuildError: unreadable checkpoint, failing converter, or keys / shapes that do not fit.
     """
     path = getattr(spec, "checkpoint_path", None)
     if not path:
         return
+    path = resources.resolve(path)
     state = checkpoint.read_state_dict(
         path,
         sha256=getattr(spec, "checkpoint_sha256", None),
         prefix=getattr(spec, "checkpoint_prefix", None),
     )
+    converter = getattr(spec, "checkpoint_converter", None)
+    if converter:
+        state = convert(state, converter, path)
     if filter_fn is not None:
         try:
             state = dict(filter_fn(state, module))
@@ -64,6 +76,42 @@ def load_checkpoint(
                 "checkpoint_path", f"checkpoint {path!r} does not fit the model: {err}"
             ) from err
     checkpoint.load_into(module, state, strict=getattr(spec, "strict", True), path=path)
+
+
+def convert(state: dict[str, torch.Tensor], converter: str, path: str) -> dict[str, torch.Tensor]:
+    """``state`` through the function at import path ``converter`` (``state_dict -> state_dict``).
+
+    Raises:
+        BuildError: the converter cannot be imported, raises, or returns no tensor mapping.
+    """
+    fn = import_object(converter, "checkpoint_converter")
+    if not callable(fn):
+        raise BuildError(
+            "checkpoint_converter",
+            f"{converter!r} is not callable",
+            expected="the import path of a function state_dict -> state_dict",
+            got=fn,
+        )
+    try:
+        out = fn(state)
+    except Exception as err:  # user code: say which converter failed on which file
+        raise BuildError(
+            "checkpoint_converter", f"{converter} failed on checkpoint {path!r}: {err}"
+        ) from err
+    bad = (
+        next((k for k, v in out.items() if not isinstance(v, torch.Tensor)), None)
+        if isinstance(out, Mapping)
+        else None
+    )
+    if not isinstance(out, Mapping) or bad is not None:
+        what = type(out).__name__ if bad is None else f"a non-tensor under key {bad!r}"
+        raise BuildError(
+            "checkpoint_converter",
+            f"{converter} returned {what}, not a state dict",
+            expected="a mapping of parameter names to tensors",
+            fix="Return the converted state dict from the converter",
+        )
+    return dict(out)
 
 
 def finish(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 import specs
 
 from ..adapter import Adapter
@@ -24,3 +26,14 @@ def build_module(spec: specs.ModuleSpec, *, device: str | None = None) -> Adapte
 # the source's entry points, found by its tag (adapters/_src/plugins.py)
 build = build_module
 check_device = _torch.check_device
+
+
+def _out_indices(spec: specs.ModuleSpec, value: object) -> specs.ModuleSpec:
+    """Registry ``out_indices`` for a network that takes the argument itself (eva's radiology
+    encoders)."""
+    if "out_indices" not in spec.init_args:
+        raise ValueError(f"({spec.class_path}) has no out_indices option")
+    return attrs.evolve(spec, init_args={**spec.init_args, "out_indices": value})
+
+
+REGISTRY_OVERRIDES = {"out_indices": _out_indices}

@@ -73,6 +73,24 @@ def resolve_classes(kwargs: Mapping[str, Any], field: str = "model_kwargs") -> d
     return out
 
 
+def _checkpoint_filter(module: torch.nn.Module) -> Any:
+    """timm's ``checkpoint_filter_fn`` of the model's module (if any), then the head dropped
+    for a headless model (``num_classes=0``), as timm's own pretrained loading does."""
+    timm_filter = getattr(sys.modules.get(type(module).__module__), "checkpoint_filter_fn", None)
+    head = (getattr(module, "pretrained_cfg", None) or {}).get("classifier")
+    headless = getattr(module, "num_classes", None) == 0 and isinstance(head, str)
+
+    def filter_fn(state: dict[str, torch.Tensor], m: torch.nn.Module) -> Mapping[str, Any]:
+        if timm_filter is not None:
+            state = dict(timm_filter(state, m))
+        if headless:
+            own = m.state_dict()
+            state = {k: v for k, v in state.items() if k in own or not k.startswith(f"{head}.")}
+        return state
+
+    return filter_fn
+
+
 def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
     """``timm.create_model(model_name, pretrained, **model_kwargs)`` (+ checkpoint), moved to
     ``device``."""
@@ -104,8 +122,7 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
     except Exception as err:
         field = "pretrained" if pretrained else "model_kwargs"
         raise BuildError(field, f"timm.create_model({spec.model_name!r}) failed: {err}") from err
-    filter_fn = getattr(sys.modules.get(type(module).__module__), "checkpoint_filter_fn", None)
-    load_checkpoint(module, spec, filter_fn=filter_fn)
+    load_checkpoint(module, spec, filter_fn=_checkpoint_filter(module))
 
     call = out_indices_call(
         module,
