@@ -27,8 +27,8 @@ from .backbone import CliError, build_backbone, resolve_spec
 from .data import DataError
 from .embed import EmbedError, ForwardError
 from .parser import DEFAULT_DATA as DEFAULT_DATA
+from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
-from .parser import RAY_FLAGS, build_parser
 from .probe import ProbeError
 
 
@@ -239,8 +239,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ds = _dataset_of(emb, args)
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
+        image_size = args.image_size
+        if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
+            image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
         backbone, pre = build_backbone(
-            args.spec, args.runtime, args.image_size, args.mean, args.std, args.seed, args.device
+            args.spec, args.runtime, image_size, args.mean, args.std, args.seed, args.device
         )
         _print(f"weights: {describe_weights(backbone, args.seed)}")
         emb = _embed(args, backbone, pre, ds)

@@ -8,6 +8,9 @@ import argparse
 #: installed with the package, so the first number a newcomer sees is a pretrained model's
 DEFAULT_MODEL = "universal/efficientnet_lite0_imagenet"
 DEFAULT_DATA = "digits"
+#: the input size of that default job: digits are 8x8 images, so 224 px buys nothing over 112
+#: (linear head 0.900 at 224 against 0.922 at 112) and costs about twice the time on a CPU
+DEFAULT_IMAGE_SIZE = 112
 RUNTIMES = ("torch", "onnxruntime")
 ENGINES = ("process", "ray")
 #: flags that only --engine ray reads
@@ -106,7 +109,12 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image-size", type=int, help="input size (default: the backbone's own)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        help=f"input size (default: the backbone's own; {DEFAULT_IMAGE_SIZE} for probe's default "
+        f"job, {DEFAULT_MODEL} on {DEFAULT_DATA})",
+    )
     p.add_argument(
         "--mean", type=float, nargs="+", help="per-channel mean (default: the backbone's)"
     )
