@@ -338,21 +338,6 @@ RENAMED: dict[type, dict[str, str]] = {TorchHubSpec: {"source": "hub_source"}}
 TORCH_SOURCES = (ModuleSpec, FunctionSpec, TorchHubSpec, TimmSpec, HuggingFaceSpec)
 
 
-def source_of(spec: Spec) -> str:
-    """The ``source:`` tag of a spec record.
-
-    Args:
-        spec: a spec record.
-
-    Returns:
-        Its tag in our format, e.g. ``"timm"`` for a `TimmSpec`.
-
-    Raises:
-        SpecError: ``spec`` is not a spec record (lists the tags).
-    """
-    return _tag_of(spec, SOURCES, "source", "a spec record")
-
-
 def transform_tag(record: Transform) -> str:
     """The ``transform:`` tag of a transform record.
 
@@ -365,10 +350,11 @@ def transform_tag(record: Transform) -> str:
     Raises:
         SpecError: ``record`` is not a transform record (lists the tags).
     """
-    return _tag_of(record, TRANSFORMS, "transform", "a transform record")
+    return tag_of(record, TRANSFORMS, "transform", "a transform record")
 
 
-def _tag_of(record: Any, tags: Mapping[str, type], key: str, expected: str) -> str:
+def tag_of(record: Any, tags: Mapping[str, type], key: str, expected: str) -> str:
+    """The tag of ``record`` in ``tags`` (tag -> record type), else a `SpecError` on ``key``."""
     for tag, cls in tags.items():
         if type(record) is cls:
             return tag

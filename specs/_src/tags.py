@@ -12,8 +12,7 @@ import re
 
 import attrs
 
-from .errors import SpecError
-from .records import SOURCES, SPEC_TYPES, Spec
+from .records import SOURCES, SPEC_TYPES, Spec, tag_of
 
 #: the built-in tags, which a user source can never replace
 BUILTIN_TAGS = frozenset(SOURCES)
@@ -101,8 +100,4 @@ def source_of(spec: Spec) -> str:
     Raises:
         SpecError: ``spec`` is not a spec record (lists the tags).
     """
-    table = source_table()
-    for tag, cls in table.items():
-        if type(spec) is cls:
-            return tag
-    raise SpecError("source", "a spec record", spec, choices=table)
+    return tag_of(spec, source_table(), "source", "a spec record")
