@@ -221,6 +221,13 @@ def _embed_ray(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_size(args: argparse.Namespace) -> int | None:
+    """``--image-size``, else the default job's own size when probe runs that job."""
+    if args.image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
+        return DEFAULT_IMAGE_SIZE  # see parser.py
+    return args.image_size
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     from .data import load_dataset, raw_pixels
     from .probe import format_table, run_probe
@@ -239,11 +246,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         ds = _dataset_of(emb, args)
     else:
         ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-        image_size = args.image_size
-        if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
-            image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
         backbone, pre = build_backbone(
-            args.spec, args.runtime, image_size, args.mean, args.std, args.seed, args.device
+            args.spec, args.runtime, _image_size(args), args.mean, args.std, args.seed, args.device
         )
         _print(f"weights: {describe_weights(backbone, args.seed)}")
         emb = _embed(args, backbone, pre, ds)
