@@ -24,12 +24,10 @@ import numpy as np
 
 from ..devices import input_device
 from .backbone import CliError, build_backbone, resolve_spec
-from .data import DataError
-from .embed import EmbedError, ForwardError
+from .errors import DataError, EmbedError, ForwardError, ProbeError
 from .parser import DEFAULT_DATA as DEFAULT_DATA
-from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser
+from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
-from .probe import ProbeError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,8 +82,18 @@ def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
 def cmd_list(args: argparse.Namespace) -> int:
     from ..registry import list_models
 
-    for name in list_models(args.pattern):
+    if args.pattern is not None:
+        for name in list_models(args.pattern):
+            _print(name)
+        return 0
+    own = list_models(include_timm=False)
+    for name in own:
         _print(name)
+    timm_count = len(list_models("timm/*"))
+    _print(
+        f"({len(own)} names above, and {timm_count} timm/* names, one per timm architecture: "
+        f"run \"{prog_name()} list 'timm/*'\" to list them, or a part: 'timm/vit_*')"
+    )
     return 0
 
 
@@ -222,31 +230,14 @@ def _embed_ray(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .data import load_dataset, raw_pixels
+    from .data import raw_pixels
     from .probe import format_table, run_probe
     from .report import write_report
-    from .shards import is_embeddings_dir
-    from .store import load_embeddings
-    from .weights import describe_weights
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
         raise CliError(f"--report: expected a directory, got the file {args.report!r}")
-    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
-        emb = load_embeddings(args.spec)
-        if args.limit is not None:
-            emb = emb.first(args.limit)  # the split below stays stratified over these rows
-        ds = _dataset_of(emb, args)
-    else:
-        ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-        image_size = args.image_size
-        if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
-            image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
-        backbone, pre = build_backbone(
-            args.spec, args.runtime, image_size, args.mean, args.std, args.seed, args.device
-        )
-        _print(f"weights: {describe_weights(backbone, args.seed)}")
-        emb = _embed(args, backbone, pre, ds)
+    emb, ds = _probe_inputs(args)
     t_embed = time.perf_counter() - start
     pixels = None
     if ds is not None:
@@ -283,6 +274,30 @@ def cmd_probe(args: argparse.Namespace) -> int:
         )
         _print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``probe``'s embeddings (loaded from a file or embedded here) and the dataset behind
+    them (None when it is not available)."""
+    from .data import load_dataset
+    from .shards import is_embeddings_dir
+    from .store import load_embeddings
+    from .weights import describe_weights
+
+    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
+        emb = load_embeddings(args.spec)
+        if args.limit is not None:
+            emb = emb.first(args.limit)  # the split below stays stratified over these rows
+        return emb, _dataset_of(emb, args)
+    ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
+    image_size = args.image_size
+    if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
+        image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
+    backbone, pre = build_backbone(
+        args.spec, args.runtime, image_size, args.mean, args.std, args.seed, args.device
+    )
+    _print(f"weights: {describe_weights(backbone, args.seed)}")
+    return _embed(args, backbone, pre, ds), ds
 
 
 def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
