@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import input_device
 from .backbone import CliError, build_backbone, resolve_spec
+from .describe import PlainProgress, describe_parameters
 from .errors import DataError, EmbedError, ForwardError, ProbeError
+from .inspection import cmd_inspect
 from .parser import DEFAULT_DATA as DEFAULT_DATA
 from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
@@ -39,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(COMMANDS[args.command](args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
+        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
+        done = "finished shards kept; rerun to resume" if ray else "nothing written"
+        print(f"interrupted: {done}", file=sys.stderr, flush=True)
+        return 130
     except CliError as err:
         return _fail(str(err))
     except ForwardError as err:  # the library names image_size; here it is a flag
@@ -97,56 +103,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    import torch
-
-    from .embed import run_forward, spec_yaml
-
+def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int = 0) -> Any:
+    """`build_backbone` from the flags, saying what it does: building one can take seconds
+    (timm, a checkpoint, a first CUDA call) before the first batch."""
+    _print(f"loading backbone {args.spec} ...")
     backbone, pre = build_backbone(
-        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
+        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device
     )
-    x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    x = x.to(input_device(backbone) or "cpu")
-    with torch.inference_mode():
-        y = run_forward(backbone, x)
-    import specs
-
-    info = dict(backbone.info or {})
-    tensors = [v for v in backbone.params.values() if hasattr(v, "shape")]
-    count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
-    size = sum(
-        int(np.prod(tuple(v.shape))) * v.element_size()
-        for v in tensors
-        if hasattr(v, "element_size")
-    )
-    _print(f"source:      {specs.source_of(backbone.spec)}")
-    _print(f"framework:   {backbone.framework}")
-    _print(f"device:      {info.get('device') or 'cpu'}")
-    _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"output kind: {_kind(y)}")
-    _print(f"output:      {_shape_dtype(y)}")
-    _print(f"parameters:  {count:,} ({size / 2**20:.2f} MiB)")
-    transforms = getattr(backbone.spec, "transforms", ())
-    _print(f"transforms:  {', '.join(type(t).__name__ for t in transforms) or 'none'}")
-    _print("spec:")
-    for line in spec_yaml(backbone.spec).rstrip().splitlines():
-        _print(f"  {line}")
-    return 0
-
-
-def _kind(y: Any) -> str:
-    if isinstance(y, (list, tuple)):
-        return f"list of {len(y)} feature maps"
-    ndim = len(getattr(y, "shape", ()))
-    return {2: "features (B, D)", 3: "tokens (B, T, D)", 4: "feature map (B, C, H, W)"}.get(
-        ndim, f"array of rank {ndim}"
-    )
-
-
-def _shape_dtype(y: Any) -> str:
-    if isinstance(y, (list, tuple)):
-        return "[" + ", ".join(_shape_dtype(v) for v in y) + "]"
-    return f"{tuple(y.shape)} {str(y.dtype).replace('torch.', '')}"
+    device = (backbone.info or {}).get("device") or "cpu"
+    _print(f"backbone: {describe_parameters(backbone)} on {device} ({backbone.framework})")
+    return backbone, pre
 
 
 def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
@@ -154,12 +120,19 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
     from .embed import embed_dataset
 
     _print(pre.describe())
-    _print(f"backbone on {(backbone.info or {}).get('device') or 'cpu'} ({backbone.framework})")
     stats = LoaderStats()
+    progress = PlainProgress(len(ds))
     t0 = time.perf_counter()
     emb = embed_dataset(
-        backbone, ds, pre, batch_size=args.batch_size, strict=args.strict_images, stats=stats
+        backbone,
+        ds,
+        pre,
+        batch_size=args.batch_size,
+        strict=args.strict_images,
+        stats=stats,
+        on_batch=progress,
     )
+    progress.line()
     seconds = time.perf_counter() - t0
     n = len(emb.ids)
     _print(
@@ -188,9 +161,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
     out = _check_out(args, data=args.data, labels=args.labels)
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = build_backbone(
-        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
-    )
+    backbone, pre = _load_backbone(args, args.image_size)
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
@@ -293,9 +264,7 @@ def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     image_size = args.image_size
     if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
         image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
-    backbone, pre = build_backbone(
-        args.spec, args.runtime, image_size, args.mean, args.std, args.seed, args.device
-    )
+    backbone, pre = _load_backbone(args, image_size, args.seed)
     _print(f"weights: {describe_weights(backbone, args.seed)}")
     return _embed(args, backbone, pre, ds), ds
 
