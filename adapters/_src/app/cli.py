@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .backbone import CliError, build_backbone, resolve_spec
-from .describe import PlainProgress, describe_parameters
+from .describe import PlainProgress, describe_parameters, logits_note
 from .errors import DataError, EmbedError, ForwardError, ProbeError
 from .inspection import cmd_inspect
 from .parser import DEFAULT_DATA as DEFAULT_DATA
@@ -110,8 +110,14 @@ def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int =
     backbone, pre = build_backbone(
         args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device
     )
+    from .weights import describe_weights
+
     device = (backbone.info or {}).get("device") or "cpu"
     _print(f"backbone: {describe_parameters(backbone)} on {device} ({backbone.framework})")
+    _print(f"weights: {describe_weights(backbone, seed)}")
+    note = logits_note(backbone)
+    if note:
+        _print(f"note: {note}")
     return backbone, pre
 
 
@@ -149,6 +155,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .store import save_embeddings
 
     if args.engine == "ray":
+        _check_out_format(args.out, "ray")
         if args.device is not None:
             raise CliError(
                 f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
@@ -160,12 +167,35 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if given:
         raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
     out = _check_out(args, data=args.data, labels=args.labels)
+    _check_out_format(args.out, "process")  # after: naming an input is the worse mistake
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
     backbone, pre = _load_backbone(args, args.image_size)
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
     return 0
+
+
+def _check_out_format(out: str, engine: str) -> None:
+    """``embed --out``: a ``.safetensors`` file (``--engine ray``: a directory), so the name
+    never lies about the format written.
+
+    Raises:
+        CliError: the name does not fit the engine's output.
+    """
+    path = Path(out)
+    if engine == "ray":
+        if path.suffix in (".safetensors", ".npy", ".npz") or path.is_file():
+            raise CliError(
+                f"--out: --engine ray writes a directory of shards, got the file name {out!r}; "
+                f"name a directory such as {str(path.with_suffix(''))!r}"
+            )
+        return
+    if path.suffix != ".safetensors":
+        raise CliError(
+            f"--out: embed writes a .safetensors file, got {out!r}; name it "
+            f"{str(path.with_suffix('.safetensors'))!r} (--engine ray writes a directory)"
+        )
 
 
 def _embed_ray(args: argparse.Namespace) -> int:
@@ -208,8 +238,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
         raise CliError(f"--report: expected a directory, got the file {args.report!r}")
-    emb, ds = _probe_inputs(args)
-    t_embed = time.perf_counter() - start
+    emb, ds, step = _probe_inputs(args)
+    t_embed = time.perf_counter() - start  # step: "embed", or "load" for an embeddings file
     pixels = None
     if ds is not None:
         pixels = raw_pixels(ds.subset(np.searchsorted(ds.index, emb.ids)))
@@ -231,7 +261,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     )
     _print(format_table(result))
     _print(
-        f"time: embed {t_embed:.1f}s, head {result.seconds['head']:.1f}s, "
+        f"time: {step} {t_embed:.1f}s, head {result.seconds['head']:.1f}s, "
         f"baseline {result.seconds['baseline']:.1f}s, total {total:.1f}s"
     )
     if args.report is not None:
@@ -241,32 +271,32 @@ def cmd_probe(args: argparse.Namespace) -> int:
             spec=emb.metadata.get("spec", ""),
             data=emb.metadata.get("data", ""),
             seconds_total=total,
-            seconds_embed=t_embed,
+            **{f"seconds_{step}": t_embed},
         )
         _print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
 
-def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``probe``'s embeddings (loaded from a file or embedded here) and the dataset behind
-    them (None when it is not available)."""
+def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """``probe``'s embeddings (loaded from a file or embedded here), the dataset behind
+    them (None when it is not available) and which it was (``"load"`` or ``"embed"``)."""
     from .data import load_dataset
+    from .probe import stratified_split
     from .shards import is_embeddings_dir
     from .store import load_embeddings
-    from .weights import describe_weights
 
     if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
         emb = load_embeddings(args.spec)
         if args.limit is not None:
             emb = emb.first(args.limit)  # the split below stays stratified over these rows
-        return emb, _dataset_of(emb, args)
+        return emb, _dataset_of(emb, args), "load"
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
+    stratified_split(ds.labels, seed=args.seed)  # too few images per class fails here, not later
     image_size = args.image_size
     if image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
         image_size = DEFAULT_IMAGE_SIZE  # the default job's own size (see parser.py)
     backbone, pre = _load_backbone(args, image_size, args.seed)
-    _print(f"weights: {describe_weights(backbone, args.seed)}")
-    return _embed(args, backbone, pre, ds), ds
+    return _embed(args, backbone, pre, ds), ds, "embed"
 
 
 def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:

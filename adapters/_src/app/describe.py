@@ -58,6 +58,26 @@ def describe_parameters(backbone: Any) -> str:
     return f"{count:,} {what} ({size / 2**20:.2f} MiB)"
 
 
+def logits_note(backbone: Any) -> str | None:
+    """A warning when the backbone's output is a timm classifier's logits (a ``timm`` spec
+    without ``num_classes: 0``, used whole) rather than features, with how to get features;
+    None otherwise."""
+    import specs
+
+    spec = backbone.spec
+    info = backbone.info or {}
+    if not isinstance(spec, specs.TimmSpec) or spec.model_kwargs.get("num_classes") == 0:
+        return None
+    if info.get("output", "model") != "model" or getattr(spec, "transforms", ()):
+        return None
+    return (
+        f"the output is timm's classifier logits ({spec.model_name} with its "
+        f"{'random ' if not spec.pretrained else ''}classification head), not pooled features; "
+        f"for features use a spec file with model_kwargs: {{num_classes: 0}} "
+        f"(source: timm, model_name: {spec.model_name})"
+    )
+
+
 class PlainProgress:
     """``on_batch`` callback of `embed_dataset`: when stderr is not a terminal (where tqdm
     stays silent), print ``embed: 640/1797 images, 52.1 img/s`` every `PLAIN_PROGRESS_EVERY_S`

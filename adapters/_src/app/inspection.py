@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from ..devices import input_device
 from .backbone import build_backbone
+from .describe import count_parameters, logits_note
+from .weights import describe_weights
 
 
 def _print(*parts: Any) -> None:
@@ -30,25 +30,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     import specs
 
     info = dict(backbone.info or {})
-    tensors = [v for v in backbone.params.values() if hasattr(v, "shape")]
-    count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
-    size = sum(
-        int(np.prod(tuple(v.shape))) * v.element_size()
-        for v in tensors
-        if hasattr(v, "element_size")
-    )
+    note = logits_note(backbone)
     _print(f"source:      {specs.source_of(backbone.spec)}")
     _print(f"framework:   {backbone.framework}")
     _print(f"device:      {info.get('device') or 'cpu'}")
     _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"output kind: {_kind(y)}")
+    _print(f"weights:     {describe_weights(backbone, seed=0)}")
+    _print(f"output kind: {'classifier logits (B, classes)' if note else _kind(y)}")
     _print(f"output:      {_shape_dtype(y)}")
-    _print(f"parameters:  {count:,} ({size / 2**20:.2f} MiB)")
+    count, size, what = count_parameters(backbone)  # an ONNX model: its initializers
+    _print(f"{what + ':':<12} {count:,} ({size / 2**20:.2f} MiB)")
     transforms = getattr(backbone.spec, "transforms", ())
     _print(f"transforms:  {', '.join(type(t).__name__ for t in transforms) or 'none'}")
     _print("spec:")
     for line in spec_yaml(backbone.spec).rstrip().splitlines():
         _print(f"  {line}")
+    if note:
+        _print(f"note: {note}")
     return 0
 
 
