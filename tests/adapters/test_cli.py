@@ -205,7 +205,13 @@ def _wrong_labels(root):
         (lambda w: ["{spec}", "--data", str(w["images"]), "--strict-images"], "broken.jpg"),
         (lambda w: ["{spec}", *_wrong_labels(w["root"])], r"one label per image"),
         (
-            lambda w: ["{spec}", "--data", "digits", "--out", str(w["root"] / "nodir" / "x.safetensors")],
+            lambda w: [
+                "{spec}",
+                "--data",
+                "digits",
+                "--out",
+                str(w["root"] / "nodir" / "x.safetensors"),
+            ],
             "does not exist",
         ),
         (lambda w: [str(w["root"] / "missing.yaml"), "--data", "digits"], "not a file"),
