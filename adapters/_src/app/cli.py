@@ -268,6 +268,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
         paths = write_report(
             result,
             args.report,
+            subject=f"{args.spec} on {emb.metadata.get('data', '')}",
+            embeddings=emb.embeddings,
+            labels=emb.labels,
             spec=emb.metadata.get("spec", ""),
             data=emb.metadata.get("data", ""),
             seconds_total=total,
