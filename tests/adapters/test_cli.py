@@ -205,7 +205,13 @@ def _wrong_labels(root):
         (lambda w: ["{spec}", "--data", str(w["images"]), "--strict-images"], "broken.jpg"),
         (lambda w: ["{spec}", *_wrong_labels(w["root"])], r"one label per image"),
         (
-            lambda w: ["{spec}", "--data", "digits", "--out", str(w["root"] / "nodir" / "x.st")],
+            lambda w: [
+                "{spec}",
+                "--data",
+                "digits",
+                "--out",
+                str(w["root"] / "nodir" / "x.safetensors"),
+            ],
             "does not exist",
         ),
         (lambda w: [str(w["root"] / "missing.yaml"), "--data", "digits"], "not a file"),
@@ -285,7 +291,7 @@ def test_embed_device_cpu_equals_the_default(capsys, work, tmp_path):
         code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "24",
                              "--out", str(path), *extra)  # fmt: skip
         assert code == 0, err
-        assert f"backbone on {'cuda:0' if CUDA and not extra else 'cpu'} (torch)" in out
+        assert f"on {'cuda:0' if CUDA and not extra else 'cpu'} (torch)" in out
         outs.append(store.load_embeddings(path).embeddings)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
 

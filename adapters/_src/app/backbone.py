@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import device_kind
+from .parser import prog_name
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".onnx")
 
@@ -32,9 +33,38 @@ def resolve_spec(arg: str, device: str | None = None) -> Any:
     if path.suffix in SPEC_SUFFIXES or path.is_dir():
         raise CliError(
             f"SPEC: expected a spec file or a registry name, got {arg!r}, which is not a file; "
-            "check the path, or run 'python -m adapters list' for registry names"
+            f"check the path, or run '{prog_name()} list' for registry names"
         )
+    check_registry_name(arg)
     return specs.RegistrySpec(model_name=arg)
+
+
+def check_registry_name(name: str) -> None:
+    """Raise `CliError` for a name neither the registry nor timm (as ``timm/<name>``) knows,
+    naming the closest registry names, ``timm/<name>`` when timm has that architecture, and the
+    ``list`` command.
+
+    Raises:
+        CliError: the name is unknown.
+    """
+    import difflib
+
+    import timm
+
+    from ..registry import TIMM_PREFIX, list_models
+
+    own = list_models(include_timm=False)
+    bare = name.removeprefix(TIMM_PREFIX)
+    if name in own or (name.startswith(TIMM_PREFIX) and timm.is_model(bare)):
+        return
+    close = [TIMM_PREFIX + bare] if timm.is_model(bare) else []  # timm's own name, unprefixed
+    close += difflib.get_close_matches(name, own, n=3, cutoff=0.4)
+    close += difflib.get_close_matches(TIMM_PREFIX + bare, list_models(f"{TIMM_PREFIX}*"), n=3)
+    hint = f"did you mean {', '.join(dict.fromkeys(close))}? " if close else ""
+    raise CliError(
+        f"SPEC: unknown registry name {name!r} (and not a file); {hint}run '{prog_name()} list' "
+        "for the project's names, or a spec file path"
+    )
 
 
 def _is_onnx(spec: Any) -> bool:

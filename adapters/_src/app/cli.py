@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import input_device
 from .backbone import CliError, build_backbone, resolve_spec
-from .data import DataError
-from .embed import EmbedError, ForwardError
+from .describe import PlainProgress, describe_parameters, logits_note
+from .errors import DataError, EmbedError, ForwardError, ProbeError
+from .inspection import cmd_inspect
 from .parser import DEFAULT_DATA as DEFAULT_DATA
-from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser
+from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
-from .probe import ProbeError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(COMMANDS[args.command](args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
+        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
+        done = "finished shards kept; rerun to resume" if ray else "nothing written"
+        print(f"interrupted: {done}", file=sys.stderr, flush=True)
+        return 130
     except CliError as err:
         return _fail(str(err))
     except ForwardError as err:  # the library names image_size; here it is a flag
@@ -84,61 +88,37 @@ def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
 def cmd_list(args: argparse.Namespace) -> int:
     from ..registry import list_models
 
-    for name in list_models(args.pattern):
+    if args.pattern is not None:
+        for name in list_models(args.pattern):
+            _print(name)
+        return 0
+    own = list_models(include_timm=False)
+    for name in own:
         _print(name)
+    timm_count = len(list_models("timm/*"))
+    _print(
+        f"({len(own)} names above, and {timm_count} timm/* names, one per timm architecture: "
+        f"run \"{prog_name()} list 'timm/*'\" to list them, or a part: 'timm/vit_*')"
+    )
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    import torch
-
-    from .embed import run_forward, spec_yaml
-
+def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int = 0) -> Any:
+    """`build_backbone` from the flags, saying what it does: building one can take seconds
+    (timm, a checkpoint, a first CUDA call) before the first batch."""
+    _print(f"loading backbone {args.spec} ...")
     backbone, pre = build_backbone(
-        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
+        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device
     )
-    x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    x = x.to(input_device(backbone) or "cpu")
-    with torch.inference_mode():
-        y = run_forward(backbone, x)
-    import specs
+    from .weights import describe_weights
 
-    info = dict(backbone.info or {})
-    tensors = [v for v in backbone.params.values() if hasattr(v, "shape")]
-    count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
-    size = sum(
-        int(np.prod(tuple(v.shape))) * v.element_size()
-        for v in tensors
-        if hasattr(v, "element_size")
-    )
-    _print(f"source:      {specs.source_of(backbone.spec)}")
-    _print(f"framework:   {backbone.framework}")
-    _print(f"device:      {info.get('device') or 'cpu'}")
-    _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"output kind: {_kind(y)}")
-    _print(f"output:      {_shape_dtype(y)}")
-    _print(f"parameters:  {count:,} ({size / 2**20:.2f} MiB)")
-    transforms = getattr(backbone.spec, "transforms", ())
-    _print(f"transforms:  {', '.join(type(t).__name__ for t in transforms) or 'none'}")
-    _print("spec:")
-    for line in spec_yaml(backbone.spec).rstrip().splitlines():
-        _print(f"  {line}")
-    return 0
-
-
-def _kind(y: Any) -> str:
-    if isinstance(y, (list, tuple)):
-        return f"list of {len(y)} feature maps"
-    ndim = len(getattr(y, "shape", ()))
-    return {2: "features (B, D)", 3: "tokens (B, T, D)", 4: "feature map (B, C, H, W)"}.get(
-        ndim, f"array of rank {ndim}"
-    )
-
-
-def _shape_dtype(y: Any) -> str:
-    if isinstance(y, (list, tuple)):
-        return "[" + ", ".join(_shape_dtype(v) for v in y) + "]"
-    return f"{tuple(y.shape)} {str(y.dtype).replace('torch.', '')}"
+    device = (backbone.info or {}).get("device") or "cpu"
+    _print(f"backbone: {describe_parameters(backbone)} on {device} ({backbone.framework})")
+    _print(f"weights: {describe_weights(backbone, seed)}")
+    note = logits_note(backbone)
+    if note:
+        _print(f"note: {note}")
+    return backbone, pre
 
 
 def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
@@ -146,12 +126,19 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
     from .embed import embed_dataset
 
     _print(pre.describe())
-    _print(f"backbone on {(backbone.info or {}).get('device') or 'cpu'} ({backbone.framework})")
     stats = LoaderStats()
+    progress = PlainProgress(len(ds))
     t0 = time.perf_counter()
     emb = embed_dataset(
-        backbone, ds, pre, batch_size=args.batch_size, strict=args.strict_images, stats=stats
+        backbone,
+        ds,
+        pre,
+        batch_size=args.batch_size,
+        strict=args.strict_images,
+        stats=stats,
+        on_batch=progress,
     )
+    progress.line()
     seconds = time.perf_counter() - t0
     n = len(emb.ids)
     _print(
@@ -168,6 +155,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .store import save_embeddings
 
     if args.engine == "ray":
+        _check_out_format(args.out, "ray")
         if args.device is not None:
             raise CliError(
                 f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
@@ -179,14 +167,35 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if given:
         raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
     out = _check_out(args, data=args.data, labels=args.labels)
+    _check_out_format(args.out, "process")  # after: naming an input is the worse mistake
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = build_backbone(
-        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
-    )
+    backbone, pre = _load_backbone(args, args.image_size)
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
     return 0
+
+
+def _check_out_format(out: str, engine: str) -> None:
+    """``embed --out``: a ``.safetensors`` file (``--engine ray``: a directory), so the name
+    never lies about the format written.
+
+    Raises:
+        CliError: the name does not fit the engine's output.
+    """
+    path = Path(out)
+    if engine == "ray":
+        if path.suffix in (".safetensors", ".npy", ".npz") or path.is_file():
+            raise CliError(
+                f"--out: --engine ray writes a directory of shards, got the file name {out!r}; "
+                f"name a directory such as {str(path.with_suffix(''))!r}"
+            )
+        return
+    if path.suffix != ".safetensors":
+        raise CliError(
+            f"--out: embed writes a .safetensors file, got {out!r}; name it "
+            f"{str(path.with_suffix('.safetensors'))!r} (--engine ray writes a directory)"
+        )
 
 
 def _embed_ray(args: argparse.Namespace) -> int:
@@ -229,29 +238,15 @@ def _image_size(args: argparse.Namespace) -> int | None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .data import load_dataset, raw_pixels
+    from .data import raw_pixels
     from .probe import format_table, run_probe
     from .report import write_report
-    from .shards import is_embeddings_dir
-    from .store import load_embeddings
-    from .weights import describe_weights
 
     start = time.perf_counter()
     if args.report is not None and Path(args.report).is_file():
         raise CliError(f"--report: expected a directory, got the file {args.report!r}")
-    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
-        emb = load_embeddings(args.spec)
-        if args.limit is not None:
-            emb = emb.first(args.limit)  # the split below stays stratified over these rows
-        ds = _dataset_of(emb, args)
-    else:
-        ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-        backbone, pre = build_backbone(
-            args.spec, args.runtime, _image_size(args), args.mean, args.std, args.seed, args.device
-        )
-        _print(f"weights: {describe_weights(backbone, args.seed)}")
-        emb = _embed(args, backbone, pre, ds)
-    t_embed = time.perf_counter() - start
+    emb, ds, step = _probe_inputs(args)
+    t_embed = time.perf_counter() - start  # step: "embed", or "load" for an embeddings file
     pixels = None
     if ds is not None:
         pixels = raw_pixels(ds.subset(np.searchsorted(ds.index, emb.ids)))
@@ -273,20 +268,42 @@ def cmd_probe(args: argparse.Namespace) -> int:
     )
     _print(format_table(result))
     _print(
-        f"time: embed {t_embed:.1f}s, head {result.seconds['head']:.1f}s, "
+        f"time: {step} {t_embed:.1f}s, head {result.seconds['head']:.1f}s, "
         f"baseline {result.seconds['baseline']:.1f}s, total {total:.1f}s"
     )
     if args.report is not None:
         paths = write_report(
             result,
             args.report,
+            subject=f"{args.spec} on {emb.metadata.get('data', '')}",
+            embeddings=emb.embeddings,
+            labels=emb.labels,
             spec=emb.metadata.get("spec", ""),
             data=emb.metadata.get("data", ""),
             seconds_total=total,
-            seconds_embed=t_embed,
+            **{f"seconds_{step}": t_embed},
         )
         _print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """``probe``'s embeddings (loaded from a file or embedded here), the dataset behind
+    them (None when it is not available) and which it was (``"load"`` or ``"embed"``)."""
+    from .data import load_dataset
+    from .probe import stratified_split
+    from .shards import is_embeddings_dir
+    from .store import load_embeddings
+
+    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
+        emb = load_embeddings(args.spec)
+        if args.limit is not None:
+            emb = emb.first(args.limit)  # the split below stays stratified over these rows
+        return emb, _dataset_of(emb, args), "load"
+    ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
+    stratified_split(ds.labels, seed=args.seed)  # too few images per class fails here, not later
+    backbone, pre = _load_backbone(args, _image_size(args), args.seed)
+    return _embed(args, backbone, pre, ds), ds, "embed"
 
 
 def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:

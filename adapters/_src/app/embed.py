@@ -24,41 +24,17 @@ from .data import (
     Preprocess,
     iter_batches,
 )
+from .errors import EmbedError as EmbedError  # re-exported: embed.EmbedError as before
+from .errors import ForwardError as ForwardError
 
 EMBEDDINGS_FORMAT = "fm-adapters/embeddings/v1"
 #: XLA's CPU client shares only buffers aligned to this many bytes (it copies the others)
 ALIGNMENT = 64
 
 
-class EmbedError(ValueError):
-    """Bad input to `embed`: the message names the argument, expected, got, and the fix."""
-
-
 #: what a backbone raises on an input it cannot take: torch's shape checks (RuntimeError),
 #: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError)
 FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
-
-
-class ForwardError(EmbedError):
-    """The backbone's forward failed on the input it was given (usually its shape).
-
-    Attributes:
-        shape: the input's shape.
-        reason: the backbone's own error, in one line.
-    """
-
-    def __init__(self, shape: tuple[int, ...], reason: str) -> None:
-        self.shape = shape
-        self.reason = reason
-        super().__init__(self.describe("image_size"))
-
-    def describe(self, size_option: str) -> str:
-        """The message, naming ``size_option`` (``image_size``; the CLI: ``--image-size``)."""
-        return (
-            f"forward: the backbone failed on an input of shape {self.shape} ({self.reason}); "
-            f"give the input size it takes with {size_option} (and check its channels and "
-            "normalisation)"
-        )
 
 
 def run_forward(adapter: Any, x: Any) -> Any:

@@ -1,4 +1,9 @@
-"""Errors of the application's data input: one line each, naming the flag, expected and got."""
+"""Errors of the command line's commands: one line each, naming the flag, expected and got.
+
+They live here, apart from the modules that raise them, so the CLI can catch them without
+importing torch (``--help`` and ``list`` stay fast)."""
+
+from __future__ import annotations
 
 
 class DataError(ValueError):
@@ -7,3 +12,33 @@ class DataError(ValueError):
 
 class UnreadableImageError(DataError):
     """An image file PIL cannot read, with ``strict`` loading."""
+
+
+class EmbedError(ValueError):
+    """Bad input to `embed`: the message names the argument, expected, got, and the fix."""
+
+
+class ForwardError(EmbedError):
+    """The backbone's forward failed on the input it was given (usually its shape).
+
+    Attributes:
+        shape: the input's shape.
+        reason: the backbone's own error, in one line.
+    """
+
+    def __init__(self, shape: tuple[int, ...], reason: str) -> None:
+        self.shape = shape
+        self.reason = reason
+        super().__init__(self.describe("image_size"))
+
+    def describe(self, size_option: str) -> str:
+        """The message, naming ``size_option`` (``image_size``; the CLI: ``--image-size``)."""
+        return (
+            f"forward: the backbone failed on an input of shape {self.shape} ({self.reason}); "
+            f"give the input size it takes with {size_option} (and check its channels and "
+            "normalisation)"
+        )
+
+
+class ProbeError(ValueError):
+    """Bad input to `probe`: the message names the argument, expected, got, and the fix."""

@@ -14,15 +14,12 @@ import attrs
 import numpy as np
 
 from .embed import as_aligned
+from .errors import ProbeError as ProbeError  # re-exported: probe.ProbeError as before
 
 #: fractions of the train / validation / test splits
 SPLIT = (0.6, 0.2, 0.2)
 #: AdamW step size per head (features are standardised first)
 DEFAULT_LR = {"linear": 1e-2, "mlp": 1e-3}
-
-
-class ProbeError(ValueError):
-    """Bad input to `probe`: the message names the argument, expected, got, and the fix."""
 
 
 def stratified_split(

@@ -1,4 +1,5 @@
-"""`probe --report DIR`: report.json plus PNG plots (learning curve, confusion matrix)."""
+"""`probe --report DIR`: report.json plus PNG plots (learning curve, confusion matrix, a 2-D
+PCA map of the embeddings)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,43 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from specs._src.atomic import atomic_write
 
 from .probe import ProbeResult
 
+#: resolution of every PNG (a user reads them on a laptop screen and in a README)
+DPI = 110
 
-def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: Any) -> list[Path]:
-    """Write ``report.json``, ``learning_curve.png`` and ``confusion_matrix.png`` to ``out_dir``
-    (created if missing); returns the paths written. ``extra`` goes into the JSON as is.
 
-    Each file is written with `atomic_write`: a reader never sees a half-written one."""
+def write_report(
+    result: ProbeResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    subject: str = "",
+    embeddings: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    **extra: Any,
+) -> list[Path]:
+    """Write ``report.json``, ``learning_curve.png``, ``confusion_matrix.png`` and, given the
+    embeddings, ``embedding_map.png`` (a 2-D PCA of them coloured by label) to ``out_dir``.
+
+    Each file is written with `atomic_write`: a reader never sees a half-written one.
+
+    Args:
+        result: the probe's result.
+        out_dir: the directory (created if missing).
+        subject: what was probed, for the titles (``"timm/resnet18 on digits"``).
+        embeddings: (N, D) features probed; with ``labels`` (N,), the map is drawn.
+        extra: written into the JSON as is.
+
+    Returns:
+        The paths written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -29,45 +53,84 @@ def write_report(result: ProbeResult, out_dir: str | os.PathLike[str], **extra: 
     text = json.dumps({**result.as_dict(), **_plain(extra)}, indent=2) + "\n"
     with atomic_write(report) as staged:
         staged.write_text(text)
+    paths = [report, _learning_curve(result, out, subject), _confusion(result, out, subject)]
+    if (
+        embeddings is not None and labels is not None and np.shape(embeddings)[-1] >= 2
+    ):  # PCA to 2-D needs 2 dims
+        paths.append(_embedding_map(embeddings, labels, result.class_names, out, subject))
+    return paths
 
-    curve = out / "learning_curve.png"
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_write(path) as staged:
+        fig.savefig(staged, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _title(what: str, subject: str) -> str:
+    return f"{what}\n{subject}" if subject else what
+
+
+def _learning_curve(result: ProbeResult, out: Path, subject: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     epochs = range(1, len(result.history["train_loss"]) + 1)
-    ax.plot(epochs, result.history["train_loss"], label="train loss")
+    lines = ax.plot(epochs, result.history["train_loss"], label="train loss")
     if "val_loss" in result.history:
-        ax.plot(epochs, result.history["val_loss"], label="val loss")
+        lines += ax.plot(epochs, result.history["val_loss"], label="val loss")
         ax2 = ax.twinx()
-        ax2.plot(epochs, result.history["val_accuracy"], color="tab:green", label="val accuracy")
+        acc = result.history["val_accuracy"]
+        lines += ax2.plot(epochs, acc, color="tab:green", label="val accuracy (right axis)")
         ax2.set_ylabel("val accuracy")
-        ax2.set_ylim(0, 1)
-    ax.axvline(result.best_epoch + 1, color="grey", linestyle=":", label="kept epoch")
+        ax2.set_ylim(0, 1.02)
+    lines.append(ax.axvline(result.best_epoch + 1, color="grey", linestyle=":", label="kept"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")
-    ax.legend(loc="center right")
-    ax.set_title(f"{result.head} head")
-    fig.tight_layout()
-    with atomic_write(curve) as staged:
-        fig.savefig(staged, dpi=80)
-    plt.close(fig)
+    ax.legend(lines, [x.get_label() for x in lines], loc="center right", fontsize=8)
+    ax.set_title(_title(f"{result.head} head: learning curve", subject), fontsize=10)
+    return _save(fig, out / "learning_curve.png")
 
-    confusion = out / "confusion_matrix.png"
+
+def _confusion(result: ProbeResult, out: Path, subject: str) -> Path:
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     k = len(result.class_names)
-    fig, ax = plt.subplots(figsize=(1.5 + 0.4 * k, 1.2 + 0.4 * k))
-    ax.imshow(result.confusion, cmap="Blues")
-    ax.set_xticks(range(k), result.class_names, rotation=90 if k > 10 else 0)
-    ax.set_yticks(range(k), result.class_names)
+    side = min(3.5 + 0.45 * k, 20)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    display = ConfusionMatrixDisplay(result.confusion, display_labels=list(result.class_names))
+    display.plot(ax=ax, cmap="Blues", colorbar=True, xticks_rotation=45 if k > 4 else 0)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"test accuracy {result.metrics['accuracy']:.3f}")
-    for i in range(k):
-        for j in range(k):
-            if result.confusion[i, j]:
-                ax.text(j, i, str(result.confusion[i, j]), ha="center", va="center", fontsize=7)
-    fig.tight_layout()
-    with atomic_write(confusion) as staged:
-        fig.savefig(staged, dpi=80)
-    plt.close(fig)
-    return [report, curve, confusion]
+    acc = result.metrics["accuracy"]
+    ax.set_title(_title(f"confusion matrix (test accuracy {acc:.3f})", subject), fontsize=10)
+    return _save(fig, out / "confusion_matrix.png")
+
+
+def _embedding_map(
+    embeddings: np.ndarray, labels: np.ndarray, names: tuple[str, ...], out: Path, subject: str
+) -> Path:
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0)
+    xy = pca.fit_transform(np.asarray(embeddings, dtype=np.float64))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for c, name in enumerate(names):
+        pick = labels == c
+        ax.scatter(xy[pick, 0], xy[pick, 1], s=8, alpha=0.7, color=cmap(c % cmap.N), label=name)
+    var = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC 1 ({var[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC 2 ({var[1]:.0%} of variance)")
+    ax.legend(markerscale=2, fontsize=7, loc="best", ncol=1 + len(names) // 12)
+    ax.set_title(_title(f"embeddings, PCA to 2-D ({len(labels)} images)", subject), fontsize=10)
+    return _save(fig, out / "embedding_map.png")
 
 
 def _plain(value: Any) -> Any:

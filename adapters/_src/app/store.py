@@ -139,7 +139,7 @@ def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
     missing = {"embeddings", "labels", "ids"} - set(tensors)
     if missing or metadata.get("format") != EMBEDDINGS_FORMAT:
         raise EmbedError(
-            f"embeddings file: expected a file written by 'python -m adapters embed' with tensors "
+            f"embeddings file: expected a file written by the 'embed' command with tensors "
             f"embeddings, labels, ids, got {str(p)!r} with {sorted(tensors)}"
         )
     emb = as_aligned(np.asarray(tensors["embeddings"], dtype=np.float32))

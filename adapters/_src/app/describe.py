@@ -1,0 +1,113 @@
+"""What the command line says about a backbone and a running job: parameter counts (an ONNX
+model's initializers), what its output is, and a plain progress line for logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+#: seconds between two plain progress lines when stderr is not a terminal (CI logs, nohup)
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+def count_parameters(backbone: Any) -> tuple[int, int, str]:
+    """``(count, bytes, what)`` of a built backbone's weights: its ``params`` tensors, or, for
+    an ONNX model (whose ``params`` are empty), the graph's initializers.
+
+    Args:
+        backbone: a built adapter.
+
+    Returns:
+        The number of values, their size in bytes, and ``"parameters"`` or
+        ``"initializers"`` (what was counted).
+    """
+    tensors = [v for v in (backbone.params or {}).values() if hasattr(v, "shape")]
+    path = getattr(backbone.spec, "path", None)
+    if not tensors and isinstance(path, str) and path.endswith(".onnx"):
+        return (*_onnx_initializers(path), "initializers")
+    count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
+    size = sum(_itemsize(v) * int(np.prod(tuple(v.shape))) for v in tensors)
+    return count, size, "parameters"
+
+
+def _itemsize(v: Any) -> int:
+    if hasattr(v, "element_size"):  # torch
+        return int(v.element_size())
+    return int(np.dtype(v.dtype).itemsize)
+
+
+def _onnx_initializers(path: str) -> tuple[int, int]:
+    import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    graph = onnx.load(path, load_external_data=False).graph
+    count = size = 0
+    for init in graph.initializer:
+        n = int(np.prod(tuple(init.dims)))
+        count += n
+        size += n * np.dtype(tensor_dtype_to_np_dtype(init.data_type)).itemsize
+    return count, size
+
+
+def describe_parameters(backbone: Any) -> str:
+    """``"5,717,416 parameters (21.81 MiB)"`` (or ``initializers`` for an ONNX model)."""
+    count, size, what = count_parameters(backbone)
+    return f"{count:,} {what} ({size / 2**20:.2f} MiB)"
+
+
+def logits_note(backbone: Any) -> str | None:
+    """A warning when the backbone's output is a timm classifier's logits (a ``timm`` spec
+    without ``num_classes: 0``, used whole) rather than features, with how to get features;
+    None otherwise."""
+    import specs
+
+    spec = backbone.spec
+    info = backbone.info or {}
+    if not isinstance(spec, specs.TimmSpec) or spec.model_kwargs.get("num_classes") == 0:
+        return None
+    if info.get("output", "model") != "model" or getattr(spec, "transforms", ()):
+        return None
+    return (
+        f"the output is timm's classifier logits ({spec.model_name} with its "
+        f"{'random ' if not spec.pretrained else ''}classification head), not pooled features; "
+        f"for features use a spec file with model_kwargs: {{num_classes: 0}} "
+        f"(source: timm, model_name: {spec.model_name})"
+    )
+
+
+class PlainProgress:
+    """``on_batch`` callback of `embed_dataset`: when stderr is not a terminal (where tqdm
+    stays silent), print ``embed: 640/1797 images, 52.1 img/s`` every `PLAIN_PROGRESS_EVERY_S`
+    seconds, and once at the end.
+
+    Args:
+        total: images to embed.
+        desc: the line's prefix.
+        enabled: False (or stderr a terminal: tqdm's bar shows there) prints nothing.
+    """
+
+    def __init__(self, total: int, desc: str = "embed", enabled: bool = True) -> None:
+        self.total, self.desc, self.done = total, desc, 0
+        self.enabled = enabled and not sys.stderr.isatty()
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if self.enabled and now - self.last >= PLAIN_PROGRESS_EVERY_S:
+            self.last = now
+            self.line(now)
+
+    def line(self, now: float | None = None) -> None:
+        """Print the progress line now (stderr, flushed)."""
+        if not self.enabled:
+            return
+        rate = self.done / max((now or time.perf_counter()) - self.t0, 1e-9)
+        print(
+            f"{self.desc}: {self.done}/{self.total} images, {rate:.1f} img/s",
+            file=sys.stderr,
+            flush=True,
+        )
