@@ -1,7 +1,8 @@
 """Runtimes: each a function from an adapter to an adapter, looked up by name.
 
 ``torch`` is the identity (the adapter runs as its source loaded it); ``onnxruntime`` exports a
-torch backbone once and serves it with ONNX Runtime (`to_onnxruntime`). ``build(spec,
+torch backbone once and serves it with ONNX Runtime (`to_onnxruntime`); ``jax`` lowers it into
+a pure JAX function (`lower_to_jax`, ``adapters/_src/runtimes/jax.py``). ``build(spec,
 runtime=...)`` and the CLI's ``--runtime`` both call these.
 """
 
@@ -18,6 +19,7 @@ from ..errors import BuildError
 RUNTIMES: dict[str, str] = {
     "torch": "adapters._src.runtimes.convert:to_torch",
     "onnxruntime": "adapters._src.runtimes.convert:to_onnxruntime",
+    "jax": "adapters._src.runtimes.jax:lower_to_jax",
 }
 
 
