@@ -7,7 +7,7 @@ import argparse
 #: what ``probe`` with no arguments runs (the README's main-job command)
 DEFAULT_MODEL = "universal/vit_tiny_patch16_224_random"
 DEFAULT_DATA = "digits"
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "jax")
 ENGINES = ("process", "ray")
 #: flags that only --engine ray reads
 RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")
