@@ -60,7 +60,7 @@ def lower_to_jax(
     *,
     dynamic_batch: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    use_cache: bool = False,
+    use_cache: bool = True,
     atol: float = 1e-4,
     rtol: float = 1e-4,
 ) -> Adapter:
@@ -74,10 +74,10 @@ def lower_to_jax(
         dynamic_batch: let the batch axis vary (one lowering for every batch size).
         cache_dir: where lowered artifacts are kept; default ``<cache root>/jax`` (see
             ``adapters/_src/runtimes/jax_cache.py``).
-        use_cache: read and write that cache. Off by default: a cache hit's ``jax.grad``
-            with respect to the input does not yet match the lowered function's (see
-            ``test_cache_hit_grad_matches_the_lowering``, an expected failure); forward
-            outputs do match.        atol, rtol: the first-build check passes when every output is within
+        use_cache: read and write that cache. A cache hit serves the artifact: ``jit``,
+            ``grad`` and ``jax.export`` work on it, ``jax.vmap`` does not (JAX has no batching
+            rule for a deserialised call); pass False for a ``forward`` that ``vmap`` takes.
+        atol, rtol: the first-build check passes when every output is within
             ``atol + rtol * max|torch output|`` of the torch adapter's.
 
     Returns:
