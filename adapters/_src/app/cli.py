@@ -106,10 +106,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     info = dict(backbone.info or {})
     tensors = [v for v in backbone.params.values() if hasattr(v, "shape")]
     count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
-    size = sum(
+    size = sum(  # torch tensors have element_size, JAX / NumPy arrays nbytes
         int(np.prod(tuple(v.shape))) * v.element_size()
-        for v in tensors
         if hasattr(v, "element_size")
+        else int(getattr(v, "nbytes", 0))
+        for v in tensors
     )
     _print(f"source:      {specs.source_of(backbone.spec)}")
     _print(f"framework:   {backbone.framework}")
