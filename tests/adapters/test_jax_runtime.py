@@ -277,3 +277,9 @@ def test_cli_embed_runtime_jax_equals_torch(tmp_path, capsys) -> None:
     assert a.embeddings.shape == (20, 192)
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_allclose(b.embeddings, a.embeddings, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(any(d.platform == "gpu" for d in jax.devices()), reason="JAX sees a GPU here")
+def test_runtime_jax_on_cuda_without_a_jax_gpu_names_the_device() -> None:
+    with pytest.raises(adapters.BuildError, match=r"device: runtime='jax'.*sees no GPU"):
+        adapters.build(SPEC, runtime="jax", device="cuda")

@@ -44,8 +44,19 @@ def check_runtime_device(runtime: str, device: str | None) -> None:
     """Fail before building when ``runtime`` cannot serve on ``device`` (a canonical name).
 
     Raises:
-        BuildError: ``runtime="onnxruntime"`` with a device other than the CPU.
+        BuildError: ``runtime="onnxruntime"`` with a device other than the CPU, or
+            ``runtime="jax"`` on a GPU that JAX does not see (a CPU-only jaxlib).
     """
+    if runtime == "jax" and device not in (None, "cpu"):
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            raise BuildError(
+                "device",
+                f"runtime='jax' runs where the params are, and JAX sees no GPU for {device} "
+                f"(its devices: {', '.join(str(d) for d in jax.devices())})",
+                fix="Install a CUDA jaxlib (pip install 'jax[cuda12]'), or build on the CPU",
+            )
     if runtime == "onnxruntime" and device not in (None, "cpu"):
         raise BuildError(
             "device",
