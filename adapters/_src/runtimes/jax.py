@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,8 +84,9 @@ def lower_to_jax(
     Returns:
         An `Adapter` with ``framework="jax"``, the torch adapter's ``spec``, ``module``,
         output structure and ``info`` (``preprocess``, ``input_shape``, ...) plus
-        ``runtime="jax"``, ``device`` (the params' JAX device), ``cache`` (``"hit"`` or
-        ``"miss"``), ``cache_key`` and ``jax_path`` (the artifact). ``params`` are the torch
+        ``runtime="jax"``, ``device`` (the params' JAX device), ``cache`` (``"hit"``,
+        ``"miss"``, or ``"off: <why>"`` when the artifact could not be cached, e.g. its VJP
+        cannot be serialised), ``cache_key`` and ``jax_path`` (the artifact). ``params`` are the torch
         params as JAX arrays under the same keys; ``forward`` takes JAX (or NumPy / torch)
         inputs and returns JAX arrays.
 
@@ -123,8 +125,13 @@ def lower_to_jax(
         return served
     exported = _export(flat, params, tensors, dynamic_batch)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    if parity(cached, served, check).ok(atol, rtol):  # a model mixing examples is not cached
+    if not parity(cached, served, check).ok(atol, rtol):  # a model mixing examples
+        return attrs.evolve(served, info={**served.info, "cache": "off: outputs mix examples"})
+    try:
         save_entry(entry, exported, {"key": key, "structure": structure})
+    except ValueError as err:  # jax.export cannot write the VJP: served, not cached
+        reason = str(err).strip().splitlines()[0]
+        return attrs.evolve(served, info={**served.info, "cache": f"off: {reason}"})
     return served
 
 

@@ -89,10 +89,15 @@ def load_entry(entry: Path) -> tuple[jax.export.Exported, dict[str, Any]] | None
 
 
 def save_entry(entry: Path, exported: jax.export.Exported, meta: dict[str, Any]) -> dict:
-    """Write an entry (artifact first, meta last); returns the meta as written."""
+    """Write an entry (artifact first, meta last); returns the meta as written.
+
+    Raises:
+        ValueError: JAX cannot serialise the artifact's VJP (nothing is written).
+    """
+    blob = bytes(exported.serialize(vjp_order=1))
     entry.mkdir(parents=True, exist_ok=True)
     with atomic_write(entry / ARTIFACT_FILE) as staged:
-        staged.write_bytes(bytes(exported.serialize(vjp_order=1)))
+        staged.write_bytes(blob)
     meta = {**meta, "sha256": _sha256(entry / ARTIFACT_FILE)}
     with atomic_write(entry / META_FILE) as staged:
         staged.write_text(json.dumps(meta, indent=2))
