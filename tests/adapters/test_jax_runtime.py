@@ -145,6 +145,7 @@ def test_cache_hit_skips_torch_export(pair, monkeypatch) -> None:
     np.testing.assert_allclose(jax.jit(hit.forward)(hit.params, x), want, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cache_hit_grad_matches_the_lowering(pair) -> None:
     ref, low, cache = pair
     hit = adapters.lower_to_jax(ref, torch.randn(2, 3, 32, 32), cache_dir=cache)
@@ -226,6 +227,7 @@ def test_runtime_jax_per_source(spec) -> None:
     )
 
 
+@pytest.mark.slow
 def test_build_runtime_jax_timm_out_indices_keeps_eval_mode() -> None:
     spec = specs.TimmSpec(model_name="resnet10t", pretrained=False, out_indices=(-2, -1))
     low = adapters.build(spec, runtime="jax", example_input=torch.randn(2, 3, 32, 32))
