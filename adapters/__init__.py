@@ -24,6 +24,7 @@ from ._src.runtimes.convert import to_onnxruntime
 #: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
 _LAZY = {
     "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
+    "lower_to_jax": ("adapters._src.runtimes.jax", "lower_to_jax"),
     "parity": ("adapters._src.runtimes.parity", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
@@ -44,6 +45,7 @@ __all__ = [
     "export_onnx",
     "heads",
     "list_models",
+    "lower_to_jax",
     "networks",
     "parity",
     "register",

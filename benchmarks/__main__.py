@@ -40,6 +40,7 @@ SUITES = {
     "ray": "benchmarks.ray_bench",
     "lowering": "benchmarks.lowering",
     "lowering_coverage": "benchmarks.lowering_coverage",
+    "jax_runtime": "benchmarks.jax_runtime",
 }
 
 #: the committed results (``--save``) and the default, git-ignored, place for a run

@@ -23,7 +23,11 @@ class AdapterInfo(TypedDict, total=False):
         loader: a `CustomSpec`'s loader path.
         inputs, outputs, providers: an ONNX model's signature and ONNX Runtime providers.
         runtime, onnx_path, cache, cache_key, parity, fusions: a backbone served by
-            ``to_onnxruntime`` (see ``adapters/_src/runtimes/onnxruntime.py``).
+            ``to_onnxruntime`` (see ``adapters/_src/runtimes/onnxruntime.py``); ``runtime``,
+            ``cache``, ``cache_key`` and ``device`` (the params' JAX device) also of a backbone
+            lowered by ``lower_to_jax``.
+        jax_path: the ``jax.export`` artifact a ``lower_to_jax`` backbone is cached as (see
+            ``adapters/_src/runtimes/jax.py``).
     """
 
     device: str | None
@@ -39,6 +43,7 @@ class AdapterInfo(TypedDict, total=False):
     providers: tuple[str, ...]
     runtime: str
     onnx_path: str
+    jax_path: str
     cache: str
     cache_key: str
     parity: Mapping[str, Any]

@@ -105,8 +105,9 @@ def build_backbone(
     """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
     ``device`` (see `choose_device`); returns it with its resolved `Preprocess`.
 
-    With ``runtime="onnxruntime"`` the torch backbone is built first to learn its input
-    (size, channels), which is the example the ONNX export traces; that backbone is then served.
+    With ``runtime="onnxruntime"`` or ``"jax"`` the torch backbone is built first to learn its
+    input (size, channels), which is the example the ONNX export (or the JAX lowering) traces;
+    that backbone is then served.
     """
     import torch
 
@@ -125,8 +126,9 @@ def build_backbone(
     backbone = build(spec, device=device)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        from ..runtimes.convert import to_onnxruntime
+        from ..runtimes.convert import runtime_function
 
         # serve the module just built (what build(runtime=...) does after loading it again)
-        backbone = to_onnxruntime(backbone, torch.zeros(1, pre.channels, *pre.size))
+        convert = runtime_function(runtime)
+        backbone = convert(backbone, torch.zeros(1, pre.channels, *pre.size))
     return backbone, pre

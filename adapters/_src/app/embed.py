@@ -17,6 +17,8 @@ import attrs
 import numpy as np
 import torch
 
+import interop
+
 from ..devices import input_device
 from .data import (
     Dataset,
@@ -169,18 +171,44 @@ def pool_features(y: Any) -> tuple[torch.Tensor, str]:
         y, _ = y.last_hidden_state, how.append("last_hidden_state")
     if isinstance(y, (list, tuple)):
         y, _ = y[-1], how.append("last output")
+    if isinstance(y, jax_array_type()):
+        return _pool_jax(y, how)
     if not isinstance(y, torch.Tensor):
         y = torch.from_numpy(np.asarray(y))
+    _check_rank(y)
     if y.ndim == 3:
         y, _ = y[:, 0], how.append("token 0 (CLS)")
     elif y.ndim == 4:
         y, _ = y.mean(dim=(2, 3)), how.append("spatial mean")
-    elif y.ndim != 2:
+    return y.float(), " -> ".join(how) or "as is"
+
+
+def jax_array_type() -> type | tuple[type, ...]:
+    """``jax.Array`` if JAX is imported already (a JAX backbone's output), else no type."""
+    import sys
+
+    jax = sys.modules.get("jax")
+    return jax.Array if jax is not None else ()
+
+
+def _pool_jax(y: Any, how: list[str]) -> tuple[Any, str]:
+    """`pool_features` of a JAX output, in JAX (the runtime='jax' backbone's features)."""
+    import jax.numpy as jnp
+
+    _check_rank(y)
+    if y.ndim == 3:
+        y, _ = y[:, 0], how.append("token 0 (CLS)")
+    elif y.ndim == 4:
+        y, _ = y.mean(axis=(2, 3)), how.append("spatial mean")
+    return y.astype(jnp.float32), " -> ".join(how) or "as is"
+
+
+def _check_rank(y: Any) -> None:
+    if y.ndim not in (2, 3, 4):
         raise EmbedError(
             f"backbone output: expected (B, D), (B, T, D) or (B, C, H, W), got shape "
             f"{tuple(y.shape)}; add an output transform to the spec"
         )
-    return y.float(), " -> ".join(how) or "as is"
 
 
 def embed_dataset(
@@ -227,7 +255,7 @@ def embed_dataset(
                 y, pooling = pool_features(run_forward(adapter, x))
                 if out is None:
                     out = aligned_empty((len(ds), y.shape[1]), np.float32)
-                out[filled : filled + len(idx)] = y.cpu().numpy()
+                out[filled : filled + len(idx)] = _host(y)
                 filled += len(idx)
                 indices.append(idx)
                 bar.update(len(idx))
@@ -255,6 +283,13 @@ def embed_dataset(
     }
     labels = ds.labels[local].astype(np.int64)
     return Embeddings(emb, labels, ds.index[local].astype(np.int64), metadata)
+
+
+def _host(y: Any) -> np.ndarray:
+    """(B, D) features as NumPy for the output buffer (a JAX array via the DLPack bridge)."""
+    if isinstance(y, torch.Tensor):
+        return y.cpu().numpy()
+    return interop.to_numpy(y)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = ALIGNMENT) -> np.ndarray:

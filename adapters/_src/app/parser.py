@@ -15,7 +15,7 @@ DEFAULT_DATA = "digits"
 #: the input size of that default job: digits are 8x8 images, so 224 px buys nothing over 112
 #: (linear head 0.900 at 224 against 0.922 at 112) and costs about twice the time on a CPU
 DEFAULT_IMAGE_SIZE = 112
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "jax")
 ENGINES = ("process", "ray")
 #: flags that only --engine ray reads
 RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")

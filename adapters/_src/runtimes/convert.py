@@ -1,7 +1,8 @@
 """Runtimes: each a function from an adapter to an adapter, looked up by name.
 
 ``torch`` is the identity (the adapter runs as its source loaded it); ``onnxruntime`` exports a
-torch backbone once and serves it with ONNX Runtime (`to_onnxruntime`). ``build(spec,
+torch backbone once and serves it with ONNX Runtime (`to_onnxruntime`); ``jax`` lowers it into
+a pure JAX function (`lower_to_jax`, ``adapters/_src/runtimes/jax.py``). ``build(spec,
 runtime=...)`` and the CLI's ``--runtime`` both call these.
 """
 
@@ -18,6 +19,7 @@ from ..errors import BuildError
 RUNTIMES: dict[str, str] = {
     "torch": "adapters._src.runtimes.convert:to_torch",
     "onnxruntime": "adapters._src.runtimes.convert:to_onnxruntime",
+    "jax": "adapters._src.runtimes.jax:lower_to_jax",
 }
 
 
@@ -42,8 +44,19 @@ def check_runtime_device(runtime: str, device: str | None) -> None:
     """Fail before building when ``runtime`` cannot serve on ``device`` (a canonical name).
 
     Raises:
-        BuildError: ``runtime="onnxruntime"`` with a device other than the CPU.
+        BuildError: ``runtime="onnxruntime"`` with a device other than the CPU, or
+            ``runtime="jax"`` on a GPU that JAX does not see (a CPU-only jaxlib).
     """
+    if runtime == "jax" and device not in (None, "cpu"):
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            raise BuildError(
+                "device",
+                f"runtime='jax' runs where the params are, and JAX sees no GPU for {device} "
+                f"(its devices: {', '.join(str(d) for d in jax.devices())})",
+                fix="Install a CUDA jaxlib (pip install 'jax[cuda12]'), or build on the CPU",
+            )
     if runtime == "onnxruntime" and device not in (None, "cpu"):
         raise BuildError(
             "device",

@@ -1,0 +1,275 @@
+"""The ``runtime: jax`` path: a torch backbone lowered into a pure JAX function.
+
+`lower_to_jax` lowers the adapter's own ``forward`` (so the spec's transforms and a source's
+custom call, e.g. timm's ``out_indices``, are inside) with `interop.lower`: ``torch.export``
+to core ATen, interpreted by a table of JAX functions. The result is an `Adapter` with
+``framework="jax"`` whose ``params`` are the torch adapter's tensors as JAX arrays (same keys,
+sharing memory on the CPU) and whose ``forward(params, x)`` is pure JAX: ``jit``, ``grad``,
+``vmap`` and ``jax.export`` work on it, and a Flax head compiles with it into one program.
+
+The lowered function is cached on disk as a ``jax.export`` artifact (``jax_cache.py``), so a
+second build skips ``torch.export``. With a dynamic batch the artifact is exported per example
+under ``jax.vmap`` with a symbolic batch: the lowering's identity slices
+(``aten.slice(x, 0, 0, INT64_MAX)``) cannot yet be traced on a symbolic batch axis, and
+per-example export sidesteps them; a first-build check against the torch adapter (two batches)
+catches a model whose outputs mix examples, which is then not cached. On a cache hit the
+artifact's ``call`` serves: ``jit``, ``grad`` and ``jax.export`` work, ``jax.vmap`` does not
+(JAX has no batching rule for a deserialised call); ``info["cache"]`` tells which it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+import interop
+
+from ..adapter import Adapter
+from ..errors import BuildError
+from .jax_cache import (
+    default_jax_cache_dir,
+    enable_compilation_cache,
+    jax_cache_key,
+    load_entry,
+    save_entry,
+)
+from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
+from .onnxruntime import ParityError, _check_inputs
+from .outputs import Structure, flatten, unflatten
+from .parity import parity
+
+#: a flat function: ``(params, (input leaves...)) -> (output leaves...)``
+Flat = Callable[[Mapping[str, Any], tuple[Any, ...]], tuple[Any, ...]]
+
+_ALTERNATIVES = (
+    "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
+    "with interop.jax_function(adapter) (a host callback: differentiable, no XLA fusion)"
+)
+
+
+def lower_to_jax(
+    adapter: Adapter,
+    example_input: Any = None,
+    *,
+    dynamic_batch: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+) -> Adapter:
+    """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
+
+    Args:
+        adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``.
+        example_input: an input as ``adapter`` takes it (one ``(batch, ...)`` array, a tuple
+            or a dict); its shapes and dtypes are traced. Default: zeros of
+            ``adapter.info["input_shape"]``.
+        dynamic_batch: let the batch axis vary (one lowering for every batch size).
+        cache_dir: where lowered artifacts are kept; default ``<cache root>/jax`` (see
+            ``adapters/_src/runtimes/jax_cache.py``).
+        use_cache: read and write that cache. A cache hit serves the artifact: ``jit``,
+            ``grad`` and ``jax.export`` work on it, ``jax.vmap`` does not (JAX has no batching
+            rule for a deserialised call); pass False for a ``forward`` that ``vmap`` takes.
+        atol, rtol: the first-build check passes when every output is within
+            ``atol + rtol * max|torch output|`` of the torch adapter's.
+
+    Returns:
+        An `Adapter` with ``framework="jax"``, the torch adapter's ``spec``, ``module``,
+        output structure and ``info`` (``preprocess``, ``input_shape``, ...) plus
+        ``runtime="jax"``, ``device`` (the params' JAX device), ``cache`` (``"hit"``,
+        ``"miss"``, or ``"off: <why>"`` when the artifact could not be cached, e.g. its VJP
+        cannot be serialised), ``cache_key`` and ``jax_path`` (the artifact). ``params`` are the torch
+        params as JAX arrays under the same keys; ``forward`` takes JAX (or NumPy / torch)
+        inputs and returns JAX arrays.
+
+    Raises:
+        TypeError: ``adapter`` is not a torch-family adapter of an ``nn.Module``.
+        BuildError: ``runtime``: the module cannot be lowered (every missing op and the
+            submodules using it are listed, with the alternatives); ``example_input``: none
+            given and the model declares no input shape.
+        adapters.ParityError: the lowered function differs from torch beyond tolerance.
+
+    Example:
+        >>> backbone = adapters.lower_to_jax(adapters.build("timm/resnet18"))
+        >>> y = jax.jit(backbone.forward)(backbone.params, x)
+    """
+    _require_torch(adapter)
+    example = default_example(adapter, example_input, "jax")
+    kind, names, tensors = _as_torch_inputs(example)
+    if dynamic_batch:
+        tensors = _batch_of_two(names, tensors)
+    params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
+    enable_compilation_cache(root.parent if cache_dir is None else root)
+    key = jax_cache_key(adapter, example, dynamic_batch)
+    entry = root / key[:32]
+    loaded = load_entry(entry) if use_cache else None
+    if loaded is not None:
+        exported, meta = loaded
+        info = {"cache": "hit", "cache_key": key, "jax_path": str(entry / "forward.jax")}
+        return _wrap(adapter, exported.call, params, meta["structure"], kind, names, info)
+    flat, structure = _lower(adapter, kind, names, tensors)
+    info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / "forward.jax")}
+    served = _wrap(adapter, flat, params, structure, kind, names, info)
+    check = _check_inputs(_restructure(kind, names, tensors))
+    _check_parity(served, adapter, check, atol, rtol)
+    if not use_cache:
+        return served
+    exported = _export(flat, params, tensors, dynamic_batch)
+    cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
+    if not parity(cached, served, check).ok(atol, rtol):  # a model mixing examples
+        return attrs.evolve(served, info={**served.info, "cache": "off: outputs mix examples"})
+    try:
+        save_entry(entry, exported, {"key": key, "structure": structure})
+    except ValueError as err:  # jax.export cannot write the VJP: served, not cached
+        reason = str(err).strip().splitlines()[0]
+        return attrs.evolve(served, info={**served.info, "cache": f"off: {reason}"})
+    return served
+
+
+def default_example(adapter: Adapter, example_input: Any, runtime: str) -> Any:
+    """``example_input``, or zeros of the adapter's declared ``input_shape``.
+
+    Raises:
+        BuildError: neither is known.
+    """
+    if example_input is not None:
+        return example_input
+    shape = adapter.info.get("input_shape")
+    if shape is None:
+        raise BuildError(
+            "example_input",
+            f"serving with {runtime} needs an example input, and this model does not declare "
+            "its input shape",
+            fix="Pass example_input=torch.randn(1, 3, 224, 224) (your input shape)",
+        )
+    return torch.zeros(tuple(shape))
+
+
+def _require_torch(adapter: Any) -> None:
+    if not isinstance(adapter, Adapter) or adapter.framework != "torch":
+        got = adapter.framework if isinstance(adapter, Adapter) else type(adapter).__name__
+        raise TypeError(
+            f"lower_to_jax: expected a torch-family adapters.Adapter, got {got!r}. Build the "
+            "spec with runtime='torch' first (a Flax adapter is JAX already)."
+        )
+    if not isinstance(adapter.module, torch.nn.Module):
+        raise TypeError(
+            "lower_to_jax: expected the adapter's module to be a torch.nn.Module, got "
+            f"{type(adapter.module).__name__}; only a module's forward can be lowered."
+        )
+
+
+class _OneArgument(_Traceable):
+    """`_Traceable` taking its inputs as one tuple: ``torch.export`` matches ``dynamic_shapes``
+    to the signature, and a ``*args`` signature would not match ``interop.lower``'s."""
+
+    def forward(self, args: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:  # type: ignore[override]
+        return super().forward(*args)
+
+
+def _lower(
+    adapter: Adapter, kind: str, names: Sequence[str], tensors: list[torch.Tensor]
+) -> tuple[Flat, Structure]:
+    """The lowered flat function and the output structure (from one torch call)."""
+    with torch.no_grad():
+        _, _, structure = flatten(
+            adapter.forward(adapter.params, _restructure(kind, names, tensors))
+        )
+    try:
+        traceable = _OneArgument(adapter, kind, names)
+        # lower restores the mode it found: a new module's default (training) would leave the
+        # adapter's own module in training mode (batch norm on batch statistics) after it
+        traceable.train(adapter.module.training)
+        lowered, _ = interop.lower(traceable, (tuple(tensors),))
+    except interop.LoweringError as err:
+        raise BuildError(
+            "runtime",
+            f"runtime='jax' cannot lower {type(adapter.module).__name__}:\n{err}",
+            fix=_ALTERNATIVES,
+        ) from err
+
+    def flat(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+        # the lowered module is _Traceable, holding the adapter's module as ``inner``
+        return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, (tuple(args),)))
+
+    return flat, structure
+
+
+def _export(
+    flat: Flat, params: Mapping[str, Any], tensors: list[torch.Tensor], dynamic_batch: bool
+) -> jax.export.Exported:
+    """``flat`` as a ``jax.export`` artifact (batch symbolic when ``dynamic_batch``)."""
+    p_spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in params.items()}
+    dtypes = [interop.to_jax(t).dtype for t in tensors]
+    if not dynamic_batch:
+        x_spec = tuple(
+            jax.ShapeDtypeStruct(t.shape, d) for t, d in zip(tensors, dtypes, strict=True)
+        )
+        return jax.export.export(jax.jit(flat))(p_spec, x_spec)
+    (b,) = jax.export.symbolic_shape("b")
+    x_spec = tuple(
+        jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
+    )
+
+    def per_example(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+        def one(*row: Any) -> tuple[Any, ...]:
+            return tuple(y[0] for y in flat(params, tuple(a[None] for a in row)))
+
+        return jax.vmap(one)(*args)
+
+    return jax.export.export(jax.jit(per_example))(p_spec, x_spec)
+
+
+def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float) -> None:
+    report = parity(served, adapter, check)
+    if not report.ok(atol, rtol):
+        raise ParityError(
+            f"lower_to_jax: the lowered {type(adapter.module).__name__} does not match torch "
+            f"within atol={atol}, rtol={rtol}: {report}. Nothing was cached. Fix: "
+            f"{_ALTERNATIVES}; and report the model (a lowering bug)."
+        )
+
+
+def _as_jax(a: Any) -> Any:
+    if isinstance(a, torch.Tensor):
+        return interop.to_jax(a)
+    return jnp.asarray(a) if isinstance(a, np.ndarray) else a
+
+
+def _wrap(
+    adapter: Adapter,
+    run: Flat,
+    params: dict[str, Any],
+    structure: Structure,
+    kind: str,
+    names: Sequence[str],
+    info: Mapping[str, Any],
+) -> Adapter:
+    def forward(params: Mapping[str, Any], x: Any) -> Any:
+        if kind == "dict":
+            leaves = [x[n] for n in names]
+        else:
+            leaves = list(x) if kind == "tuple" else [x]
+        y = run(dict(params), tuple(_as_jax(a) for a in leaves))
+        return unflatten(structure, list(y))
+
+    devices = {d for p in params.values() for d in p.devices()}
+    device = next(iter(devices)) if len(devices) == 1 else None
+    name = None if device is None else "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
+    return Adapter(
+        forward=forward,
+        params=params,
+        spec=adapter.spec,
+        framework="jax",
+        module=adapter.module,
+        info={**dict(adapter.info), **info, "runtime": "jax", "device": name},
+    )

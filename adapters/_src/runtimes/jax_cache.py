@@ -1,0 +1,116 @@
+"""The JAX runtime's on-disk cache: a lowered backbone stored as a ``jax.export`` artifact.
+
+An entry is a directory named after `jax_cache_key` (the ONNX Runtime cache's key inputs, see
+``ort_cache.cache_key``, plus the JAX version and this layout's format) holding
+``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its first-order VJP, so
+``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure and the sha256 of
+``forward.jax``), written last so that its presence marks a complete entry. An entry whose
+files do not match is removed with a `CacheWarning` naming it, and rebuilt.
+
+The entries live beside the ONNX exports: ``$FM_ADAPTERS_CACHE/jax`` (or
+``~/.cache/fm-adapters/jax``). JAX's persistent compilation cache is switched on under the same
+root (``.../xla``) unless the user has chosen one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from specs._src.atomic import atomic_write
+
+from ..adapter import Adapter
+from .ort_cache import CACHE_ENV, CacheWarning, _sha256, cache_key, default_cache_dir
+
+#: bumped whenever the cached layout or the export settings change
+JAX_CACHE_FORMAT = 1
+ARTIFACT_FILE = "forward.jax"
+META_FILE = "meta.json"
+
+
+def default_jax_cache_dir() -> Path:
+    """``<cache root>/jax``, beside the ONNX Runtime cache's ``<cache root>/onnx``."""
+    return default_cache_dir().parent / "jax"
+
+
+def jax_cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool) -> str:
+    """The hex key of a lowered backbone: the ONNX key's inputs plus the JAX version."""
+    base = cache_key(adapter, example_input, dynamic_batch)
+    payload = {"onnx_key": base, "jax": jax.__version__, "format": JAX_CACHE_FORMAT}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def enable_compilation_cache(root: Path) -> bool:
+    """Point JAX's persistent compilation cache at ``root/xla`` unless one is already chosen
+    (``jax_compilation_cache_dir`` set, in the config or ``$JAX_COMPILATION_CACHE_DIR``).
+
+    Returns:
+        Whether this call switched it on.
+    """
+    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return False
+    path = root / "xla"
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    return True
+
+
+def load_entry(entry: Path) -> tuple[jax.export.Exported, dict[str, Any]] | None:
+    """The deserialised artifact and meta of an intact entry; None when there is none.
+
+    A corrupt entry (meta unreadable, artifact missing or not matching its recorded sha256, or
+    not deserialisable) is removed with a `CacheWarning`, so the caller lowers it again.
+    """
+    meta_path, artifact = entry / META_FILE, entry / ARTIFACT_FILE
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return _discard(entry, f"its {META_FILE} cannot be read ({err})")
+    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    if not isinstance(digest, str) or not artifact.is_file():
+        return _discard(entry, f"it lacks {ARTIFACT_FILE} or its recorded sha256")
+    if _sha256(artifact) != digest:
+        return _discard(entry, f"{ARTIFACT_FILE} does not match the sha256 recorded for it")
+    # the hash matched, so a failure here is an artifact this JAX cannot read
+    try:
+        exported = jax.export.deserialize(bytearray(artifact.read_bytes()))
+    except Exception as err:  # jax raises several types for an unreadable artifact
+        return _discard(entry, f"{ARTIFACT_FILE} cannot be deserialised ({err})")
+    return exported, meta
+
+
+def save_entry(entry: Path, exported: jax.export.Exported, meta: dict[str, Any]) -> dict:
+    """Write an entry (artifact first, meta last); returns the meta as written.
+
+    Raises:
+        ValueError: JAX cannot serialise the artifact's VJP (nothing is written).
+    """
+    blob = bytes(exported.serialize(vjp_order=1))
+    entry.mkdir(parents=True, exist_ok=True)
+    with atomic_write(entry / ARTIFACT_FILE) as staged:
+        staged.write_bytes(blob)
+    meta = {**meta, "sha256": _sha256(entry / ARTIFACT_FILE)}
+    with atomic_write(entry / META_FILE) as staged:
+        staged.write_text(json.dumps(meta, indent=2))
+    return json.loads(json.dumps(meta))
+
+
+def _discard(entry: Path, why: str) -> None:
+    warnings.warn(
+        f"JAX runtime cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The cache "
+        f"lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted at any "
+        "time.)",
+        CacheWarning,
+        stacklevel=3,
+    )
+    shutil.rmtree(entry, ignore_errors=True)
+    return None
