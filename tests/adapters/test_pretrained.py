@@ -15,6 +15,7 @@ from sklearn.datasets import load_sample_images
 from timm.data import ImageNetInfo
 
 import adapters
+import interop
 from adapters._src.app.embed import resolve_preprocess
 from adapters._src.app.images import preprocess_batch
 from adapters.converters import efficientnet_lite0
@@ -24,6 +25,7 @@ NAME = "universal/efficientnet_lite0_imagenet"
 RUNTIMES = [
     pytest.param("torch", id="torch"),
     pytest.param("onnxruntime", id="onnxruntime", marks=pytest.mark.slow),
+    pytest.param("jax", id="jax", marks=pytest.mark.slow),
 ]
 #: ImageNet classes that are a building (china.jpg shows a temple)
 BUILDINGS = {"bell cote", "palace", "monastery", "church", "mosque", "stupa", "castle", "dome"}
@@ -76,7 +78,8 @@ def test_real_weights_classify_the_sample_photos(classifier, photos, runtime) ->
     for name, x in photos.items():
         with torch.inference_mode():
             expected = classifier(x)
-        logits = torch.as_tensor(np.asarray(served(x)))
+        given = interop.to_jax(x) if served.framework == "jax" else x
+        logits = torch.as_tensor(np.array(served(given)))  # a writable copy of any framework
         torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-3)
         top1 = info.index_to_description(int(logits.argmax()))
         if name == "flower.jpg":
