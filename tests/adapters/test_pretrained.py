@@ -79,7 +79,7 @@ def test_real_weights_classify_the_sample_photos(classifier, photos, runtime) ->
         with torch.inference_mode():
             expected = classifier(x)
         given = interop.to_jax(x) if served.framework == "jax" else x
-        logits = torch.as_tensor(np.array(served(given)))  # a writable copy of any framework
+        logits = torch.as_tensor(interop.to_numpy(served(given), copy=True))  # any framework
         torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-3)
         top1 = info.index_to_description(int(logits.argmax()))
         if name == "flower.jpg":
