@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,14 @@ import jax
 from specs._src.atomic import atomic_write
 
 from ..adapter import Adapter
-from .ort_cache import CACHE_ENV, CacheWarning, _sha256, cache_key, default_cache_dir
+from .ort_cache import _sha256, cache_key, default_cache_dir, discard, read_meta
 
 #: bumped whenever the cached layout or the export settings change
 JAX_CACHE_FORMAT = 1
 ARTIFACT_FILE = "forward.jax"
 META_FILE = "meta.json"
+#: how warnings name this cache
+WHAT = "JAX runtime"
 
 
 def default_jax_cache_dir() -> Path:
@@ -68,23 +68,20 @@ def load_entry(entry: Path) -> tuple[jax.export.Exported, dict[str, Any]] | None
     A corrupt entry (meta unreadable, artifact missing or not matching its recorded sha256, or
     not deserialisable) is removed with a `CacheWarning`, so the caller lowers it again.
     """
-    meta_path, artifact = entry / META_FILE, entry / ARTIFACT_FILE
-    if not meta_path.is_file():
+    artifact = entry / ARTIFACT_FILE
+    meta = read_meta(entry, WHAT)
+    if meta is None:
         return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return _discard(entry, f"its {META_FILE} cannot be read ({err})")
-    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    digest = meta.get("sha256")
     if not isinstance(digest, str) or not artifact.is_file():
-        return _discard(entry, f"it lacks {ARTIFACT_FILE} or its recorded sha256")
+        return discard(entry, f"it lacks {ARTIFACT_FILE} or its recorded sha256", WHAT)
     if _sha256(artifact) != digest:
-        return _discard(entry, f"{ARTIFACT_FILE} does not match the sha256 recorded for it")
+        return discard(entry, f"{ARTIFACT_FILE} does not match the sha256 recorded for it", WHAT)
     # the hash matched, so a failure here is an artifact this JAX cannot read
     try:
         exported = jax.export.deserialize(bytearray(artifact.read_bytes()))
     except Exception as err:  # jax raises several types for an unreadable artifact
-        return _discard(entry, f"{ARTIFACT_FILE} cannot be deserialised ({err})")
+        return discard(entry, f"{ARTIFACT_FILE} cannot be deserialised ({err})", WHAT)
     return exported, meta
 
 
@@ -102,15 +99,3 @@ def save_entry(entry: Path, exported: jax.export.Exported, meta: dict[str, Any])
     with atomic_write(entry / META_FILE) as staged:
         staged.write_text(json.dumps(meta, indent=2))
     return json.loads(json.dumps(meta))
-
-
-def _discard(entry: Path, why: str) -> None:
-    warnings.warn(
-        f"JAX runtime cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The cache "
-        f"lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted at any "
-        "time.)",
-        CacheWarning,
-        stacklevel=3,
-    )
-    shutil.rmtree(entry, ignore_errors=True)
-    return None

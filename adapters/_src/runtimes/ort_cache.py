@@ -126,32 +126,44 @@ def _load_entry(entry: Path) -> dict[str, Any] | None:
     recorded (a disk error, an edit, a copy cut short) is removed with a `CacheWarning` naming
     it, so that the caller exports it again.
     """
+    meta = read_meta(entry)
+    files = meta.get("files") if meta is not None else None
+    if meta is None:
+        return None
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        return discard(entry, f"its {META_FILE} records no hashes of the model files")
+    found = {p.name for p in entry.iterdir()} - {META_FILE}
+    if found != set(files):
+        return discard(entry, f"it holds {sorted(found)}, expected {sorted(files)}")
+    for name, digest in files.items():
+        if _sha256(entry / name) != digest:
+            return discard(entry, f"{name} does not match the sha256 recorded when it was written")
+    return meta
+
+
+def read_meta(entry: Path, what: str = "ONNX Runtime") -> dict[str, Any] | None:
+    """An entry's ``meta.json`` as a dict; None when the entry has none, or when it cannot be
+    read (then the entry is discarded with a `CacheWarning`, see `discard`)."""
     meta_path = entry / META_FILE
     if not meta_path.is_file():
         return None
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return _discard(entry, f"its {META_FILE} cannot be read ({err})")
-    files = meta.get("files") if isinstance(meta, dict) else None
-    if not isinstance(files, dict) or MODEL_FILE not in files:
-        return _discard(entry, f"its {META_FILE} records no hashes of the model files")
-    found = {p.name for p in entry.iterdir()} - {META_FILE}
-    if found != set(files):
-        return _discard(entry, f"it holds {sorted(found)}, expected {sorted(files)}")
-    for name, digest in files.items():
-        if _sha256(entry / name) != digest:
-            return _discard(entry, f"{name} does not match the sha256 recorded when it was written")
+        return discard(entry, f"its {META_FILE} cannot be read ({err})", what)
+    if not isinstance(meta, dict):
+        return discard(entry, f"its {META_FILE} is not a JSON object", what)
     return meta
 
 
-def _discard(entry: Path, why: str) -> None:
+def discard(entry: Path, why: str, what: str = "ONNX Runtime") -> None:
+    """Remove a corrupt ``what`` cache entry, warning with a `CacheWarning` that names it."""
     warnings.warn(
-        f"ONNX Runtime cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The "
-        f"cache lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted "
-        "at any time.)",
+        f"{what} cache entry {str(entry)!r} is corrupt: {why}; rebuilding it. (The cache "
+        f"lives under ${CACHE_ENV} or ~/.cache/fm-adapters; entries can be deleted at any "
+        "time.)",
         CacheWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
     shutil.rmtree(entry, ignore_errors=True)
     return None
