@@ -13,6 +13,7 @@ It lives in `specs` (plain Python, no torch or jax) so that `specs.dump` can use
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -101,3 +102,13 @@ def _sync_dir(path: Path) -> None:
         pass  # the rename itself has happened; durability is best effort here
     finally:
         os.close(fd)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file, read in ``chunk``-byte pieces (memory stays flat): what the
+    caches and shard manifests record beside the files they write, and check when reading."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from specs._src.atomic import atomic_write
+from specs._src.atomic import atomic_write, sha256_file
 
 from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, aligned_empty
 
@@ -199,17 +199,9 @@ def _read_shard_header(path: Path) -> tuple[ShardInfo, dict[str, Any]]:
         start=int(meta["start"]),
         stop=int(meta["stop"]),
         rows=rows,
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
     )
     return info, json.loads(meta["job"])
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_shard(
@@ -250,7 +242,7 @@ def write_shard(
     }
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-    return ShardInfo(path.name, index, block[0], block[1], len(ids), _sha256(path))
+    return ShardInfo(path.name, index, block[0], block[1], len(ids), sha256_file(path))
 
 
 def write_manifest(
@@ -325,7 +317,7 @@ def load_sharded(path: str | os.PathLike[str]) -> Embeddings:
     parts = []
     for s in shards:
         file = root / s.file
-        if not file.is_file() or _sha256(file) != s.sha256:
+        if not file.is_file() or sha256_file(file) != s.sha256:
             raise EmbedError(
                 f"embeddings directory: shard {str(file)!r} is "
                 f"{'missing' if not file.is_file() else 'not the file the manifest lists'} "

@@ -22,10 +22,10 @@ from typing import Any
 
 import jax
 
-from specs._src.atomic import atomic_write
+from specs._src.atomic import atomic_write, sha256_file
 
 from ..adapter import Adapter
-from .ort_cache import _sha256, cache_key, default_cache_dir, discard, read_meta
+from .ort_cache import cache_key, default_cache_dir, discard, read_meta
 
 #: bumped whenever the cached layout or the export settings change
 JAX_CACHE_FORMAT = 1
@@ -75,7 +75,7 @@ def load_entry(entry: Path) -> tuple[jax.export.Exported, dict[str, Any]] | None
     digest = meta.get("sha256")
     if not isinstance(digest, str) or not artifact.is_file():
         return discard(entry, f"it lacks {ARTIFACT_FILE} or its recorded sha256", WHAT)
-    if _sha256(artifact) != digest:
+    if sha256_file(artifact) != digest:
         return discard(entry, f"{ARTIFACT_FILE} does not match the sha256 recorded for it", WHAT)
     # the hash matched, so a failure here is an artifact this JAX cannot read
     try:
@@ -95,7 +95,7 @@ def save_entry(entry: Path, exported: jax.export.Exported, meta: dict[str, Any])
     entry.mkdir(parents=True, exist_ok=True)
     with atomic_write(entry / ARTIFACT_FILE) as staged:
         staged.write_bytes(blob)
-    meta = {**meta, "sha256": _sha256(entry / ARTIFACT_FILE)}
+    meta = {**meta, "sha256": sha256_file(entry / ARTIFACT_FILE)}
     with atomic_write(entry / META_FILE) as staged:
         staged.write_text(json.dumps(meta, indent=2))
     return json.loads(json.dumps(meta))

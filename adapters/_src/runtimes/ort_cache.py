@@ -17,7 +17,7 @@ import attrs
 import onnxruntime as ort
 import torch
 
-from specs._src.atomic import atomic_write
+from specs._src.atomic import atomic_write, sha256_file
 
 from ..adapter import Adapter
 
@@ -108,15 +108,7 @@ def cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool = True) 
 
 def _digests(entry: Path) -> dict[str, str]:
     """sha256 of every model file of a cache entry (the model and its external weights)."""
-    return {p.name: _sha256(p) for p in sorted(entry.iterdir()) if p.name != META_FILE}
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return {p.name: sha256_file(p) for p in sorted(entry.iterdir()) if p.name != META_FILE}
 
 
 def _load_entry(entry: Path) -> dict[str, Any] | None:
@@ -136,7 +128,7 @@ def _load_entry(entry: Path) -> dict[str, Any] | None:
     if found != set(files):
         return discard(entry, f"it holds {sorted(found)}, expected {sorted(files)}")
     for name, digest in files.items():
-        if _sha256(entry / name) != digest:
+        if sha256_file(entry / name) != digest:
             return discard(entry, f"{name} does not match the sha256 recorded when it was written")
     return meta
 
