@@ -408,7 +408,7 @@ def sweep(
     if resume and path.exists():
         rows = json.loads(path.read_text())["rows"]
     done = {r["name"] for r in rows if not (timing and r.get("lowered") and "speedup" not in r)}
-    from benchmarks.__main__ import machine
+    from benchmarks._results import machine
 
     m = machine()
     meta = {

@@ -1,0 +1,86 @@
+"""Scaled dot-product attention for the op table, in cache-sized blocks.
+
+torch's CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) never writes the whole
+``(..., L, S)`` logits tensor to memory; a plain lowering does, and then reads it four more
+times (max, exp, sum, scale), which is memory-bound: ViT-S/8 at batch 16 (785 tokens, 6 heads)
+ran its attention ~4x slower than torch. Here the ``batch x heads`` slices are taken in groups
+whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per step), each with one ``exp``
+and the softmax's division moved after the second matmul (``L x E`` divisions, not ``L x S``).
+Unmasked attention of 4-D inputs takes that route; masks and causal attention take the dense
+one, which also returns zeros, not NaN, for a row with every key masked, as torch's kernel does.
+``benchmarks/lowering_attention.py`` measures both against torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+#: float32 logits per block. Swept on a 2-core Xeon (``benchmarks/lowering.py``, attention rows):
+#: 4-16 MiB was fastest for 197-1370 tokens; 28 MiB and up falls off (2.5x slower at 1370)
+BLOCK_BYTES = 16 << 20
+
+
+def attention(q, k, v, attn_mask, is_causal, scale) -> tuple[Any, Any]:
+    """``(out, logsumexp)`` of ATen's SDPA without dropout, for any float dtype."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if attn_mask is None and not is_causal and _blockable(q, k, v):
+        group = _group(q.shape[1], q.shape[2] * k.shape[2])
+        return _blocked(q, k, v, scale, group)
+    return _dense(q, k, v, attn_mask, is_causal, scale)
+
+
+def _mm(a, b) -> jax.Array:
+    """a @ b accumulated (and returned) in float32 at least, as torch's CPU kernel does."""
+    return jnp.matmul(a, b, preferred_element_type=jnp.promote_types(a.dtype, jnp.float32))
+
+
+def _blockable(q, k, v) -> bool:
+    return q.ndim == k.ndim == v.ndim == 4 and q.shape[:2] == k.shape[:2] == v.shape[:2]
+
+
+def _group(heads: int, logits_per_slice: int) -> int:
+    """Heads per block: the largest divisor of ``heads`` whose logits fit (at least one)."""
+    fit = max(1, BLOCK_BYTES // (4 * logits_per_slice))
+    return max(d for d in range(1, heads + 1) if heads % d == 0 and d <= fit)
+
+
+def _softmax_matmul(q, k, v, scale) -> tuple[jax.Array, jax.Array]:
+    logits = _mm(q, jnp.swapaxes(k, -1, -2)) * scale
+    peak = lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    weights = jnp.exp(logits - peak)
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    out = _mm(weights.astype(v.dtype), v) / total
+    return out.astype(v.dtype), (peak + jnp.log(total))[..., 0]
+
+
+def _blocked(q, k, v, scale, group: int) -> tuple[jax.Array, jax.Array]:
+    def slices(x):
+        return x.reshape((-1, group, *x.shape[2:]))
+
+    def step(qkv):
+        return _softmax_matmul(*qkv, scale)
+
+    out, lse = lax.map(step, (slices(q), slices(k), slices(v)))
+    batch_heads = q.shape[:2]
+    return out.reshape(batch_heads + out.shape[2:]), lse.reshape(batch_heads + lse.shape[2:])
+
+
+def _dense(q, k, v, attn_mask, is_causal, scale) -> tuple[jax.Array, jax.Array]:
+    logits = _mm(q, jnp.swapaxes(k, -1, -2)) * scale
+    if is_causal:
+        lq, lk = q.shape[-2], k.shape[-2]
+        logits = jnp.where(jnp.tril(jnp.ones((lq, lk), bool)), logits, -jnp.inf)
+    if attn_mask is not None:
+        if attn_mask.dtype == jnp.bool_:
+            logits = jnp.where(attn_mask, logits, -jnp.inf)
+        else:
+            logits = logits + attn_mask
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    # a fully masked row gives zeros, as torch's CPU kernel does (not NaN)
+    probs = jnp.where(jnp.isneginf(lse)[..., None], 0.0, jnp.exp(logits - lse[..., None]))
+    return _mm(probs.astype(v.dtype), v).astype(v.dtype), lse
