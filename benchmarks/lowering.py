@@ -11,9 +11,13 @@ interleaved round by round in one process, each row with the load average:
 * a tiny ``nn.Linear``: per-call cost against calling torch, and ``jax.grad`` against
   ``torch.autograd.grad``;
 * the depthwise rewrite: XLA's grouped convolution and the multiply-add form against torch;
+* attention at ViT shapes (197-1370 tokens): the table's blocked SDPA (``attention.py``) and
+  the dense form against torch's fused CPU kernel, and a sweep of the block size; exact GELU
+  (``jax.nn.gelu``, the table's) against torch;
 * peak RSS of ViT-S/16 batch 16 in a fresh process, lowered JAX against torch eager.
 
-Results: ``benchmarks/results/lowering_speed.{json,md}``, written after every row.
+Results: ``benchmarks/results/lowering_speed.{json,md}``, written after every row; a run of
+some parts (``--only``) replaces those parts' rows and keeps the others.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ import torch
 
 import interop
 from benchmarks._timing import interleaved, ratio_row
+from interop._src.lowering import attention as _attention
 from interop._src.lowering import conv as _conv
+from interop._src.lowering import ops as _ops
 
 OUT = Path("benchmarks/results")
 MODELS = {
@@ -202,6 +208,73 @@ def _depthwise_case(c: int, hw: int, k: int, s: int, quick: bool) -> list[dict]:
     ]
 
 
+#: (label, batch, heads, tokens, head dim): ViT-S/16 and ViT-S/8 at 224 px, ViT-L/14 at 224 px,
+#: ViT-L/14 at 518 px (DINOv2's size) at batch 4
+ATTENTION_SHAPES = (
+    ("ViT-S/16", 16, 6, 197, 64),
+    ("ViT-S/8", 16, 6, 785, 64),
+    ("ViT-L/14", 16, 16, 257, 64),
+    ("ViT-L/14 518px", 4, 16, 1370, 64),
+)
+
+
+def attention_rows(quick: bool) -> list[dict]:
+    """The table's SDPA (blocked) and the dense form against torch's flash CPU kernel."""
+    rows = []
+    for label, b, h, n, d in ATTENTION_SHAPES:
+        rows += _attention_case(f"attention {label} {b}x{h}x{n}x{d}", (b, h, n, d), quick)
+    return rows
+
+
+def _attention_case(case: str, shape: tuple[int, ...], quick: bool) -> list[dict]:
+    q, k, v = (torch.randn(*shape) for _ in range(3))
+    qj, kj, vj = (interop.to_jax(t) for t in (q, k, v))
+    scale = shape[-1] ** -0.5
+
+    def timed(fn: Any) -> Any:
+        fn = jax.jit(fn)
+        return lambda: fn(qj, kj, vj).block_until_ready()
+
+    fns: dict[str, Any] = {
+        "torch": lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v),
+        "dense": timed(lambda a, b, c: _attention._dense(a, b, c, None, False, scale)[0]),
+    }
+    for mib in (1, 4, 16, 64):
+        g = _group_for(shape[1], shape[2], mib)
+        fns[f"blocked {mib} MiB"] = timed(
+            lambda a, b, c, g=g: _attention._blocked(a, b, c, scale, g)[0]
+        )
+    t = interleaved(fns, repeats=3 if quick else 7, warmup=1)
+    default = f"blocked {_attention.BLOCK_BYTES >> 20} MiB"
+    names = [default] + [n for n in fns if n not in ("torch", default)]
+    return [ratio_row(case, t, name, "torch", loadavg=_load()) for name in names]
+
+
+def _group_for(heads: int, tokens: int, mib: int) -> int:
+    old = _attention.BLOCK_BYTES
+    try:
+        _attention.BLOCK_BYTES = mib << 20
+        return _attention._group(heads, tokens * tokens)
+    finally:
+        _attention.BLOCK_BYTES = old
+
+
+def gelu_rows(quick: bool) -> list[dict]:
+    """Exact GELU on a ViT-S/16 MLP activation, 16x197x1536: the table's entry against torch."""
+    x = torch.randn(16, 197, 1536) * 3
+    xj = interop.to_jax(x)
+    table = jax.jit(_ops.TABLE["aten.gelu.default"])
+    t = interleaved(
+        {
+            "lowered": lambda: table(xj).block_until_ready(),
+            "torch": lambda: torch.nn.functional.gelu(x),
+        },
+        repeats=5 if quick else 11,
+        warmup=1,
+    )
+    return [ratio_row("GELU exact 16x197x1536", t, "lowered", "torch", loadavg=_load())]
+
+
 _RSS_CHILD = """
 import sys, torch, timm, jax
 import interop
@@ -260,8 +333,17 @@ def _fmt_s(v: float | None) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
+def _merge(rows: list[dict], out: Path) -> list[dict]:
+    """The rows already in ``out`` whose case was not measured again, then ``rows``."""
+    path = out / "lowering_speed.json"
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    fresh = {r["case"] for r in rows}
+    return [r for r in old if r["case"] not in fresh] + rows
+
+
 def _write(rows: list[dict], quick: bool, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    rows = _merge(rows, out)
     env = {
         "torch_threads": torch.get_num_threads(),
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
@@ -292,6 +374,9 @@ def _write(rows: list[dict], quick: bool, out: Path) -> None:
     (out / "lowering_speed.md").write_text("\n".join(lines) + "\n")
 
 
+PARTS = ["linear", "depthwise", "attention", "gelu", "backbones", "rss"]
+
+
 def run(
     quick: bool = True, only: list[str] | None = None, onnx: bool = True, out: Path = OUT
 ) -> list[dict]:
@@ -304,11 +389,15 @@ def run(
             print(f"  {r['case']}: {r['ours']} / {r['baseline']} = {r['ratio']:.3g}", flush=True)
         _write(rows, quick, out)
 
-    parts = only or ["linear", "depthwise", "backbones", "rss"]
+    parts = only or PARTS
     if "linear" in parts:
         add(linear_rows(quick))
     if "depthwise" in parts:
         add(depthwise_rows(quick))
+    if "attention" in parts:
+        add(attention_rows(quick))
+    if "gelu" in parts:
+        add(gelu_rows(quick))
     if "backbones" in parts:
         for label, name in MODELS.items():
             ort = _onnx(name) if onnx else None  # exported once, served at both batch sizes
@@ -325,7 +414,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="python -m benchmarks.lowering")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-onnx", action="store_true")
-    p.add_argument("--only", nargs="+", choices=["linear", "depthwise", "backbones", "rss"])
+    p.add_argument("--only", nargs="+", choices=PARTS)
     p.add_argument(
         "--threads",
         type=int,

@@ -29,7 +29,6 @@ from interop._src.lowering import conv as _conv
 from interop._src.lowering import resample as _rs
 
 TABLE: dict[str, Callable[..., Any]] = {}
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 _TORCH_TO_JNP = {
     torch.float32: jnp.float32,
@@ -281,12 +280,9 @@ def relu(x):
 
 @op("aten.gelu.default")
 def gelu(x, approximate="none"):
-    xf = _up(x)
-    if approximate == "tanh":
-        return jax.nn.gelu(xf, approximate=True).astype(x.dtype)
-    # x * Phi(x) as 0.5 * x * erfc(-x / sqrt 2): XLA's CPU erfc ran ~2x faster than its erf
-    # (jax.nn.gelu's form) and is closer to float64 in the negative tail (benchmarks/lowering.py)
-    return (0.5 * xf * lax.erfc(xf * -_SQRT1_2)).astype(x.dtype)
+    # jax.nn.gelu's exact form is 0.5 * x * erfc(-x / sqrt 2): no cancellation for negative x
+    y = jax.nn.gelu(_up(x), approximate=approximate == "tanh")
+    return y.astype(x.dtype)
 
 
 @op("aten.sigmoid.default")
