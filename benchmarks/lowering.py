@@ -13,7 +13,7 @@ interleaved round by round in one process, each row with the load average:
 * the depthwise rewrite: XLA's grouped convolution and the multiply-add form against torch;
 * attention at ViT shapes (197-1370 tokens): the table's blocked SDPA (``attention.py``) and
   the dense form against torch's fused CPU kernel, and a sweep of the block size; exact GELU
-  (``jax.nn.gelu``, the table's) against torch;
+  (``jax.nn.gelu``, the table's), the MLP's linear and a layer norm against torch;
 * peak RSS of ViT-S/16 batch 16 in a fresh process, lowered JAX against torch eager.
 
 Results: ``benchmarks/results/lowering_speed.{json,md}``, written after every row; a run of
@@ -259,20 +259,42 @@ def _group_for(heads: int, tokens: int, mib: int) -> int:
         _attention.BLOCK_BYTES = old
 
 
-def gelu_rows(quick: bool) -> list[dict]:
-    """Exact GELU on a ViT-S/16 MLP activation, 16x197x1536: the table's entry against torch."""
-    x = torch.randn(16, 197, 1536) * 3
-    xj = interop.to_jax(x)
-    table = jax.jit(_ops.TABLE["aten.gelu.default"])
-    t = interleaved(
-        {
-            "lowered": lambda: table(xj).block_until_ready(),
-            "torch": lambda: torch.nn.functional.gelu(x),
-        },
-        repeats=5 if quick else 11,
-        warmup=1,
-    )
-    return [ratio_row("GELU exact 16x197x1536", t, "lowered", "torch", loadavg=_load())]
+def vit_op_rows(quick: bool) -> list[dict]:
+    """A ViT-S/16 block's other ops at batch 16 (3152 tokens of width 384), table vs torch.
+
+    The MLP's first linear as the graph has it (``addmm`` of a transposed weight), exact GELU
+    on its output, and a layer norm: with the attention rows, where a block's time goes.
+    """
+    x, h = torch.randn(3152, 384), torch.randn(3152, 1536) * 3
+    w, b = torch.randn(1536, 384) * 0.05, torch.randn(1536)
+    ln_w, ln_b = torch.randn(384), torch.randn(384)
+    xj, hj, wj, bj, lwj, lbj = (interop.to_jax(t) for t in (x, h, w, b, ln_w, ln_b))
+    t_ = _ops.TABLE
+    cases = {
+        "addmm 3152x384 @ 384x1536": (
+            jax.jit(
+                lambda: t_["aten.addmm.default"](bj, xj, t_["aten.permute.default"](wj, [1, 0]))
+            ),
+            lambda: torch.addmm(b, x, w.t()),
+        ),
+        "GELU exact 3152x1536": (
+            jax.jit(lambda: t_["aten.gelu.default"](hj)),
+            lambda: torch.nn.functional.gelu(h),
+        ),
+        "layer norm 3152x384": (
+            jax.jit(lambda: t_["aten.native_layer_norm.default"](xj, [384], lwj, lbj, 1e-6)[0]),
+            lambda: torch.nn.functional.layer_norm(x, [384], ln_w, ln_b, 1e-6),
+        ),
+    }
+    rows = []
+    for case, (ours, theirs) in cases.items():
+        t = interleaved(
+            {"lowered": lambda f=ours: f().block_until_ready(), "torch": theirs},
+            repeats=5 if quick else 11,
+            warmup=1,
+        )
+        rows.append(ratio_row(case, t, "lowered", "torch", loadavg=_load()))
+    return rows
 
 
 _RSS_CHILD = """
@@ -374,7 +396,7 @@ def _write(rows: list[dict], quick: bool, out: Path) -> None:
     (out / "lowering_speed.md").write_text("\n".join(lines) + "\n")
 
 
-PARTS = ["linear", "depthwise", "attention", "gelu", "backbones", "rss"]
+PARTS = ["linear", "depthwise", "attention", "vit-ops", "backbones", "rss"]
 
 
 def run(
@@ -396,8 +418,8 @@ def run(
         add(depthwise_rows(quick))
     if "attention" in parts:
         add(attention_rows(quick))
-    if "gelu" in parts:
-        add(gelu_rows(quick))
+    if "vit-ops" in parts:
+        add(vit_op_rows(quick))
     if "backbones" in parts:
         for label, name in MODELS.items():
             ort = _onnx(name) if onnx else None  # exported once, served at both batch sizes
