@@ -196,6 +196,21 @@ def test_jax_export_round_trip(vit) -> None:
     np.testing.assert_allclose(restored.call(params, x), jax.jit(forward)(params, x), atol=1e-6)
 
 
+def test_jax_export_with_a_symbolic_batch() -> None:
+    """The ViT's ``x[:, 1:]`` slices (``end=INT64_MAX`` in ATen) export on a symbolic batch."""
+    model = _tiny("vit_tiny_patch16_224", img_size=32, depth=1, embed_dim=32, num_heads=2)
+    forward, params = interop.lower(model, torch.randn(2, 3, 32, 32))
+    (b,) = jax.export.symbolic_shape("b")
+    spec = jax.ShapeDtypeStruct((b, 3, 32, 32), jnp.float32)
+    exported = jax.export.export(jax.jit(forward))(params, spec)
+    restored = jax.export.deserialize(exported.serialize())
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(restored.call(params, interop.to_jax(x)), want, atol=ATOL)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_low_precision_dtypes(dtype: torch.dtype) -> None:
     model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1).to(dtype)
