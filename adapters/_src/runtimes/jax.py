@@ -168,14 +168,6 @@ def _require_torch(adapter: Any) -> None:
         )
 
 
-class _OneArgument(_Traceable):
-    """`_Traceable` taking its inputs as one tuple: ``torch.export`` matches ``dynamic_shapes``
-    to the signature, and a ``*args`` signature would not match ``interop.lower``'s."""
-
-    def forward(self, args: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:  # type: ignore[override]
-        return super().forward(*args)
-
-
 def _lower(
     adapter: Adapter, kind: str, names: Sequence[str], tensors: list[torch.Tensor]
 ) -> tuple[Flat, Structure]:
@@ -185,11 +177,11 @@ def _lower(
             adapter.forward(adapter.params, _restructure(kind, names, tensors))
         )
     try:
-        traceable = _OneArgument(adapter, kind, names)
+        traceable = _Traceable(adapter, kind, names)
         # lower restores the mode it found: a new module's default (training) would leave the
         # adapter's own module in training mode (batch norm on batch statistics) after it
         traceable.train(adapter.module.training)
-        lowered, _ = interop.lower(traceable, (tuple(tensors),))
+        lowered, _ = interop.lower(traceable, tuple(tensors))
     except interop.LoweringError as err:
         raise BuildError(
             "runtime",
@@ -199,7 +191,7 @@ def _lower(
 
     def flat(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
         # the lowered module is _Traceable, holding the adapter's module as ``inner``
-        return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, (tuple(args),)))
+        return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, tuple(args)))
 
     return flat, structure
 
