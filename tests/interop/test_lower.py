@@ -196,6 +196,21 @@ def test_jax_export_round_trip(vit) -> None:
     np.testing.assert_allclose(restored.call(params, x), jax.jit(forward)(params, x), atol=1e-6)
 
 
+def test_jax_export_with_a_symbolic_batch() -> None:
+    """The ViT's ``x[:, 1:]`` slices (``end=INT64_MAX`` in ATen) export on a symbolic batch."""
+    model = _tiny("vit_tiny_patch16_224", img_size=32, depth=1, embed_dim=32, num_heads=2)
+    forward, params = interop.lower(model, torch.randn(2, 3, 32, 32))
+    (b,) = jax.export.symbolic_shape("b")
+    spec = jax.ShapeDtypeStruct((b, 3, 32, 32), jnp.float32)
+    exported = jax.export.export(jax.jit(forward))(params, spec)
+    restored = jax.export.deserialize(exported.serialize())
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, 32, 32)
+        with torch.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(restored.call(params, interop.to_jax(x)), want, atol=ATOL)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_low_precision_dtypes(dtype: torch.dtype) -> None:
     model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1).to(dtype)
@@ -243,6 +258,48 @@ def test_several_inputs_structure_constants_and_eval_mode() -> None:
     np.testing.assert_allclose(got["h"], want["h"].numpy(), atol=1e-6)
     np.testing.assert_allclose(got["pair"][0], want["pair"][0].numpy(), atol=1e-6)
     np.testing.assert_array_equal(got["pair"][1], want["pair"][1].numpy())
+
+
+class _Pair(torch.nn.Module):
+    """Two tensor inputs, positional: ``forward(x, y)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+
+    def forward(self, x, y):
+        return self.lin(x) * y[:, :3]
+
+
+class _StarArgs(_Pair):
+    def forward(self, *args):
+        return self.lin(args[0]) + args[1][:, 1:4]
+
+
+class _DictInput(_Pair):
+    def forward(self, batch):
+        return self.lin(batch["x"]) - batch["y"][:, -3:]
+
+
+@pytest.mark.parametrize("cls", [_Pair, _StarArgs, _DictInput], ids=lambda c: c.__name__)
+def test_dynamic_batch_matches_any_signature(cls) -> None:
+    """``dynamic_shapes`` follow the signature: two inputs, ``*args``, one dict."""
+    torch.manual_seed(0)
+    model = cls().eval()
+
+    def inputs(batch: int):
+        x, y = torch.randn(batch, 4), torch.randn(batch, 5)
+        return ({"x": x, "y": y},) if cls is _DictInput else (x, y)
+
+    example = inputs(1)  # a size-1 batch: exported on a doubled copy, still dynamic
+    forward, params = interop.lower(model, example[0] if cls is _DictInput else example)
+    for batch in (2, 7):
+        args = inputs(batch)
+        with torch.no_grad():
+            want = model(*args).numpy()
+        jargs = jax.tree.map(interop.to_jax, args)
+        got = jax.jit(forward)(params, jargs[0] if cls is _DictInput else jargs)
+        np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 class _Unusual(torch.nn.Module):

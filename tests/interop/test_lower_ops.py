@@ -315,6 +315,10 @@ case("aten.cat.default", [x34, ints(3, 4)], 0, id="promote")
 case("aten.stack.default", [x34, y34], 1)
 case("aten.slice.Tensor", x345, 1, 1, 9223372036854775807)
 case("aten.slice.Tensor", x345, 2, -4, -1, 2, id="neg-step")
+case("aten.slice.Tensor", x345, -1, -9, 3, id="clamp-start")
+case("aten.slice.Tensor", x345, 1, 3, 1, id="end-before-start")
+case("aten.slice.Tensor", x345, 2, 7, 9223372036854775807, id="start-past-size")
+case("aten.slice.Tensor", x345, 0, None, None, id="none")
 case("aten.select.int", x345, 1, -1)
 case("aten.split_with_sizes.default", x345, [1, 3], 1)
 case("aten.split.Tensor", x345, 2, 2)
@@ -336,6 +340,7 @@ case("aten.gather.default", x345, 1, ints(3, 2, 5, lo=0, hi=4))
 case("aten.index_put.default", x345, [None, torch.tensor([0, 2])], r(3, 2, 5))
 case("aten.index_put.default", x34, [torch.tensor([0, 0, 2])], r(3, 4), True, id="accumulate")
 case("aten.slice_scatter.default", x345, r(3, 2, 5), 1, 1, None, 2)
+case("aten.slice_scatter.default", x345, r(3, 4, 3), -1, -3, 9223372036854775807, id="to-end")
 case("aten.select_scatter.default", x345, r(3, 5), 1, -1)
 case("aten.embedding.default", r(10, 4), ints(2, 3, lo=0, hi=10))
 # creation
@@ -474,3 +479,31 @@ def test_attention_blocks_low_precision() -> None:
     got = TABLE["aten.scaled_dot_product_attention.default"](*map(_to_jax, (q, k, v)))
     assert got.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("aten.max_pool2d.default", ([3, 3], [2, 2], [1, 1], [1, 1], True)),
+        ("aten.avg_pool2d.default", ([3, 3], [2, 2], [1, 1], True, False)),
+    ],
+    ids=["max", "avg"],
+)
+def test_pooling_grad_under_jit_and_a_symbolic_batch(name: str, args: tuple) -> None:
+    """Pooling's VJP under ``jit`` equals autograd, and exports on a symbolic batch (the
+    reduction's identity must be concrete for JAX to pick its differentiable max / sum)."""
+    x = r(2, 3, 9, 9).requires_grad_()
+    w = r(2, 3, 5, 5)
+    (_torch_op(name)(x, *args) * w).sum().backward()
+
+    def loss(x):
+        return jnp.sum(TABLE[name](x, *args) * _to_jax(w))
+
+    got = jax.jit(jax.grad(loss))(_to_jax(x.detach()))
+    np.testing.assert_allclose(np.asarray(got), x.grad.numpy(), rtol=1e-5, atol=1e-6)
+    (b,) = jax.export.symbolic_shape("b")
+    pool = jax.jit(lambda x: TABLE[name](x, *args))
+    exported = jax.export.export(pool)(jax.ShapeDtypeStruct((b, 3, 9, 9), jnp.float32))
+    restored = jax.export.deserialize(exported.serialize(vjp_order=1))
+    xj = _to_jax(r(4, 3, 9, 9))
+    np.testing.assert_allclose(np.asarray(restored.call(xj)), np.asarray(pool(xj)))

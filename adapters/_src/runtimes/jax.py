@@ -8,13 +8,13 @@ sharing memory on the CPU) and whose ``forward(params, x)`` is pure JAX: ``jit``
 ``vmap`` and ``jax.export`` work on it, and a Flax head compiles with it into one program.
 
 The lowered function is cached on disk as a ``jax.export`` artifact (``jax_cache.py``), so a
-second build skips ``torch.export``. With a dynamic batch the artifact is exported per example
-under ``jax.vmap`` with a symbolic batch: the lowering's identity slices
-(``aten.slice(x, 0, 0, INT64_MAX)``) cannot yet be traced on a symbolic batch axis, and
-per-example export sidesteps them; a first-build check against the torch adapter (two batches)
-catches a model whose outputs mix examples, which is then not cached. On a cache hit the
-artifact's ``call`` serves: ``jit``, ``grad`` and ``jax.export`` work, ``jax.vmap`` does not
-(JAX has no batching rule for a deserialised call); ``info["cache"]`` tells which it is.
+second build skips ``torch.export``. With a dynamic batch the batched function is exported
+with a symbolic batch axis. The first build checks the artifact against the lowering (which
+was checked against torch), and whether each output row depends on its input row alone (the
+check batch whole against each row alone), recorded as ``independent_rows``. On a cache hit
+the artifact serves through ``jax_served.py``: ``jit``, ``grad`` (first order), ``vmap`` and
+``jax.export`` work; a vmapped axis is folded into the batch (one call) when the rows are
+independent and the params shared, else looped. ``info["cache"]`` tells which it is.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from .jax_cache import (
     load_entry,
     save_entry,
 )
+from .jax_served import served_call
 from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
 from .onnxruntime import ParityError, _check_inputs
 from .outputs import Structure, flatten, unflatten
@@ -76,8 +77,10 @@ def lower_to_jax(
         cache_dir: where lowered artifacts are kept; default ``<cache root>/jax`` (see
             ``adapters/_src/runtimes/jax_cache.py``).
         use_cache: read and write that cache. A cache hit serves the artifact: ``jit``,
-            ``grad`` and ``jax.export`` work on it, ``jax.vmap`` does not (JAX has no batching
-            rule for a deserialised call); pass False for a ``forward`` that ``vmap`` takes.
+            ``grad`` (first order), ``vmap`` and ``jax.export`` work on it (under ``vmap`` over
+            examples it is one batched call; over params, or for a model whose outputs mix
+            examples, a loop). Pass False to always trace the lowering itself (higher-order
+            derivatives).
         atol, rtol: the first-build check passes when every output is within
             ``atol + rtol * max|torch output|`` of the torch adapter's.
 
@@ -115,7 +118,8 @@ def lower_to_jax(
     if loaded is not None:
         exported, meta = loaded
         info = {"cache": "hit", "cache_key": key, "jax_path": str(entry / "forward.jax")}
-        return _wrap(adapter, exported.call, params, meta["structure"], kind, names, info)
+        run = served_call(exported, meta.get("independent_rows") is True)
+        return _wrap(adapter, run, params, meta["structure"], kind, names, info)
     flat, structure = _lower(adapter, kind, names, tensors)
     info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / "forward.jax")}
     served = _wrap(adapter, flat, params, structure, kind, names, info)
@@ -125,10 +129,12 @@ def lower_to_jax(
         return served
     exported = _export(flat, params, tensors, dynamic_batch)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    if not parity(cached, served, check).ok(atol, rtol):  # a model mixing examples
-        return attrs.evolve(served, info={**served.info, "cache": "off: outputs mix examples"})
+    if not parity(cached, served, check).ok(atol, rtol):
+        why = "off: the jax.export artifact does not match the lowering"
+        return attrs.evolve(served, info={**served.info, "cache": why})
+    rows = dynamic_batch and _independent_rows(cached, check, atol, rtol)
     try:
-        save_entry(entry, exported, {"key": key, "structure": structure})
+        save_entry(entry, exported, {"key": key, "structure": structure, "independent_rows": rows})
     except ValueError as err:  # jax.export cannot write the VJP: served, not cached
         reason = str(err).strip().splitlines()[0]
         return attrs.evolve(served, info={**served.info, "cache": f"off: {reason}"})
@@ -168,14 +174,6 @@ def _require_torch(adapter: Any) -> None:
         )
 
 
-class _OneArgument(_Traceable):
-    """`_Traceable` taking its inputs as one tuple: ``torch.export`` matches ``dynamic_shapes``
-    to the signature, and a ``*args`` signature would not match ``interop.lower``'s."""
-
-    def forward(self, args: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:  # type: ignore[override]
-        return super().forward(*args)
-
-
 def _lower(
     adapter: Adapter, kind: str, names: Sequence[str], tensors: list[torch.Tensor]
 ) -> tuple[Flat, Structure]:
@@ -185,11 +183,11 @@ def _lower(
             adapter.forward(adapter.params, _restructure(kind, names, tensors))
         )
     try:
-        traceable = _OneArgument(adapter, kind, names)
+        traceable = _Traceable(adapter, kind, names)
         # lower restores the mode it found: a new module's default (training) would leave the
         # adapter's own module in training mode (batch norm on batch statistics) after it
         traceable.train(adapter.module.training)
-        lowered, _ = interop.lower(traceable, (tuple(tensors),))
+        lowered, _ = interop.lower(traceable, tuple(tensors))
     except interop.LoweringError as err:
         raise BuildError(
             "runtime",
@@ -199,9 +197,11 @@ def _lower(
 
     def flat(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
         # the lowered module is _Traceable, holding the adapter's module as ``inner``
-        return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, (tuple(args),)))
+        return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, tuple(args)))
 
-    return flat, structure
+    # jitted: an eager call (the first-build checks, a user outside jit) would dispatch the
+    # graph op by op, ~5x slower than compiling it once for a tiny model
+    return jax.jit(flat), structure
 
 
 def _export(
@@ -219,14 +219,28 @@ def _export(
     x_spec = tuple(
         jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
     )
+    return jax.export.export(jax.jit(flat))(p_spec, x_spec)
 
-    def per_example(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
-        def one(*row: Any) -> tuple[Any, ...]:
-            return tuple(y[0] for y in flat(params, tuple(a[None] for a in row)))
 
-        return jax.vmap(one)(*args)
+def _independent_rows(cached: Adapter, check: Any, atol: float, rtol: float) -> bool:
+    """Whether every output has the batch on axis 0 and its row ``i`` depends on the inputs'
+    row ``i`` alone: the check batch whole against each of its rows alone.
 
-    return jax.export.export(jax.jit(per_example))(p_spec, x_spec)
+    What lets a cache hit fold a ``jax.vmap`` axis into the batch (``jax_served.py``).
+    """
+    whole = jax.tree.leaves(cached.forward(cached.params, check))
+    n = jax.tree.leaves(check)[0].shape[0]
+    for i in range(n):
+        row = jax.tree.map(lambda t, i=i: t[i : i + 1], check)
+        alone = jax.tree.leaves(cached.forward(cached.params, row))
+        for w, a in zip(whole, alone, strict=True):
+            if w.ndim == 0 or w.shape[0] != n:
+                return False
+            w, a = (np.asarray(v, np.float64) for v in (w[i : i + 1], a))
+            scale = float(np.abs(w).max()) if w.size else 0.0
+            if not np.allclose(a, w, rtol=0, atol=atol + rtol * scale):
+                return False
+    return True
 
 
 def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float) -> None:

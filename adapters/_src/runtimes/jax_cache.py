@@ -3,7 +3,8 @@
 An entry is a directory named after `jax_cache_key` (the ONNX Runtime cache's key inputs, see
 ``ort_cache.cache_key``, plus the JAX version and this layout's format) holding
 ``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its first-order VJP, so
-``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure and the sha256 of
+``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure, whether output rows
+depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and the sha256 of
 ``forward.jax``), written last so that its presence marks a complete entry. An entry whose
 files do not match is removed with a `CacheWarning` naming it, and rebuilt.
 
@@ -27,8 +28,9 @@ from specs._src.atomic import atomic_write, sha256_file
 from ..adapter import Adapter
 from .ort_cache import cache_key, default_cache_dir, discard, read_meta
 
-#: bumped whenever the cached layout or the export settings change
-JAX_CACHE_FORMAT = 1
+#: bumped whenever the cached layout or the export settings change (2: the batched function
+#: exported on a symbolic batch, no longer per example under vmap; ``independent_rows``)
+JAX_CACHE_FORMAT = 2
 ARTIFACT_FILE = "forward.jax"
 META_FILE = "meta.json"
 #: how warnings name this cache

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 #: depthwise kernels with at most this many taps (kh * kw) are rewritten as multiply-adds on
@@ -139,6 +140,17 @@ def _window(x, n, kernel_size, stride, padding, dilation):
     return k, s, _tup(padding, n), _tup(dilation, n)
 
 
+def _identity(value: float, dtype) -> np.ndarray:
+    """A reduction's initial value as a NumPy scalar, concrete even under ``jit``.
+
+    ``lax.reduce_window`` recognises max / add (``reduce_window_max`` / ``_sum``, which have
+    VJPs) only from a concrete identity; a ``jnp.array`` is a tracer under ``jit``, which gave
+    the generic ``reduce_window``, which cannot be differentiated in reverse mode: ``jit(grad)``
+    and a serialised VJP of any model with pooling failed.
+    """
+    return np.array(value, dtype)
+
+
 def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, n: int = 2):
     """ATen ``max_pool{n}d`` values (the padding is -inf, never chosen)."""
     k, s, p, d = _window(x, n, kernel_size, stride, padding, dilation)
@@ -147,7 +159,7 @@ def max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, n: int = 2):
     init = -jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
     return lax.reduce_window(
         x,
-        jnp.array(init, x.dtype),
+        _identity(init, x.dtype),
         lax.max,
         (1,) * lead + k,
         (1,) * lead + s,
@@ -165,7 +177,7 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
     acc_t = jnp.float32 if _low(x) else x.dtype
     pads = [(0, 0)] * lead + [(pi, pi + e) for pi, e in zip(p, extra, strict=True)]
     total = lax.reduce_window(
-        x.astype(acc_t), jnp.array(0, acc_t), lax.add, (1,) * lead + k, (1,) * lead + s, pads
+        x.astype(acc_t), _identity(0, acc_t), lax.add, (1,) * lead + k, (1,) * lead + s, pads
     )
     if divisor_override:
         return (total / divisor_override).astype(x.dtype)
@@ -176,5 +188,5 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
     else:
         ones = jnp.ones(sizes, acc_t)
         cpads = [(pi, pi + e) for pi, e in zip(p, extra, strict=True)]
-    count = lax.reduce_window(ones, jnp.array(0, acc_t), lax.add, k, s, cpads)
+    count = lax.reduce_window(ones, _identity(0, acc_t), lax.add, k, s, cpads)
     return (total / count).astype(x.dtype)

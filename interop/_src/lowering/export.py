@@ -54,19 +54,10 @@ def export(
     was_training = module.training
     module.eval()
     try:
-        flat = [a for a in tpytree.tree_leaves(args) if isinstance(a, torch.Tensor)]
-        dyn = None
         if dynamic_batch:
-            batch = torch.export.Dim("batch")
-            dyn = tpytree.tree_map(
-                lambda a: {0: batch} if isinstance(a, torch.Tensor) and a.ndim else None, args
-            )
-            if flat and flat[0].ndim and flat[0].shape[0] == 1:
-                # a size-1 example would specialise the batch axis to 1: export on two copies
-                args = tpytree.tree_map(
-                    lambda a: torch.cat([a, a]) if isinstance(a, torch.Tensor) and a.ndim else a,
-                    args,
-                )
+            args, dyn = _batch_dynamic(args)
+        else:
+            dyn = None
         with torch.no_grad():
             ep = torch.export.export(module, args, dynamic_shapes=dyn)
             table = torch.export.default_decompositions()
@@ -89,6 +80,27 @@ def export(
         ) from err
     finally:
         module.train(was_training)
+
+
+def _batch_dynamic(args: tuple) -> tuple[tuple, torch.export.ShapesCollection]:
+    """``args`` (a size-1 batch doubled) and ``dynamic_shapes`` making axis 0 of each tensor
+    the one ``batch`` dimension.
+
+    The shapes are keyed by tensor (``ShapesCollection``), so torch.export matches them to
+    the signature itself: several positional inputs, ``*args``, dicts and nested tuples alike.
+    """
+    flat = [a for a in tpytree.tree_leaves(args) if isinstance(a, torch.Tensor)]
+    if flat and flat[0].ndim and flat[0].shape[0] == 1:
+        # a size-1 example would specialise the batch axis to 1: export on two copies
+        args = tpytree.tree_map_only(
+            torch.Tensor, lambda a: torch.cat([a, a]) if a.ndim else a, args
+        )
+    batch = torch.export.Dim("batch")
+    dyn = torch.export.ShapesCollection()
+    for a in tpytree.tree_leaves(args):
+        if isinstance(a, torch.Tensor) and a.ndim:
+            dyn[a] = {0: batch}
+    return args, dyn
 
 
 def _where(node: torch.fx.Node) -> str:

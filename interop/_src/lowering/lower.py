@@ -26,9 +26,10 @@ def lower(
 
     Args:
         module: the ``torch.nn.Module`` to lower.
-        example_inputs: one tensor, or a tuple of the module's positional inputs (tensors or
-            pytrees of tensors), e.g. ``torch.randn(2, 3, 224, 224)``. Shapes and dtypes are
-            fixed by it, except the leading batch axis when ``dynamic_batch``.
+        example_inputs: one tensor (or one dict of tensors), or a tuple of the module's
+            positional inputs (tensors or pytrees of tensors, ``*args`` included), e.g.
+            ``torch.randn(2, 3, 224, 224)``. Shapes and dtypes are fixed by it, except the
+            leading batch axis when ``dynamic_batch``.
         dynamic_batch: let axis 0 of every input vary (one exported graph for all batch sizes).
 
     Returns:

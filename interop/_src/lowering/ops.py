@@ -792,11 +792,37 @@ def stack(tensors, dim=0):
     return jnp.stack(tensors, axis=dim)
 
 
+#: ATen's "no bound" (``x[a:]`` records ``end=INT64_MAX``): an int no real size reaches
+_INT64_MAX = 2**63 - 1
+
+
+def _bound(i, size, default):
+    """One ATen slice bound: None -> default, negative wraps, then clamped to ``[0, size]``.
+
+    Written with ``jax.core.max_dim`` / ``min_dim`` so that it holds on a symbolic size (the
+    batch axis under ``jax.export``), where ``INT64_MAX`` would overflow JAX's int32 dims.
+    """
+    if i is None:
+        return default
+    if isinstance(i, int) and i >= _INT64_MAX:
+        return size
+    if i < 0:
+        i = i + size
+    return jax.core.min_dim(jax.core.max_dim(i, 0), size)
+
+
+def _slice_bounds(x, dim, start, end):
+    """``(dim, start, end)`` normalised as ATen's ``slice`` does (``end >= start``)."""
+    dim = dim % x.ndim
+    size = x.shape[dim]
+    start = _bound(start, size, 0)
+    return dim, start, jax.core.max_dim(_bound(end, size, size), start)
+
+
 @op("aten.slice.Tensor")
 def slice_(x, dim=0, start=None, end=None, step=1):
-    idx = [slice(None)] * x.ndim
-    idx[dim] = slice(start, end, step)
-    return x[tuple(idx)]
+    dim, start, end = _slice_bounds(x, dim, start, end)
+    return lax.slice_in_dim(x, start, end, step, axis=dim)
 
 
 @op("aten.select.int")
@@ -897,6 +923,7 @@ def index_put(x, indices, values, accumulate=False):
 
 @op("aten.slice_scatter.default")
 def slice_scatter(x, src, dim=0, start=None, end=None, step=1):
+    dim, start, end = _slice_bounds(x, dim, start, end)
     idx = [slice(None)] * x.ndim
     idx[dim] = slice(start, end, step)
     return x.at[tuple(idx)].set(src.astype(x.dtype))
