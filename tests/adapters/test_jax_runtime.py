@@ -143,6 +143,11 @@ def test_cache_hit_skips_torch_export(pair, monkeypatch) -> None:
     x = x_image(batch=7, seed=3)  # another batch size: the artifact's batch is symbolic
     want = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(jax.jit(hit.forward)(hit.params, x), want, atol=1e-4)
+    # the served artifact exports again (StableHLO of StableHLO) and gives the same output
+    again = jax.export.deserialize(
+        jax.export.export(jax.jit(hit.forward))(hit.params, x).serialize()
+    )
+    np.testing.assert_allclose(again.call(hit.params, x), want, atol=1e-4)
 
 
 @pytest.mark.slow
