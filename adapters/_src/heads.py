@@ -99,7 +99,9 @@ class Fitted:
         module: the Flax head.
         params: its variables, from the epoch with the best validation accuracy (the last
             epoch without validation data).
-        mean, std: (dim,) standardisation applied to features before the head.
+        mean, std: (dim,) standardisation applied to features before the head,
+            ``(x - mean) / std``; ``std`` is the divisor training used (the training std
+            floored, see `fit`), so `predict` applies exactly the training transform.
         history: per epoch ``train_loss`` and (with validation) ``val_loss``, ``val_accuracy``.
         best_epoch: index of the epoch whose params were kept.
     """
@@ -157,6 +159,7 @@ def fit(
     weight_decay: float = 1e-4,
     seed: int = 0,
     standardize: bool = True,
+    std_floor: float = 0.1,
 ) -> Fitted:
     """Train a head on features with AdamW; keep the params of the best validation epoch.
 
@@ -170,9 +173,20 @@ def fit(
         epochs, batch_size, learning_rate, weight_decay, seed: training settings; minibatches
             are reshuffled every epoch (the last partial batch is dropped).
         standardize: scale features to zero mean, unit variance with the training statistics.
+        std_floor: with ``standardize``, no channel is divided by less than ``std_floor``
+            times the mean training std over all channels. A channel nearly constant on the
+            training rows (a backbone unit that barely fires: std ~1e-5 where a typical
+            channel has ~0.2) would otherwise be scaled up ~10^4 times, and the rare new row
+            on which it fires swamps the logits. Channels above the floor still get unit
+            variance; a channel constant in every row is divided by 1 where all are, as
+            scikit-learn's ``StandardScaler`` does. 0 keeps the plain std.
 
     Returns:
         A `Fitted` head for `predict`.
+
+    Raises:
+        ValueError: ``x`` or ``y`` of the wrong shape or dtype, an unknown ``head``, ``epochs``
+            or ``batch_size`` below 1, or ``std_floor`` negative or not finite.
     """
     xj = _features(x, "x")
     yj = _labels(y, xj.shape[0], "y")
@@ -181,6 +195,11 @@ def fit(
         raise ValueError("x: expected at least one training example, got 0")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size: expected >= 1, got {epochs} and {batch_size}")
+    if not np.isfinite(std_floor) or std_floor < 0:
+        raise ValueError(
+            f"std_floor: expected a finite number >= 0 (a fraction of the mean feature std; "
+            f"default 0.1, 0 to divide by the plain std), got {std_floor!r}"
+        )
     k = int(num_classes) if num_classes is not None else int(np.asarray(yj).max()) + 1
     module = make_head(head, k) if isinstance(head, str) else head
     if val is not None:
@@ -193,9 +212,8 @@ def fit(
     # every epoch's minibatch order up front, on the host: the whole run is one compiled call
     rng = np.random.default_rng(seed)
     orders = np.stack([rng.permutation(n)[: steps * bs].reshape(steps, bs) for _ in range(epochs)])
-    train = _trainer(
-        module, float(learning_rate), float(weight_decay), val is not None, bool(standardize)
-    )
+    floor = float(std_floor) if standardize else None
+    train = _trainer(module, float(learning_rate), float(weight_decay), val is not None, floor)
     out = train(jax.random.PRNGKey(seed), xj, yj, vx, vy, orders.astype(np.int32))
     best_params, best_epoch, mean, std, train_loss, val_loss, val_acc = out
     history: dict[str, list[float]] = {"train_loss": np.asarray(train_loss).tolist()}
@@ -207,14 +225,19 @@ def fit(
 
 @functools.lru_cache(maxsize=32)
 def _trainer(
-    module: nn.Module, learning_rate: float, weight_decay: float, select: bool, standardize: bool
+    module: nn.Module,
+    learning_rate: float,
+    weight_decay: float,
+    select: bool,
+    std_floor: float | None,
 ) -> Callable[..., Any]:
     """A jitted ``train(key, x, y, vx, vy, orders)`` for one head and optimiser, cached so
     that repeated fits of the same shapes compile once (initialisation and standardisation
     are inside, so a new shape costs one compilation, not one per eager op).
 
-    ``orders`` is (epochs, steps, batch) indices; returns the kept params, the kept epoch,
-    the feature mean and std, and per-epoch train loss, val loss and val accuracy.
+    ``orders`` is (epochs, steps, batch) indices; ``std_floor`` None turns standardisation
+    off. Returns the kept params, the kept epoch, the feature mean and std, and per-epoch
+    train loss, val loss and val accuracy.
     """
     optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
     step = make_train_step(module, optimizer)
@@ -230,8 +253,8 @@ def _trainer(
     ) -> Any:
         x, vx = x.astype(jnp.float32), vx.astype(jnp.float32)
         y, vy = y.astype(jnp.int32), vy.astype(jnp.int32)
-        if standardize:
-            mean, std = x.mean(0), x.std(0) + 1e-6
+        if std_floor is not None:
+            mean, std = _standardization(x, std_floor)
         else:
             mean, std = jnp.zeros(x.shape[1], x.dtype), jnp.ones(x.shape[1], x.dtype)
         x, vx = (x - mean) / std, (vx - mean) / std
@@ -261,6 +284,15 @@ def _trainer(
         return carry[2], carry[4], mean, std, tl, vl, va
 
     return train
+
+
+def _standardization(x: jax.Array, std_floor: float) -> tuple[jax.Array, jax.Array]:
+    """Mean and divisor (dim,) of (N, dim) training features: the std floored at
+    ``std_floor`` times its mean over channels (relative, so the same for features in any
+    units), and 1 for a channel that is still 0 (every channel constant)."""
+    std = x.std(0)
+    std = jnp.maximum(std, std_floor * std.mean())
+    return x.mean(0), jnp.where(std > 0, std, 1.0)
 
 
 def predict(fitted: Fitted, x: Any, *, logits: bool = False) -> np.ndarray:

@@ -103,14 +103,61 @@ def test_fit_predict_any_array(kind, head):
     assert len(accs) == 30 and accs[fitted.best_epoch] == max(accs)
 
 
+def _floored_std(x: np.ndarray, floor: float = 0.1) -> np.ndarray:
+    """The divisor `fit` documents, in plain NumPy: the std, at least ``floor`` x its mean."""
+    std = x.std(0)
+    return np.maximum(std, floor * std.mean())
+
+
+def _dead_channels(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blobs (240, 8) plus 6 channels that barely fire on the first 160 (training) rows and
+    fire on the other 80, as an ImageNet backbone's near-dead units do on sklearn digits
+    (there: std < 1e-4 on the training split, up to 0.2 on a few new rows, typical std 0.2).
+
+    Returns x (240, 14), y (240,) and the train mask."""
+    x, y = _blobs(240, 8, 3, seed)
+    rng = np.random.default_rng(seed + 1)
+    dead = np.zeros((240, 6), np.float32)
+    dead[rng.choice(160, 6, replace=False), np.arange(6)] = 1e-3  # one tiny activation each
+    dead[160:] = rng.uniform(0, 0.5, size=(80, 6))
+    train = np.arange(240) < 160
+    return np.concatenate([x, dead], axis=1), y, train
+
+
 @pytest.mark.slow
 def test_fit_standardises_with_train_statistics():
-    x, y = _blobs()
-    fitted = heads.fit(x, y, epochs=1)
-    np.testing.assert_allclose(fitted.mean, x.mean(0), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(fitted.std, x.std(0) + 1e-6, rtol=1e-5)
-    expected = fitted.module.apply(fitted.params, (x - fitted.mean) / fitted.std)
-    np.testing.assert_allclose(heads.predict(fitted, x, logits=True), expected, rtol=1e-5)
+    x, y, train = _dead_channels()
+    fitted = heads.fit(x[train], y[train], epochs=1)
+    np.testing.assert_allclose(fitted.mean, x[train].mean(0), rtol=1e-5, atol=1e-5)
+    std = _floored_std(x[train])
+    assert (std[8:] > 1e3 * x[train, 8:].std(0)).all()  # the floor is what divides these
+    np.testing.assert_allclose(fitted.std, std, rtol=1e-5)
+    expected = fitted.module.apply(fitted.params, (x - x[train].mean(0)) / std)
+    np.testing.assert_allclose(
+        heads.predict(fitted, x, logits=True), expected, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_near_constant_training_channels_do_not_swamp_new_rows():
+    """Divided by their own std (~1e-4) the dead channels reach ~10^3 sigma on new rows and
+    decide the class (accuracy ~1/3 here); floored, the blobs decide it."""
+    x, y, train = _dead_channels()
+    fitted = heads.fit(x[train], y[train], epochs=30, batch_size=32, learning_rate=1e-2)
+    new = ~train
+    assert (heads.predict(fitted, x[new]) == y[new]).mean() > 0.9  # chance is 1/3
+    z = (x[new] - fitted.mean) / fitted.std
+    assert np.abs(z[:, 8:]).max() < 10  # at most 0.5 / (0.1 x mean std) on these rows
+
+
+@pytest.mark.parametrize("std_floor", [0.1, 0.0])
+def test_constant_channels_are_divided_by_one(std_floor):
+    """A channel with zero spread is centred, not scaled (as sklearn's StandardScaler does);
+    with every channel constant there is no scale to floor at."""
+    x = np.tile(np.float32([[2.0, -3.0, 0.0]]), (12, 1))
+    y = np.arange(12) % 2
+    fitted = heads.fit(x, y, epochs=1, std_floor=std_floor)
+    np.testing.assert_array_equal(fitted.std, [1.0, 1.0, 1.0])
+    assert np.isfinite(heads.predict(fitted, x + 1, logits=True)).all()
 
 
 def test_aligned_numpy_reaches_jax_without_copy():
@@ -151,8 +198,16 @@ def test_predict_shapes(n, dim, k):
             {"x": np.zeros((4, 2), np.float32), "y": np.zeros(4, np.int64), "epochs": 0},
             "expected >= 1",
         ),
+        (
+            {"x": np.zeros((4, 2), np.float32), "y": np.zeros(4, np.int64), "std_floor": -0.1},
+            r"std_floor: expected a finite number >= 0 .* got -0.1",
+        ),
+        (
+            {"x": np.zeros((4, 2), np.float32), "y": np.zeros(4, np.int64), "std_floor": np.nan},
+            r"std_floor: expected a finite number >= 0 .* got nan",
+        ),
     ],
-    ids=["x-rank", "y-length", "y-dtype", "head-name", "epochs"],
+    ids=["x-rank", "y-length", "y-dtype", "head-name", "epochs", "std-floor", "std-floor-nan"],
 )
 def test_fit_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -1,6 +1,8 @@
 """``embed --engine ray`` (adapters._src.app.ray_embed, ray_workers, shards) on one local Ray per
 module: bit-identical to the single-process embed on digits and an image folder, resume, a
-changed spec refused, a killed actor, a spec no worker can build, the directory read back."""
+changed spec refused, a killed actor, a spec no worker can build, the directory read back.
+
+The `work` fixture (a tiny ViT, its spec, an image folder) is in tests/adapters/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,11 +13,6 @@ import shutil
 
 import numpy as np
 import pytest
-import timm
-import torch
-import yaml
-from PIL import Image
-from safetensors.torch import save_file
 
 import adapters
 import specs
@@ -31,7 +28,6 @@ ray_workers = pytest.importorskip("adapters._src.app.ray_workers")
 # an error inside the hook, it would surface as an unraisable-exception error).
 pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 
-MODEL_KWARGS = {"img_size": 32, "depth": 1, "num_classes": 0}
 BATCH = 8
 SHARD_BATCHES = 2  # 16 rows per shard
 
@@ -43,33 +39,6 @@ def local_ray():
              log_to_driver=False)  # fmt: skip
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """A tiny timm ViT saved locally, its spec file, and an image folder with a broken file."""
-    root = tmp_path_factory.mktemp("ray")
-    torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **MODEL_KWARGS).eval()
-    save_file(model.state_dict(), root / "tiny.safetensors")
-    spec = {
-        "source": "timm",
-        "model_name": "vit_tiny_patch16_224",
-        "pretrained": False,
-        "checkpoint_path": str(root / "tiny.safetensors"),
-        "model_kwargs": MODEL_KWARGS,
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    images = root / "images"
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["red", "green", "blue"]):
-        (images / name).mkdir(parents=True)
-        for i in range(6):
-            arr = rng.integers(0, 90, size=(20 + i, 24, 3), dtype=np.uint8)
-            arr[..., c] = 230
-            Image.fromarray(arr).save(images / name / f"{i}.png")
-    (images / "green" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    return {"root": root, "spec": str(root / "tiny.yaml"), "raw": spec, "images": str(images)}
 
 
 def single_process(work, data_arg, out, limit=None):
