@@ -16,6 +16,7 @@ import torch
 import yaml
 
 import adapters
+import interop
 import specs
 from adapters._src.runtimes.ort_cache import CacheWarning
 
@@ -286,3 +287,15 @@ def test_cli_embed_runtime_jax_equals_torch(tmp_path, capsys) -> None:
 def test_runtime_jax_on_cuda_without_a_jax_gpu_names_the_device() -> None:
     with pytest.raises(adapters.BuildError, match=r"device: runtime='jax'.*sees no GPU"):
         adapters.build(SPEC, runtime="jax", device="cuda")
+
+
+@pytest.mark.slow  # a lowering, a jax.export and a cache write: ~5-10 s
+def test_build_without_an_example_traces_the_models_own_size() -> None:
+    # img_size=32 in model_kwargs: the pretrained config says 224, the model takes 32
+    backbone = adapters.build(SPEC, runtime="jax")
+    assert backbone.info["input_shape"] == (1, 3, 32, 32)
+    x = x_image(batch=2, seed=4)
+    ref = adapters.build(SPEC)  # other random weights: run it on the lowered adapter's
+    with torch.no_grad():
+        want = ref.forward(interop.to_torch(backbone.params), torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(jax.jit(backbone.forward)(backbone.params, x), want, atol=1e-4)
