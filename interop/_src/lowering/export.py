@@ -23,9 +23,14 @@ from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError, missing_ops_message
 
 #: kept whole instead of decomposed: the table's versions are small matmuls / one fused
-#: softmax, where the decompositions are gathers and mask bookkeeping
+#: softmax, where the decompositions are gathers and mask bookkeeping. ``scaled_dot_product_
+#: attention`` itself is kept because its decomposition picks a kernel by the example's device:
+#: ``_scaled_dot_product_flash_attention_for_cpu`` on the CPU, but ``_efficient_attention`` /
+#: ``_flash_attention`` / ``_cudnn_attention`` for a module on CUDA, so the graph would depend
+#: on where the torch module lives
 _KEEP = (
     torch.ops.aten.upsample_bicubic2d.vec,
+    torch.ops.aten.scaled_dot_product_attention.default,
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
 )
 
