@@ -15,12 +15,20 @@ per-example export sidesteps them; a first-build check against the torch adapter
 catches a model whose outputs mix examples, which is then not cached. On a cache hit the
 artifact's ``call`` serves: ``jit``, ``grad`` and ``jax.export`` work, ``jax.vmap`` does not
 (JAX has no batching rule for a deserialised call); ``info["cache"]`` tells which it is.
+
+On a GPU (``build(spec, runtime="jax", device="cuda")``) the torch source has already moved
+the params there once; the JAX params share that device memory, the module is traced on its own
+device, the artifact is exported for that platform (which is part of the cache key), and
+``forward`` moves host inputs (NumPy, CPU tensors) to the params' device. The first-build check
+runs float32 at full precision on both sides (no TF32 in torch's cuDNN nor in XLA), so it tests
+the lowering, not the hardware's rounding; served calls use each framework's default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
+from torch.utils import _pytree as tpytree
 
 import interop
 
@@ -49,6 +58,11 @@ from .parity import parity
 #: a flat function: ``(params, (input leaves...)) -> (output leaves...)``
 Flat = Callable[[Mapping[str, Any], tuple[Any, ...]], tuple[Any, ...]]
 
+#: the first-build check of the cached artifact against the lowering, off the CPU: both run at
+#: JAX's default matmul precision (TF32 on NVIDIA GPUs since Ampere, ~1e-3 relative apart after
+#: a ViT-S), while a model whose outputs mix examples differs at the scale of its outputs
+ACCELERATOR_TOL = 2e-2
+
 _ALTERNATIVES = (
     "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
     "with interop.jax_function(adapter) (a host callback: differentiable, no XLA fusion)"
@@ -68,7 +82,9 @@ def lower_to_jax(
     """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
 
     Args:
-        adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``.
+        adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``, on
+            the CPU or a GPU (``build(..., device="cuda")``): the JAX params share its
+            tensors' memory there and the lowered function runs there.
         example_input: an input as ``adapter`` takes it (one ``(batch, ...)`` array, a tuple
             or a dict); its shapes and dtypes are traced. Default: zeros of
             ``adapter.info["input_shape"]``.
@@ -106,10 +122,13 @@ def lower_to_jax(
     kind, names, tensors = _as_torch_inputs(example)
     if dynamic_batch:
         tensors = _batch_of_two(names, tensors)
+    where = torch_device(adapter)
+    tensors = [t.to(where) for t in tensors]  # traced where the module is (its params' device)
     params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
+    platform = export_platform(params_device(params))
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
     enable_compilation_cache(root.parent if cache_dir is None else root)
-    key = jax_cache_key(adapter, example, dynamic_batch)
+    key = jax_cache_key(adapter, example, dynamic_batch, platform)
     entry = root / key[:32]
     loaded = load_entry(entry) if use_cache else None
     if loaded is not None:
@@ -119,13 +138,17 @@ def lower_to_jax(
     flat, structure = _lower(adapter, kind, names, tensors)
     info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / "forward.jax")}
     served = _wrap(adapter, flat, params, structure, kind, names, info)
-    check = _check_inputs(_restructure(kind, names, tensors))
-    _check_parity(served, adapter, check, atol, rtol)
+    check = tpytree.tree_map_only(
+        torch.Tensor, lambda t: t.to(where), _check_inputs(_restructure(kind, names, tensors))
+    )
+    with exact_float32(platform):
+        _check_parity(served, adapter, check, atol, rtol)
     if not use_cache:
         return served
-    exported = _export(flat, params, tensors, dynamic_batch)
+    exported = _export(flat, params, tensors, dynamic_batch, platform)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    if not parity(cached, served, check).ok(atol, rtol):  # a model mixing examples
+    tol = (atol, rtol) if platform == "cpu" else (max(atol, ACCELERATOR_TOL),) * 2
+    if not parity(cached, served, check).ok(*tol):  # a model mixing examples
         return attrs.evolve(served, info={**served.info, "cache": "off: outputs mix examples"})
     try:
         save_entry(entry, exported, {"key": key, "structure": structure})
@@ -152,6 +175,54 @@ def default_example(adapter: Adapter, example_input: Any, runtime: str) -> Any:
             fix="Pass example_input=torch.randn(1, 3, 224, 224) (your input shape)",
         )
     return torch.zeros(tuple(shape))
+
+
+def torch_device(adapter: Adapter) -> torch.device:
+    """Where a torch adapter's params are (the CPU for a module without tensors)."""
+    for t in adapter.params.values():
+        if isinstance(t, torch.Tensor):
+            return t.device
+    return torch.device("cpu")
+
+
+def params_device(params: Mapping[str, Any]) -> jax.Device | None:
+    """The one JAX device holding every array of ``params``; None for none or several."""
+    devices = {d for p in params.values() for d in p.devices()}
+    return next(iter(devices)) if len(devices) == 1 else None
+
+
+def export_platform(device: jax.Device | None) -> str:
+    """The ``jax.export`` platform of ``device``: ``"cpu"``, ``"cuda"``, ``"rocm"`` or ``"tpu"``
+    (a ``jax.Device`` says ``"gpu"`` for the two GPU kinds); JAX's default for None."""
+    if device is None:
+        return jax.export.default_export_platform()
+    if device.platform != "gpu":
+        return device.platform
+    for name in ("cuda", "rocm"):
+        try:
+            if device in jax.devices(name):
+                return name
+        except RuntimeError:  # JAX has no backend of that name here
+            continue
+    return jax.export.default_export_platform()
+
+
+@contextlib.contextmanager
+def exact_float32(platform: str) -> Iterator[None]:
+    """Off the CPU: float32 matmuls and convolutions at full precision in JAX and torch for
+    the block (no TF32), the settings restored after. On the CPU: nothing to change."""
+    if platform == "cpu":
+        yield
+        return
+    matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with jax.default_matmul_precision("highest"):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = cudnn
 
 
 def _require_torch(adapter: Any) -> None:
@@ -205,16 +276,21 @@ def _lower(
 
 
 def _export(
-    flat: Flat, params: Mapping[str, Any], tensors: list[torch.Tensor], dynamic_batch: bool
+    flat: Flat,
+    params: Mapping[str, Any],
+    tensors: list[torch.Tensor],
+    dynamic_batch: bool,
+    platform: str,
 ) -> jax.export.Exported:
-    """``flat`` as a ``jax.export`` artifact (batch symbolic when ``dynamic_batch``)."""
+    """``flat`` as a ``jax.export`` artifact for ``platform`` (where the params are, not JAX's
+    default backend), its batch symbolic when ``dynamic_batch``."""
     p_spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in params.items()}
     dtypes = [interop.to_jax(t).dtype for t in tensors]
     if not dynamic_batch:
         x_spec = tuple(
             jax.ShapeDtypeStruct(t.shape, d) for t, d in zip(tensors, dtypes, strict=True)
         )
-        return jax.export.export(jax.jit(flat))(p_spec, x_spec)
+        return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
     (b,) = jax.export.symbolic_shape("b")
     x_spec = tuple(
         jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
@@ -226,7 +302,7 @@ def _export(
 
         return jax.vmap(one)(*args)
 
-    return jax.export.export(jax.jit(per_example))(p_spec, x_spec)
+    return jax.export.export(jax.jit(per_example), platforms=(platform,))(p_spec, x_spec)
 
 
 def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float) -> None:
@@ -239,10 +315,15 @@ def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rt
         )
 
 
-def _as_jax(a: Any) -> Any:
+def _as_jax(a: Any, device: jax.Device | None) -> Any:
+    """An input as a JAX array; off the CPU, host arrays move to the params' ``device`` (a
+    torch tensor already there is shared, not copied)."""
+    on_host = device is None or device.platform == "cpu"
     if isinstance(a, torch.Tensor):
-        return interop.to_jax(a)
-    return jnp.asarray(a) if isinstance(a, np.ndarray) else a
+        return interop.to_jax(a) if on_host else interop.to_jax(a, device=device)
+    if isinstance(a, np.ndarray):
+        return jnp.asarray(a) if on_host else jax.device_put(a, device)
+    return a
 
 
 def _wrap(
@@ -254,16 +335,16 @@ def _wrap(
     names: Sequence[str],
     info: Mapping[str, Any],
 ) -> Adapter:
+    device = params_device(params)
+
     def forward(params: Mapping[str, Any], x: Any) -> Any:
         if kind == "dict":
             leaves = [x[n] for n in names]
         else:
             leaves = list(x) if kind == "tuple" else [x]
-        y = run(dict(params), tuple(_as_jax(a) for a in leaves))
+        y = run(dict(params), tuple(_as_jax(a, device) for a in leaves))
         return unflatten(structure, list(y))
 
-    devices = {d for p in params.values() for d in p.devices()}
-    device = next(iter(devices)) if len(devices) == 1 else None
     name = None if device is None else "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
     return Adapter(
         forward=forward,
