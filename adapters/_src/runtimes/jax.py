@@ -125,7 +125,8 @@ def lower_to_jax(
     where = torch_device(adapter)
     tensors = [t.to(where) for t in tensors]  # traced where the module is (its params' device)
     params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
-    platform = export_platform(params_device(params))
+    # a module on the CPU exports for the CPU even where JAX's default backend is a GPU
+    platform = "cpu" if where.type == "cpu" else export_platform(params_device(params))
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
     enable_compilation_cache(root.parent if cache_dir is None else root)
     key = jax_cache_key(adapter, example, dynamic_batch, platform)
@@ -147,7 +148,11 @@ def lower_to_jax(
         return served
     exported = _export(flat, params, tensors, dynamic_batch, platform)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    tol = (atol, rtol) if platform == "cpu" else (max(atol, ACCELERATOR_TOL),) * 2
+    tol = (
+        (atol, rtol)
+        if platform == "cpu"
+        else (max(atol, ACCELERATOR_TOL), max(rtol, ACCELERATOR_TOL))
+    )
     if not parity(cached, served, check).ok(*tol):  # a model mixing examples
         return attrs.evolve(served, info={**served.info, "cache": "off: outputs mix examples"})
     try:

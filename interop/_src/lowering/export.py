@@ -35,6 +35,10 @@ _KEEP = (
 )
 
 
+#: the largest batch torch.export is told about (see `export`)
+MAX_BATCH = 65535
+
+
 def op_name(target: Any) -> str:
     """The table key of a graph node's target (``"aten.add.Tensor"``, ``"operator.getitem"``)."""
     if isinstance(target, torch._ops.OpOverload):
@@ -62,7 +66,10 @@ def export(
         flat = [a for a in tpytree.tree_leaves(args) if isinstance(a, torch.Tensor)]
         dyn = None
         if dynamic_batch:
-            batch = torch.export.Dim("batch")
+            # bounded: on CUDA, torch's kernels guard the batch at 65535 (the grid's y/z limit;
+            # ResNet's convolutions / batch norms), which an unbounded Dim violates. The graph's
+            # ops do not depend on it, so the JAX function takes any batch.
+            batch = torch.export.Dim("batch", max=MAX_BATCH)
             dyn = tpytree.tree_map(
                 lambda a: {0: batch} if isinstance(a, torch.Tensor) and a.ndim else None, args
             )
