@@ -1,7 +1,7 @@
 """The GPU section of the benchmarks: one short script for a lent CUDA machine.
 
 ``python -m benchmarks.gpu [--out DIR] [--dry-run] [--only PART ...] [--in-process]`` runs
-five independent parts, each in its own process, and writes ``gpu_check.json``,
+six independent parts, each in its own process, and writes ``gpu_check.json``,
 ``gpu_check.md`` and ``gpu_check.log`` to ``DIR`` (default ``$OUT``, else
 ``benchmarks/results/gpu``):
 
@@ -10,7 +10,9 @@ five independent parts, each in its own process, and writes ``gpu_check.json``,
   (with controls that prove the checks can fail), conversion time vs size (1 KB .. 256 MB);
 * ``onnx``: ONNX Runtime's CUDA provider with IO binding vs eva's host round trip;
 * ``jax_function``: where the torch call runs inside JAX and its per-call / relative cost;
-* ``adapter``: adapter forward vs the raw module call on CUDA.
+* ``adapter``: adapter forward vs the raw module call on CUDA;
+* ``lowered``: ``build(spec, runtime="jax", device="cuda")`` (the backbone lowered into JAX)
+  vs torch eager, with its params placed once on the GPU.
 
 ``--dry-run`` runs the same logic on the CPU at tiny sizes (the test suite does). How to
 prepare and launch it on a lent machine: ``benchmarks/gpu/README.md``.

@@ -31,6 +31,8 @@ class Profile(NamedTuple):
         sizes: array sizes in bytes for the conversion-time sweep.
         onnx_models: the backbones of the ONNX part.
         vit: the backbone of the ``jax_function`` and adapter parts.
+        lowered_models: the backbones of the ``lowered`` part (``runtime="jax"``), in order.
+        lowered_batches: the batch sizes the ``lowered`` part times.
         batch: batch size of every backbone input ``(batch, 3, image, image)``.
         repeats: interleaved rounds per timed case (``benchmarks._timing.interleaved``).
         stream_n: side of the square matmul that writes a buffer in the stream checks.
@@ -43,6 +45,8 @@ class Profile(NamedTuple):
     sizes: tuple[int, ...]
     onnx_models: tuple[Model, ...]
     vit: Model
+    lowered_models: tuple[Model, ...]
+    lowered_batches: tuple[int, ...]
     batch: int
     repeats: int
     stream_n: int
@@ -59,6 +63,8 @@ VIT_DRY = Model(
     {**_HEADLESS, "img_size": 32, "depth": 1},
     32,
 )
+RESNET18 = Model("ResNet-18", "resnet18", _HEADLESS, 224)
+RESNET18_DRY = Model("ResNet-18 32px", "resnet18", _HEADLESS, 32)
 
 FULL = Profile(
     device="cuda",
@@ -66,6 +72,8 @@ FULL = Profile(
     sizes=(2**10, 2**14, 2**18, 2**22, 2**26, 2**28),  # 1 KB .. 256 MB
     onnx_models=(VIT_TINY, VIT_SMALL),
     vit=VIT_SMALL,
+    lowered_models=(VIT_SMALL, RESNET18),
+    lowered_batches=(1, 16),
     batch=16,
     repeats=15,
     stream_n=8192,
@@ -77,6 +85,8 @@ DRY = Profile(
     sizes=(2**10, 2**16),
     onnx_models=(VIT_DRY,),
     vit=VIT_DRY,
+    lowered_models=(VIT_DRY, RESNET18_DRY),
+    lowered_batches=(1, 2),
     batch=2,
     repeats=2,
     stream_n=64,

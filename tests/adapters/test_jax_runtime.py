@@ -16,7 +16,10 @@ import torch
 import yaml
 
 import adapters
+import interop
 import specs
+from adapters._src.runtimes.jax_cache import jax_cache_key
+from adapters._src.runtimes.jax_device import exact_float32, export_platform
 from adapters._src.runtimes.ort_cache import CacheWarning
 
 TINY_VIT = {"img_size": 32, "depth": 2, "num_classes": 0}
@@ -291,3 +294,82 @@ def test_cli_embed_runtime_jax_equals_torch(tmp_path, capsys) -> None:
 def test_runtime_jax_on_cuda_without_a_jax_gpu_names_the_device() -> None:
     with pytest.raises(adapters.BuildError, match=r"device: runtime='jax'.*sees no GPU"):
         adapters.build(SPEC, runtime="jax", device="cuda")
+
+
+@pytest.mark.slow  # a lowering, a jax.export and a cache write: ~5-10 s
+def test_build_without_an_example_traces_the_models_own_size() -> None:
+    # img_size=32 in model_kwargs: the pretrained config says 224, the model takes 32
+    backbone = adapters.build(SPEC, runtime="jax")
+    assert backbone.info["input_shape"] == (1, 3, 32, 32)
+    x = x_image(batch=2, seed=4)
+    ref = adapters.build(SPEC)  # other random weights: run it on the lowered adapter's
+    with torch.no_grad():
+        want = ref.forward(interop.to_torch(backbone.params), torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(jax.jit(backbone.forward)(backbone.params, x), want, atol=1e-4)
+
+
+def test_exact_float32_turns_tf32_off_in_both_frameworks_and_restores() -> None:
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high")  # TF32 allowed, as a user may have set it
+    try:
+        with exact_float32("cuda"):
+            assert torch.get_float32_matmul_precision() == "highest"
+            assert torch.backends.cudnn.allow_tf32 is False
+            assert jax.config.jax_default_matmul_precision == "highest"
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cudnn.allow_tf32 is before[1]
+        assert jax.config.jax_default_matmul_precision is None
+        with exact_float32("cpu"):  # nothing to change on the CPU
+            assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+
+
+def test_the_cache_key_names_the_export_platform(pair) -> None:
+    ref, low, _ = pair
+    assert export_platform(jax.devices("cpu")[0]) == "cpu"
+    x = torch.randn(2, 3, 32, 32)
+    keys = {p: jax_cache_key(ref, x, True, p) for p in ("cpu", "cuda")}
+    assert keys["cpu"] == low.info["cache_key"] and keys["cuda"] != keys["cpu"]
+
+
+def _jax_gpu() -> str | None:
+    """Why there is no GPU JAX backend and CUDA torch here, or None."""
+    if not torch.cuda.is_available():
+        return "needs a CUDA device for torch (torch.cuda.is_available() is False)"
+    try:
+        jax.devices("gpu")
+    except RuntimeError:
+        return f"needs a GPU backend for jax {jax.__version__} (a CUDA jaxlib); it has none"
+    return None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(_jax_gpu() is not None, reason=str(_jax_gpu()))
+def test_runtime_jax_on_cuda_runs_on_the_gpu_sharing_the_torch_weights() -> None:
+    torch.manual_seed(0)
+    backbone = adapters.build(SPEC, runtime="jax", device="cuda")
+    gpu = jax.devices("gpu")[0]
+    assert backbone.info["device"] == f"cuda:{gpu.id}"
+    state = backbone.module.state_dict()  # the torch module the source moved to the GPU once
+    for name, t in state.items():
+        assert t.device.type == "cuda" and backbone.params[name].devices() == {gpu}, name
+        if t.dtype.is_floating_point:
+            assert backbone.params[name].unsafe_buffer_pointer() == t.data_ptr(), name
+    x = torch.from_numpy(x_image(batch=4, seed=5)).cuda()
+    xj = interop.to_jax(x)  # jit takes JAX arrays: this one shares x's GPU memory
+    ref = adapters.build(SPEC, device="cuda")  # other random weights: run it on these
+    params = interop.to_torch(backbone.params)
+    forward = jax.jit(backbone.forward)
+    # at full float32 the lowering on the GPU equals torch on the GPU as on the CPU ...
+    with exact_float32("cuda"), torch.no_grad():
+        got, want = forward(backbone.params, xj), ref.forward(params, x)
+    assert got.devices() == {gpu}
+    np.testing.assert_allclose(np.asarray(got), want.cpu().numpy(), atol=1e-4, rtol=0)
+    # ... and at each framework's default (TF32 in XLA) within TF32's rounding
+    with torch.no_grad():
+        got, want = forward(backbone.params, xj), ref.forward(params, x)
+    scale = float(want.abs().max())
+    np.testing.assert_allclose(np.asarray(got), want.cpu().numpy(), atol=2e-2 * scale, rtol=0)
+    host = np.asarray(x.cpu())  # host input: moved to the params' GPU by forward
+    np.testing.assert_allclose(np.asarray(forward(backbone.params, host)), got, atol=1e-6)

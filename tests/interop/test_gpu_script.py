@@ -1,7 +1,8 @@
 """The GPU script's logic, proven on the CPU: ``benchmarks.gpu`` in its dry-run mode.
 
 The dry run executes every part (bridge pointers over the dtype table, stream checks, timing
-sweep, ONNX bound vs round trip, ``jax_function``, adapter vs module) with tiny sizes; a real
+sweep, ONNX bound vs round trip, ``jax_function``, adapter vs module, ``runtime="jax"`` vs
+torch eager) with tiny sizes; a real
 GPU run differs only in sizes and the device. The runner's isolation (a failing or hanging
 part costs only itself) is tested with real failing parts.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from benchmarks import gpu
-from benchmarks.gpu import bridge
+from benchmarks.gpu import bridge, lowered
 
 PARTS = list(gpu.PARTS)
 
@@ -42,6 +43,7 @@ def test_dry_run_part_passes_every_check(dry: tuple[dict, Path], name: str) -> N
         ("onnx", len(gpu.DRY.onnx_models)),
         ("jax_function", 2),
         ("adapter", 2),
+        ("lowered", len(gpu.DRY.lowered_models) * len(gpu.DRY.lowered_batches)),
     ],
 )
 def test_dry_run_times_every_case(dry: tuple[dict, Path], name: str, expected_rows: int) -> None:
@@ -119,4 +121,29 @@ def test_the_full_profile_fits_the_brief() -> None:
     assert full.device == "cuda" and not full.dry
     assert (min(full.sizes), max(full.sizes)) == (2**10, 2**28)  # 1 KB .. 256 MB
     assert full.batch == 16 and full.vit.name == "vit_small_patch16_224"
+    assert [m.name for m in full.lowered_models] == ["vit_small_patch16_224", "resnet18"]
+    assert full.lowered_batches == (1, 16)
     assert sum(gpu.TIMEOUTS.values()) <= gpu.BUDGET_S <= 300
+
+
+def test_lowered_part_checks_placement_transfers_and_parity(dry: tuple[dict, Path]) -> None:
+    part = dry[0]["parts"]["lowered"]
+    names = [c["name"] for c in part["checks"]]
+    for m in gpu.DRY.lowered_models:
+        assert f"lowered {m.label}: params unmoved after the timed calls" in names
+        for batch in gpu.DRY.lowered_batches:
+            case = f"lowered cpu {m.label} batch {batch}"
+            assert f"{case}: no host<->device transfer per jitted call" in names
+            assert any(n.startswith(f"{case}: output equals torch") for n in names)
+    for r in part["rows"]:
+        assert r["compile_s"] > 0 and r["build_s"] > 0 and r["torch_default_s"] > 0
+
+
+def test_lowered_part_skips_with_the_reason_without_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the part runs instead of skipping")
+    result = gpu.run_part(lowered.run, gpu.FULL)
+    assert result["status"] == "skipped" and not result["checks"] and not result["rows"]
+    assert "sees no GPU" in result["skipped"][0]["why"]

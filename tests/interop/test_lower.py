@@ -146,6 +146,51 @@ def test_params_share_the_torch_memory(vit) -> None:
         assert interop.data_ptr(params[k]) == v.data_ptr(), k
 
 
+def test_attention_stays_one_device_independent_op() -> None:
+    # decomposed, SDPA becomes a kernel chosen by the example's device (the CPU flash op here,
+    # _scaled_dot_product_efficient_attention on CUDA), and a module on CUDA would not lower
+    from interop._src.lowering import export as _export
+
+    model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1, num_classes=0)
+    ep = _export.export(model, (torch.randn(2, 3, 16, 16),), True)
+    names = [_export.op_name(n.target) for n in ep.graph.nodes if n.op == "call_function"]
+    attention = [n for n in names if "attention" in n]
+    assert attention == ["aten.scaled_dot_product_attention.default"], attention
+
+
+def _on_fake_cuda(module: torch.nn.Module, shape: tuple[int, ...]) -> tuple:
+    """``module`` with fake CUDA params and a fake CUDA input: torch.export traces with fake
+    tensors anyway, so the graph is the one a real GPU gives, without needing a GPU."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode()
+    with mode:
+        for sub in module.modules():
+            for k, p in [(k, p) for k, p in sub._parameters.items() if p is not None]:
+                fake = mode.from_tensor(p).to("cuda")
+                sub._parameters[k] = torch.nn.Parameter(fake, requires_grad=p.requires_grad)
+            for k, b in [(k, b) for k, b in sub._buffers.items() if b is not None]:
+                sub._buffers[k] = mode.from_tensor(b).to("cuda")
+        return mode, mode.from_tensor(torch.empty(shape)).to("cuda")
+
+
+@pytest.mark.skipif(not torch.backends.cuda.is_built(), reason="needs a CUDA build of torch")
+@pytest.mark.parametrize(
+    ("name", "kwargs", "size"),
+    [("resnet18", {}, 64), ("vit_tiny_patch16_224", {"img_size": 32, "depth": 1}, 32)],
+)
+def test_a_module_on_cuda_exports_to_table_ops(name: str, kwargs: dict, size: int) -> None:
+    # an unbounded batch broke ResNet's export on CUDA (a 65535 guard); attention must not
+    # become a CUDA-only kernel
+    from interop._src.lowering import export as _export
+
+    model = _tiny(name, num_classes=0, **kwargs)
+    mode, x = _on_fake_cuda(model, (2, 3, size, size))
+    with mode:
+        ep = _export.export(model, (x,), True)
+    _export.check(ep, name)  # raises LoweringError naming any op outside the table
+
+
 def test_jit_grad_matches_torch_autograd(vit) -> None:
     model, forward, params = vit
     x = torch.randn(2, 3, 16, 16)

@@ -472,6 +472,19 @@ def test_attention_blocks_grad_and_symbolic_batch(monkeypatch: pytest.MonkeyPatc
     np.testing.assert_allclose(np.asarray(exported.call(x, x, x)), np.asarray(fn(x, x, x)))
 
 
+def test_attention_is_one_batched_call_off_the_cpu() -> None:
+    """Lowered for CUDA, unmasked SDPA has no loop over blocks (one batched softmax-matmul,
+    equal to torch); lowered for the CPU it keeps the blocks' lax.map (a while loop)."""
+    q, k, v = r(3, 4, 5, 8), r(3, 4, 7, 8), r(3, 4, 7, 8)
+    want = aten._scaled_dot_product_flash_attention_for_cpu.default(q, k, v, scale=0.3)
+    got = _attention._softmax_matmul(*map(_to_jax, (q, k, v)), 0.3)
+    _compare(_fl, got, want[:2])
+    fn = jax.jit(lambda *qkv: _attention.attention(*qkv, None, False, 0.3)[0])
+    args = [jax.ShapeDtypeStruct(t.shape, jnp.float32) for t in (q, k, v)]
+    text = {p: jax.export.export(fn, platforms=(p,))(*args).mlir_module() for p in ("cpu", "cuda")}
+    assert "stablehlo.while" in text["cpu"] and "stablehlo.while" not in text["cuda"]
+
+
 def test_attention_blocks_low_precision() -> None:
     """bfloat16 in, bfloat16 out, accumulated in float32 like torch's CPU kernel."""
     q, k, v = (r(2, 4, 9, 8).bfloat16() for _ in range(3))

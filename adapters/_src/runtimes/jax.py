@@ -15,6 +15,13 @@ check batch whole against each row alone), recorded as ``independent_rows``. On 
 the artifact serves through ``jax_served.py``: ``jit``, ``grad`` (first order), ``vmap`` and
 ``jax.export`` work; a vmapped axis is folded into the batch (one call) when the rows are
 independent and the params shared, else looped. ``info["cache"]`` tells which it is.
+
+On a GPU (``build(spec, runtime="jax", device="cuda")``) the torch source has already moved
+the params there once; the JAX params share that device memory, the module is traced on its own
+device, the artifact is exported for that platform (which is part of the cache key), and
+``forward`` moves host inputs (NumPy, CPU tensors) to the params' device. The first-build check
+runs float32 at full precision on both sides (no TF32 in torch's cuDNN nor in XLA), so it tests
+the lowering, not the hardware's rounding; served calls use each framework's default.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
+from torch.utils import _pytree as tpytree
 
 import interop
 
@@ -40,6 +48,13 @@ from .jax_cache import (
     jax_cache_key,
     load_entry,
     save_entry,
+)
+from .jax_device import (
+    ACCELERATOR_TOL,
+    exact_float32,
+    export_platform,
+    params_device,
+    torch_device,
 )
 from .jax_served import served_call
 from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
@@ -69,7 +84,9 @@ def lower_to_jax(
     """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
 
     Args:
-        adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``.
+        adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``, on
+            the CPU or a GPU (``build(..., device="cuda")``): the JAX params share its
+            tensors' memory there and the lowered function runs there.
         example_input: an input as ``adapter`` takes it (one ``(batch, ...)`` array, a tuple
             or a dict); its shapes and dtypes are traced. Default: zeros of
             ``adapter.info["input_shape"]``.
@@ -109,10 +126,14 @@ def lower_to_jax(
     kind, names, tensors = _as_torch_inputs(example)
     if dynamic_batch:
         tensors = _batch_of_two(names, tensors)
+    where = torch_device(adapter)
+    tensors = [t.to(where) for t in tensors]  # traced where the module is (its params' device)
     params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
+    # a module on the CPU exports for the CPU even where JAX's default backend is a GPU
+    platform = "cpu" if where.type == "cpu" else export_platform(params_device(params))
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
     enable_compilation_cache(root.parent if cache_dir is None else root)
-    key = jax_cache_key(adapter, example, dynamic_batch)
+    key = jax_cache_key(adapter, example, dynamic_batch, platform)
     entry = root / key[:32]
     loaded = load_entry(entry) if use_cache else None
     if loaded is not None:
@@ -123,16 +144,24 @@ def lower_to_jax(
     flat, structure = _lower(adapter, kind, names, tensors)
     info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / "forward.jax")}
     served = _wrap(adapter, flat, params, structure, kind, names, info)
-    check = _check_inputs(_restructure(kind, names, tensors))
-    _check_parity(served, adapter, check, atol, rtol)
+    check = tpytree.tree_map_only(
+        torch.Tensor, lambda t: t.to(where), _check_inputs(_restructure(kind, names, tensors))
+    )
+    with exact_float32(platform):
+        _check_parity(served, adapter, check, atol, rtol)
     if not use_cache:
         return served
-    exported = _export(flat, params, tensors, dynamic_batch)
+    exported = _export(flat, params, tensors, dynamic_batch, platform)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    if not parity(cached, served, check).ok(atol, rtol):
+    tol = (
+        (atol, rtol)
+        if platform == "cpu"
+        else (max(atol, ACCELERATOR_TOL), max(rtol, ACCELERATOR_TOL))
+    )
+    if not parity(cached, served, check).ok(*tol):
         why = "off: the jax.export artifact does not match the lowering"
         return attrs.evolve(served, info={**served.info, "cache": why})
-    rows = dynamic_batch and _independent_rows(cached, check, atol, rtol)
+    rows = dynamic_batch and _independent_rows(cached, check, *tol)
     try:
         save_entry(entry, exported, {"key": key, "structure": structure, "independent_rows": rows})
     except ValueError as err:  # jax.export cannot write the VJP: served, not cached
@@ -205,21 +234,26 @@ def _lower(
 
 
 def _export(
-    flat: Flat, params: Mapping[str, Any], tensors: list[torch.Tensor], dynamic_batch: bool
+    flat: Flat,
+    params: Mapping[str, Any],
+    tensors: list[torch.Tensor],
+    dynamic_batch: bool,
+    platform: str,
 ) -> jax.export.Exported:
-    """``flat`` as a ``jax.export`` artifact (batch symbolic when ``dynamic_batch``)."""
+    """``flat`` as a ``jax.export`` artifact for ``platform`` (where the params are, not JAX's
+    default backend), its batch symbolic when ``dynamic_batch``."""
     p_spec = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in params.items()}
     dtypes = [interop.to_jax(t).dtype for t in tensors]
     if not dynamic_batch:
         x_spec = tuple(
             jax.ShapeDtypeStruct(t.shape, d) for t, d in zip(tensors, dtypes, strict=True)
         )
-        return jax.export.export(jax.jit(flat))(p_spec, x_spec)
+        return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
     (b,) = jax.export.symbolic_shape("b")
     x_spec = tuple(
         jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
     )
-    return jax.export.export(jax.jit(flat))(p_spec, x_spec)
+    return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
 
 
 def _independent_rows(cached: Adapter, check: Any, atol: float, rtol: float) -> bool:
@@ -253,10 +287,15 @@ def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rt
         )
 
 
-def _as_jax(a: Any) -> Any:
+def _as_jax(a: Any, device: jax.Device | None) -> Any:
+    """An input as a JAX array; off the CPU, host arrays move to the params' ``device`` (a
+    torch tensor already there is shared, not copied)."""
+    on_host = device is None or device.platform == "cpu"
     if isinstance(a, torch.Tensor):
-        return interop.to_jax(a)
-    return jnp.asarray(a) if isinstance(a, np.ndarray) else a
+        return interop.to_jax(a) if on_host else interop.to_jax(a, device=device)
+    if isinstance(a, np.ndarray):
+        return jnp.asarray(a) if on_host else jax.device_put(a, device)
+    return a
 
 
 def _wrap(
@@ -268,16 +307,16 @@ def _wrap(
     names: Sequence[str],
     info: Mapping[str, Any],
 ) -> Adapter:
+    device = params_device(params)
+
     def forward(params: Mapping[str, Any], x: Any) -> Any:
         if kind == "dict":
             leaves = [x[n] for n in names]
         else:
             leaves = list(x) if kind == "tuple" else [x]
-        y = run(dict(params), tuple(_as_jax(a) for a in leaves))
+        y = run(dict(params), tuple(_as_jax(a, device) for a in leaves))
         return unflatten(structure, list(y))
 
-    devices = {d for p in params.values() for d in p.devices()}
-    device = next(iter(devices)) if len(devices) == 1 else None
     name = None if device is None else "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
     return Adapter(
         forward=forward,

@@ -1,7 +1,8 @@
 """The JAX runtime's on-disk cache: a lowered backbone stored as a ``jax.export`` artifact.
 
 An entry is a directory named after `jax_cache_key` (the ONNX Runtime cache's key inputs, see
-``ort_cache.cache_key``, plus the JAX version and this layout's format) holding
+``ort_cache.cache_key``, plus the JAX version, this layout's format and the export platform)
+holding
 ``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its first-order VJP, so
 ``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure, whether output rows
 depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and the sha256 of
@@ -42,10 +43,17 @@ def default_jax_cache_dir() -> Path:
     return default_cache_dir().parent / "jax"
 
 
-def jax_cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool) -> str:
-    """The hex key of a lowered backbone: the ONNX key's inputs plus the JAX version."""
+def jax_cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool, platform: str) -> str:
+    """The hex key of a lowered backbone: the ONNX key's inputs plus the JAX version and the
+    platform the artifact is exported for (``"cpu"``, ``"cuda"``, ...: an artifact runs only
+    there)."""
     base = cache_key(adapter, example_input, dynamic_batch)
-    payload = {"onnx_key": base, "jax": jax.__version__, "format": JAX_CACHE_FORMAT}
+    payload = {
+        "onnx_key": base,
+        "jax": jax.__version__,
+        "format": JAX_CACHE_FORMAT,
+        "platform": platform,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

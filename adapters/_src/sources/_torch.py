@@ -171,16 +171,50 @@ def out_indices_call(
 
 
 def input_shape_of(module: torch.nn.Module) -> tuple[int, ...] | None:
-    """``(1, C, H, W)`` from a timm ``pretrained_cfg`` or a HuggingFace config, if known."""
+    """``(1, C, H, W)`` the module takes, from timm's or HuggingFace's config, if known.
+
+    For a timm model the pretrained config gives the default, and the model as built wins:
+    a ViT created with ``img_size=`` reports that size (the one its position embedding and
+    `timm_preprocess` use), and a model created with ``in_chans=`` reports the channels of
+    its first convolution (``pretrained_cfg["first_conv"]``). The JAX and ONNX Runtime
+    runtimes trace zeros of this shape when no example input is given.
+    """
     cfg = getattr(module, "pretrained_cfg", None)
     if isinstance(cfg, Mapping) and cfg.get("input_size"):
-        return (1, *tuple(cfg["input_size"]))
+        channels, h, w = (int(v) for v in cfg["input_size"])
+        h, w = built_img_size(module) or (h, w)
+        return (1, first_conv_channels(module, cfg) or channels, h, w)
     config = getattr(module, "config", None)
     size = getattr(config, "image_size", None)
     channels = getattr(config, "num_channels", 3)
     if isinstance(size, int):
         return (1, channels, size, size)
     return None
+
+
+def built_img_size(module: torch.nn.Module) -> tuple[int, int] | None:
+    """``(H, W)`` a timm ViT-style model was built for (``patch_embed.img_size``), when its
+    patch embedding insists on it (``strict_img_size``); None otherwise (a CNN, or a
+    ``dynamic_img_size`` model, which takes its data config's size)."""
+    patch = getattr(module, "patch_embed", None)
+    img_size = getattr(patch, "img_size", None)
+    if img_size is None or not getattr(patch, "strict_img_size", True):
+        return None
+    h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    return int(h), int(w)
+
+
+def first_conv_channels(module: torch.nn.Module, cfg: Mapping[str, Any]) -> int | None:
+    """Input channels of the convolution timm names in ``cfg["first_conv"]``, if it has one."""
+    name = cfg.get("first_conv")
+    if not isinstance(name, str):
+        return None
+    try:
+        conv = module.get_submodule(name)
+    except AttributeError:  # a config naming a layer this variant does not have
+        return None
+    channels = getattr(conv, "in_channels", None)
+    return int(channels) if isinstance(channels, int) else None
 
 
 def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
@@ -193,10 +227,7 @@ def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
     cfg = timm.data.resolve_model_data_config(module)
     channels, h, w = cfg["input_size"]
     # A model built with img_size=... keeps its pretrained config's size; trust the model.
-    patch = getattr(module, "patch_embed", None)
-    img_size = getattr(patch, "img_size", None)
-    if img_size is not None and getattr(patch, "strict_img_size", True):
-        h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    h, w = built_img_size(module) or (h, w)
     interp = cfg.get("interpolation", "bicubic")
     return Preprocess(
         size=(int(h), int(w)),

@@ -6,8 +6,8 @@ times (max, exp, sum, scale), which is memory-bound: ViT-S/8 at batch 16 (785 to
 ran its attention ~4x slower than torch. Here the ``batch x heads`` slices are taken in groups
 whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per step), each with one ``exp``
 and the softmax's division moved after the second matmul (``L x E`` divisions, not ``L x S``).
-Unmasked attention of 4-D inputs takes that route; masks and causal attention take the dense
-one, which also returns zeros, not NaN, for a row with every key masked, as torch's kernel does.
+Unmasked attention of 4-D inputs takes that route on the CPU (on a GPU, all slices in one
+batched call); masks and causal attention take the dense one, which also returns zeros, not NaN, for a row with every key masked, as torch's kernel does.
 ``benchmarks/lowering_attention.py`` measures both against torch.
 """
 
@@ -30,7 +30,16 @@ def attention(q, k, v, attn_mask, is_causal, scale) -> tuple[Any, Any]:
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if attn_mask is None and not is_causal and _blockable(q, k, v):
         group = _group(q.shape[1], q.shape[2] * k.shape[2])
-        return _blocked(q, k, v, scale, group)
+        # the blocks keep the logits in a CPU's caches; elsewhere (a GPU) every batch x head
+        # slice runs at once: lax.map would serialise the blocks, one small kernel each.
+        # Chosen when XLA lowers for the platform the arrays are on, not by JAX's default.
+        return lax.platform_dependent(
+            q,
+            k,
+            v,
+            cpu=lambda q, k, v: _blocked(q, k, v, scale, group),
+            default=lambda q, k, v: _softmax_matmul(q, k, v, scale),
+        )
     return _dense(q, k, v, attn_mask, is_causal, scale)
 
 

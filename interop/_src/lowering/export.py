@@ -23,11 +23,20 @@ from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError, missing_ops_message
 
 #: kept whole instead of decomposed: the table's versions are small matmuls / one fused
-#: softmax, where the decompositions are gathers and mask bookkeeping
+#: softmax, where the decompositions are gathers and mask bookkeeping. ``scaled_dot_product_
+#: attention`` itself is kept because its decomposition picks a kernel by the example's device:
+#: ``_scaled_dot_product_flash_attention_for_cpu`` on the CPU, but ``_efficient_attention`` /
+#: ``_flash_attention`` / ``_cudnn_attention`` for a module on CUDA, so the graph would depend
+#: on where the torch module lives
 _KEEP = (
     torch.ops.aten.upsample_bicubic2d.vec,
+    torch.ops.aten.scaled_dot_product_attention.default,
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
 )
+
+
+#: the largest batch torch.export is told about (see `export`)
+MAX_BATCH = 65535
 
 
 def op_name(target: Any) -> str:
@@ -95,7 +104,10 @@ def _batch_dynamic(args: tuple) -> tuple[tuple, torch.export.ShapesCollection]:
         args = tpytree.tree_map_only(
             torch.Tensor, lambda a: torch.cat([a, a]) if a.ndim else a, args
         )
-    batch = torch.export.Dim("batch")
+    # bounded: on CUDA, torch's kernels guard the batch at 65535 (the grid's y/z limit;
+    # ResNet's convolutions / batch norms), which an unbounded Dim violates. The graph's ops do
+    # not depend on it, so the JAX function takes any batch.
+    batch = torch.export.Dim("batch", max=MAX_BATCH)
     dyn = torch.export.ShapesCollection()
     for a in tpytree.tree_leaves(args):
         if isinstance(a, torch.Tensor) and a.ndim:
