@@ -1,14 +1,15 @@
-"""Scaled dot-product attention for the op table, in cache-sized blocks.
+"""Scaled dot-product attention for the op table: one-exp softmax, in blocks for long inputs.
 
 torch's CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) never writes the whole
-``(..., L, S)`` logits tensor to memory; a plain lowering does, and then reads it four more
-times (max, exp, sum, scale), which is memory-bound: ViT-S/8 at batch 16 (785 tokens, 6 heads)
-ran its attention ~4x slower than torch. Here the ``batch x heads`` slices are taken in groups
-whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per step), each with one ``exp``
-and the softmax's division moved after the second matmul (``L x E`` divisions, not ``L x S``).
-Unmasked attention of 4-D inputs takes that route on the CPU (on a GPU, all slices in one
-batched call); masks and causal attention take the dense one, which also returns zeros, not NaN, for a row with every key masked, as torch's kernel does.
-``benchmarks/lowering_attention.py`` measures both against torch.
+``(..., L, S)`` logits tensor to memory. The plain lowering (logsumexp, then ``exp`` again)
+ran ViT attention 3.5-4.8x slower than it at batch 16. Unmasked attention of 4-D inputs now
+takes one ``exp`` with the softmax's division moved after the second matmul (``L x E``
+divisions, not ``L x S``): for up to ``WHOLE_MAX_TOKENS`` tokens on every ``batch x heads``
+slice at once (on par with torch at 197 tokens), beyond that, on the CPU, in groups of slices
+whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per step; 1.5-2.9x torch's time
+instead of 3.5-4.8x). Masks and causal attention take the dense form, which also returns
+zeros, not NaN, for a row with every key masked, as torch's kernel does. The attention rows
+of ``benchmarks/lowering.py`` measure each form against torch.
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ from jax import lax
 #: 4-16 MiB was fastest for 197-1370 tokens; 28 MiB and up falls off (2.5x slower at 1370)
 BLOCK_BYTES = 16 << 20
 
+#: up to this many query and key tokens the one-exp softmax runs on every slice at once: on
+#: XLA's CPU it matched torch's kernel at 197 tokens (ViT-/16 at 224 px) where the blocks took
+#: 2x as long, and fell off a cliff past 256 (3x slower at 257, where the blocks win)
+WHOLE_MAX_TOKENS = 256
+
 
 def attention(q, k, v, attn_mask, is_causal, scale) -> tuple[Any, Any]:
     """``(out, logsumexp)`` of ATen's SDPA without dropout, for any float dtype."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if attn_mask is None and not is_causal and _blockable(q, k, v):
+        if max(q.shape[2], k.shape[2]) <= WHOLE_MAX_TOKENS:
+            return _softmax_matmul(q, k, v, scale)
         group = _group(q.shape[1], q.shape[2] * k.shape[2])
         # the blocks keep the logits in a CPU's caches; elsewhere (a GPU) every batch x head
         # slice runs at once: lax.map would serialise the blocks, one small kernel each.
