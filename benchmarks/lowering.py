@@ -246,7 +246,7 @@ def _attention_case(case: str, shape: tuple[int, ...], quick: bool) -> list[dict
         fns[f"blocked {mib} MiB"] = timed(
             lambda a, b, c, g=g: _attention._blocked(a, b, c, scale, g)[0]
         )
-    t = interleaved(fns, repeats=3 if quick else 7, warmup=1)
+    t = interleaved(fns, repeats=3 if quick else 7, warmup=1, number=3)
     names = [n for n in fns if n != "torch"]
     return [ratio_row(case, t, name, "torch", loadavg=_load()) for name in names]
 
