@@ -150,6 +150,27 @@ def _registry_timm(entry: str, arch: str, **extra: Any) -> Callable[[], torch.nn
     return make
 
 
+#: the volume the 3D registry encoders are checked on: the smallest their five 2x downsamplings
+#: leave more than one voxel for instance norm in
+VOLUME = (1, 64, 64, 64)
+
+
+def _registry_module(entry: str, **overrides: Any) -> Callable[[], torch.nn.Module]:
+    """A registry ``ModuleSpec`` entry's class on its own init args (``overrides`` win), random
+    weights, taking a ``VOLUME`` input."""
+
+    def make() -> torch.nn.Module:
+        import adapters
+
+        spec = adapters.registry_spec(entry)
+        mod, _, cls = spec.class_path.rpartition(".")
+        module = getattr(importlib.import_module(mod), cls)(**{**spec.init_args, **overrides})
+        module.coverage_input = VOLUME
+        return module
+
+    return make
+
+
 def _hf(config: str, model: str, **cfg: Any) -> Callable[[], torch.nn.Module]:
     def make() -> torch.nn.Module:
         import transformers
@@ -246,6 +267,17 @@ REGISTRY: dict[str, Callable[[], torch.nn.Module]] = {
     "universal/vit_tiny_patch16_224_random": _registry_timm(
         "universal/vit_tiny_patch16_224_random", "vit_tiny_patch16_224"
     ),
+    "pathology/hkust_gpfm": _registry_timm("pathology/hkust_gpfm", "vit_large_patch14_dinov2"),
+    "universal/efficientnet_lite0_imagenet": _timm("tf_efficientnet_lite0"),
+    "segresnet_encoder": _registry_module("segresnet_encoder"),
+    "radiology/suprem_segresnet": _registry_module("radiology/suprem_segresnet"),
+    "radiology/swin_unetr_encoder": _registry_module("radiology/swin_unetr_encoder"),
+    "radiology/suprem_swin_unetr": _registry_module("radiology/suprem_swin_unetr"),
+    "radiology/universal_swinunetr": _registry_module("radiology/universal_swinunetr"),
+    "radiology/voco_b": _registry_module("radiology/voco_b"),
+    # VoCo-L / -H: feature size 96 / 192, cut to 48 (the same ops; the full ones need GBs here)
+    "radiology/voco_l": _registry_module("radiology/voco_l", feature_size=48),
+    "radiology/voco_h": _registry_module("radiology/voco_h", feature_size=48),
 }
 
 HF = {
@@ -271,6 +303,9 @@ def candidates() -> list[tuple[str, str, Callable[[], torch.nn.Module]]]:
 
 
 def _input(module: torch.nn.Module, batch: int) -> torch.Tensor:
+    volume = getattr(module, "coverage_input", None)
+    if volume is not None:
+        return torch.randn(batch, *volume)
     cfg = getattr(module, "pretrained_cfg", None) or {}
     c, h, w = cfg.get("input_size", (3, 224, 224))
     config = getattr(module, "config", None)
@@ -354,7 +389,8 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"# interop.lower coverage ({meta['date']})",
         "",
         f"{len(ok)}/{len(rows)} lower; {len(exact)}/{len(rows)} within 1e-4 max abs diff. "
-        f"float32, random weights and input; registry ViTs cut to {DEPTH} blocks; diff at the "
+        f"float32, random weights and input; registry ViTs cut to {DEPTH} blocks, VoCo-L/H to feature size 48, the 3D "
+        f"encoders on a {'x'.join(map(str, VOLUME))} volume; diff at the "
         f"compile batch (2 in the accuracy pass, {BATCH} where speed was measured). "
         "speedup = torch-eager time / JAX (jit) time (above 1: JAX faster), median of "
         "interleaved rounds. Load average (1, 5, 15 min) at each row; the machine is shared.",

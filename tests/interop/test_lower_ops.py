@@ -205,6 +205,12 @@ case(
     0.1,
     1e-3,
 )
+case(
+    "aten._native_batch_norm_legit.no_stats", 3 * r(2, 3, 4, 5, 2) + 1, r(3), r(3), True, 0.1, 1e-5
+)
+case(
+    "aten._native_batch_norm_legit.no_stats", r(1, 6, 3, 3), None, None, True, 0.1, 1e-3, id="none"
+)
 _q, _k, _v = r(2, 2, 5, 8), r(2, 2, 6, 8), r(2, 2, 6, 8)
 _fl = "aten._scaled_dot_product_flash_attention_for_cpu.default"
 case(_fl, _q, _k, _v)
@@ -443,7 +449,7 @@ def test_depthwise_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_attention_blocks_match_torch(monkeypatch: pytest.MonkeyPatch, block_bytes: int) -> None:
     """Unmasked SDPA in blocks of 1, 2 or all 4 heads: output and logsumexp equal torch's."""
-    monkeypatch.setattr(_attention, "WHOLE_MAX_TOKENS", 0)  # blocks at any length
+    monkeypatch.setattr(_attention, "WHOLE_MAX_KEYS", 0)  # blocks at any length
     monkeypatch.setattr(_attention, "BLOCK_BYTES", block_bytes)
     q, k, v = r(3, 4, 5, 8), r(3, 4, 7, 8), r(3, 4, 7, 8)
     group = _attention._group(4, 5 * 7)
@@ -455,7 +461,7 @@ def test_attention_blocks_match_torch(monkeypatch: pytest.MonkeyPatch, block_byt
 
 def test_attention_blocks_grad_and_symbolic_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Gradients through the blocked form equal autograd's; a symbolic batch exports."""
-    monkeypatch.setattr(_attention, "WHOLE_MAX_TOKENS", 0)
+    monkeypatch.setattr(_attention, "WHOLE_MAX_KEYS", 0)
     monkeypatch.setattr(_attention, "BLOCK_BYTES", 4 * 5 * 5 * 2)
     q, k, v = (r(2, 4, 5, 8).requires_grad_() for _ in range(3))
     torch.nn.functional.scaled_dot_product_attention(q, k, v).square().sum().backward()
@@ -474,6 +480,18 @@ def test_attention_blocks_grad_and_symbolic_batch(monkeypatch: pytest.MonkeyPatc
     np.testing.assert_allclose(np.asarray(exported.call(x, x, x)), np.asarray(fn(x, x, x)))
 
 
+@pytest.mark.parametrize("whole_max_keys", [0, 320], ids=["blocked", "all-slices"])
+def test_attention_query_chunks_match_torch(
+    monkeypatch: pytest.MonkeyPatch, whole_max_keys
+) -> None:
+    """Queries in chunks of at most 2 (2, 2, 1 of 5), blocked or not: torch's output and lse."""
+    monkeypatch.setattr(_attention, "QUERY_CHUNK", 2)
+    monkeypatch.setattr(_attention, "WHOLE_MAX_KEYS", whole_max_keys)
+    q, k, v = r(3, 4, 5, 8), r(3, 4, 7, 8), r(3, 4, 7, 8)
+    want = aten._scaled_dot_product_flash_attention_for_cpu.default(q, k, v, scale=0.3)
+    _compare(_fl, TABLE[_fl](*map(_to_jax, (q, k, v)), scale=0.3), want[:2])
+
+
 def test_attention_is_one_batched_call_off_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lowered for CUDA, long unmasked SDPA has no loop over blocks (one batched
     softmax-matmul, equal to torch); lowered for the CPU it keeps the blocks' lax.map (a while
@@ -486,7 +504,7 @@ def test_attention_is_one_batched_call_off_the_cpu(monkeypatch: pytest.MonkeyPat
     args = [jax.ShapeDtypeStruct(t.shape, jnp.float32) for t in (q, k, v)]
     text = {p: jax.export.export(fn, platforms=(p,))(*args).mlir_module() for p in ("cpu", "cuda")}
     assert "stablehlo.while" not in text["cpu"] and "stablehlo.while" not in text["cuda"]
-    monkeypatch.setattr(_attention, "WHOLE_MAX_TOKENS", 6)  # 7 keys: past it
+    monkeypatch.setattr(_attention, "WHOLE_MAX_KEYS", 6)  # 7 keys: past it
     fn = jax.jit(lambda *qkv: _attention.attention(*qkv, None, False, 0.3)[0])  # traced anew
     text = {p: jax.export.export(fn, platforms=(p,))(*args).mlir_module() for p in ("cpu", "cuda")}
     assert "stablehlo.while" in text["cpu"] and "stablehlo.while" not in text["cuda"]

@@ -4,10 +4,10 @@ torch's CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) never write
 ``(..., L, S)`` logits tensor to memory. The plain lowering (logsumexp, then ``exp`` again)
 ran ViT attention 3.5-4.8x slower than it at batch 16. Unmasked attention of 4-D inputs now
 takes one ``exp`` with the softmax's division moved after the second matmul (``L x E``
-divisions, not ``L x S``): for up to ``WHOLE_MAX_TOKENS`` tokens on every ``batch x heads``
-slice at once (on par with torch at 197 tokens), beyond that, on the CPU, in groups of slices
-whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per step; 1.5-2.9x torch's time
-instead of 3.5-4.8x). Masks and causal attention take the dense form, which also returns
+divisions, not ``L x S``), on at most ``QUERY_CHUNK`` queries at a time: for up to
+``WHOLE_MAX_KEYS`` keys on every ``batch x heads`` slice at once (on par with torch at 197
+tokens), beyond that, on the CPU, in groups of slices whose logits fit in ``BLOCK_BYTES``
+(``lax.map``, one group per step; 1.5-2x torch's time instead of 3.5-4.8x). Masks and causal attention take the dense form, which also returns
 zeros, not NaN, for a row with every key masked, as torch's kernel does. The attention rows
 of ``benchmarks/lowering.py`` measure each form against torch.
 """
@@ -25,18 +25,21 @@ from jax import lax
 #: 4-16 MiB was fastest for 197-1370 tokens; 28 MiB and up falls off (2.5x slower at 1370)
 BLOCK_BYTES = 16 << 20
 
-#: up to this many query and key tokens the one-exp softmax runs on every slice at once: on
-#: XLA's CPU it matched torch's kernel at 197 tokens (ViT-/16 at 224 px) where the blocks took
-#: 2x as long, and fell off a cliff past 256 (3x slower at 257, where the blocks win)
-WHOLE_MAX_TOKENS = 256
+#: queries per softmax-matmul: XLA's CPU dot fell off a cliff past 256 rows (attention over
+#: 257 tokens took 3x as long as over 256); longer inputs go in chunks of at most this many
+QUERY_CHUNK = 256
+
+#: up to this many keys every batch x head slice runs at once (on par with torch at 197 tokens,
+#: 1.3-1.5x its time at 257-261, where the blocks took 2.3-2.9x); beyond, blocks of slices
+WHOLE_MAX_KEYS = 320
 
 
 def attention(q, k, v, attn_mask, is_causal, scale) -> tuple[Any, Any]:
     """``(out, logsumexp)`` of ATen's SDPA without dropout, for any float dtype."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     if attn_mask is None and not is_causal and _blockable(q, k, v):
-        if max(q.shape[2], k.shape[2]) <= WHOLE_MAX_TOKENS:
-            return _softmax_matmul(q, k, v, scale)
+        if k.shape[2] <= WHOLE_MAX_KEYS:
+            return _query_chunks(q, k, v, scale)
         group = _group(q.shape[1], q.shape[2] * k.shape[2])
         # the blocks keep the logits in a CPU's caches; elsewhere (a GPU) every batch x head
         # slice runs at once: lax.map would serialise the blocks, one small kernel each.
@@ -75,12 +78,26 @@ def _softmax_matmul(q, k, v, scale) -> tuple[jax.Array, jax.Array]:
     return out.astype(v.dtype), (peak + jnp.log(total))[..., 0]
 
 
+def _query_chunks(q, k, v, scale) -> tuple[jax.Array, jax.Array]:
+    """``_softmax_matmul`` on at most ``QUERY_CHUNK`` queries (axis -2) at a time, in
+    near-equal chunks; any leading axes."""
+    n = q.shape[-2]
+    size = -(-n // -(-n // QUERY_CHUNK))  # ceil(n / ceil(n / QUERY_CHUNK))
+    if size >= n:
+        return _softmax_matmul(q, k, v, scale)
+    parts = [
+        _softmax_matmul(lax.slice_in_dim(q, a, min(a + size, n), axis=q.ndim - 2), k, v, scale)
+        for a in range(0, n, size)
+    ]
+    return jnp.concatenate([o for o, _ in parts], -2), jnp.concatenate([s for _, s in parts], -1)
+
+
 def _blocked(q, k, v, scale, group: int) -> tuple[jax.Array, jax.Array]:
     def slices(x):
         return x.reshape((-1, group, *x.shape[2:]))
 
     def step(qkv):
-        return _softmax_matmul(*qkv, scale)
+        return _query_chunks(*qkv, scale)
 
     out, lse = lax.map(step, (slices(q), slices(k), slices(v)))
     batch_heads = q.shape[:2]

@@ -593,6 +593,24 @@ def batch_norm_eval(x, weight, bias, running_mean, running_var, momentum, eps):
     return y.astype(x.dtype), empty, empty
 
 
+@op("aten._native_batch_norm_legit.no_stats")
+def batch_norm_batch_stats(x, weight, bias, training, momentum, eps):
+    """Batch norm with the input's own statistics and no running ones: what instance norm
+    (MONAI's 3D encoders) becomes, on a (1, B*C, ...) view. Returns the biased-variance
+    normalisation and the saved mean and inverse std per channel, as ATen does."""
+    axes = (0, *range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xf = _up(x)
+    mean = jnp.mean(xf, axis=axes)
+    rstd = lax.rsqrt(jnp.var(xf, axis=axes) + eps)
+    y = (xf - mean.reshape(shape)) * rstd.reshape(shape)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y.astype(x.dtype), mean, rstd
+
+
 @op("aten._scaled_dot_product_flash_attention_for_cpu.default")
 def sdpa_flash_cpu(q, k, v, dropout_p=0.0, is_causal=False, *, attn_mask=None, scale=None):
     return _attention.attention(q, k, v, attn_mask, is_causal, scale)
