@@ -350,7 +350,7 @@ def measure(
         return row
     row["lower_s"] = time.perf_counter() - start
     fn = jax.jit(forward)
-    # the 3D encoders time batch 2: 16 volumes of 64^3 through a SwinUNETR exhaust 24 GB here
+    # the 3D encoders time batch 2: at 16 volumes of 64^3 a SwinUNETR call pair takes ~2 min
     xb = _input(module, (2 if hasattr(module, "coverage_input") else BATCH) if timing else 2)
     xj = interop.to_jax(xb)
     start = time.perf_counter()
