@@ -551,17 +551,22 @@ def linear(x, w, b=None):
     return y if b is None else y + b
 
 
+def _affine(y, weight, bias, shape=None):
+    """A norm's optional ``* weight + bias``, reshaped to ``shape`` (channels on axis 1) if given."""
+    if weight is not None:
+        y = y * (weight if shape is None else weight.reshape(shape))
+    if bias is not None:
+        y = y + (bias if shape is None else bias.reshape(shape))
+    return y
+
+
 @op("aten.native_layer_norm.default")
 def native_layer_norm(x, normalized_shape, weight, bias, eps):
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     xf = _up(x)
     mu = jnp.mean(xf, axis=axes, keepdims=True)
     rstd = lax.rsqrt(jnp.mean(jnp.square(xf - mu), axis=axes, keepdims=True) + eps)
-    y = (xf - mu) * rstd
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
+    y = _affine((xf - mu) * rstd, weight, bias)
     return y.astype(x.dtype), mu, rstd
 
 
@@ -571,11 +576,7 @@ def native_group_norm(x, weight, bias, n, c, hxw, group, eps):
     mu = jnp.mean(xf, axis=-1, keepdims=True)
     rstd = lax.rsqrt(jnp.var(xf, axis=-1, keepdims=True) + eps)
     y = ((xf - mu) * rstd).reshape(x.shape)
-    bshape = (1, -1) + (1,) * (x.ndim - 2)
-    if weight is not None:
-        y = y * weight.reshape(bshape)
-    if bias is not None:
-        y = y + bias.reshape(bshape)
+    y = _affine(y, weight, bias, (1, -1) + (1,) * (x.ndim - 2))
     return y.astype(x.dtype), mu[..., 0], rstd[..., 0]
 
 
@@ -603,11 +604,7 @@ def batch_norm_batch_stats(x, weight, bias, training, momentum, eps):
     xf = _up(x)
     mean = jnp.mean(xf, axis=axes)
     rstd = lax.rsqrt(jnp.var(xf, axis=axes) + eps)
-    y = (xf - mean.reshape(shape)) * rstd.reshape(shape)
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
+    y = _affine((xf - mean.reshape(shape)) * rstd.reshape(shape), weight, bias, shape)
     return y.astype(x.dtype), mean, rstd
 
 
