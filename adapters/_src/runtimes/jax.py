@@ -27,7 +27,7 @@ the lowering, not the hardware's rounding; served calls use each framework's def
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,11 @@ from .jax_device import (
     params_device,
     torch_device,
 )
-from .jax_served import served_call
+from .jax_served import Flat, served_call
 from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
 from .onnxruntime import ParityError, _check_inputs
 from .outputs import Structure, flatten, unflatten
 from .parity import parity
-
-#: a flat function: ``(params, (input leaves...)) -> (output leaves...)``
-Flat = Callable[[Mapping[str, Any], tuple[Any, ...]], tuple[Any, ...]]
 
 _ALTERNATIVES = (
     "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
