@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import torch
 
 import interop
-from benchmarks._timing import interleaved, ratio_row
+from benchmarks._timing import interleaved, load_average, ratio_row
 from interop._src.lowering import attention as _attention
 from interop._src.lowering import conv as _conv
 from interop._src.lowering import ops as _ops
@@ -48,10 +48,6 @@ MODELS = {
     "ResNet-18": "resnet18",
     "EfficientNet-Lite0": "tf_efficientnet_lite0",
 }
-
-
-def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def _torch_adapter(module: torch.nn.Module) -> Any:
@@ -117,7 +113,7 @@ def backbone_rows(label: str, lowered: tuple, batch: int, quick: bool, ort: Any)
     reps = 3 if quick else 7
     t = interleaved(fns, repeats=reps, warmup=1, number=1 if batch > 1 else 3)
     case = f"{label} batch {batch}"
-    extra = {"loadavg": _load()}
+    extra = {"loadavg": load_average()}
     rows = [ratio_row(case, t, "lowered", "torch", lower_s=lower_s, compile_s=compile_s, **extra)]
     rows.append(ratio_row(case, t, "jax_function", "torch", **extra))
     if ort is not None:
@@ -144,7 +140,11 @@ def linear_rows(quick: bool) -> list[dict]:
         number=500,
         warmup=1,
     )
-    rows = [ratio_row("tiny Linear(8,8) batch 4 per call", t, "lowered", "torch", loadavg=_load())]
+    rows = [
+        ratio_row(
+            "tiny Linear(8,8) batch 4 per call", t, "lowered", "torch", loadavg=load_average()
+        )
+    ]
 
     grad = jax.jit(jax.grad(lambda p, xx: jnp.sum(forward(p, xx) ** 2)))
     ps = list(lin.parameters())
@@ -159,7 +159,9 @@ def linear_rows(quick: bool) -> list[dict]:
         warmup=1,
     )
     rows.append(
-        ratio_row("tiny Linear(8,8) grad w.r.t. params", t, "jax.grad", "torch", loadavg=_load())
+        ratio_row(
+            "tiny Linear(8,8) grad w.r.t. params", t, "jax.grad", "torch", loadavg=load_average()
+        )
     )
     return rows
 
@@ -203,8 +205,8 @@ def _depthwise_case(c: int, hw: int, k: int, s: int, quick: bool) -> list[dict]:
     )
     case = f"depthwise {k}x{k}/{s} 16x{c}x{hw}x{hw}"
     return [
-        ratio_row(case, t, "multiply-add rewrite", "torch", loadavg=_load()),
-        ratio_row(case, t, "XLA grouped conv", "torch", loadavg=_load()),
+        ratio_row(case, t, "multiply-add rewrite", "torch", loadavg=load_average()),
+        ratio_row(case, t, "XLA grouped conv", "torch", loadavg=load_average()),
     ]
 
 
@@ -242,22 +244,13 @@ def _attention_case(case: str, shape: tuple[int, ...], quick: bool) -> list[dict
         "one-exp, all slices": timed(lambda a, b, c: _attention._softmax_matmul(a, b, c, scale)[0]),
     }
     for mib in (1, 4, 16, 64):
-        g = _group_for(shape[1], shape[2], mib)
+        g = _attention._group(shape[1], shape[2] * shape[2], mib << 20)
         fns[f"blocked {mib} MiB"] = timed(
             lambda a, b, c, g=g: _attention._blocked(a, b, c, scale, g)[0]
         )
     t = interleaved(fns, repeats=3 if quick else 7, warmup=1, number=3)
     names = [n for n in fns if n != "torch"]
-    return [ratio_row(case, t, name, "torch", loadavg=_load()) for name in names]
-
-
-def _group_for(heads: int, tokens: int, mib: int) -> int:
-    old = _attention.BLOCK_BYTES
-    try:
-        _attention.BLOCK_BYTES = mib << 20
-        return _attention._group(heads, tokens * tokens)
-    finally:
-        _attention.BLOCK_BYTES = old
+    return [ratio_row(case, t, name, "torch", loadavg=load_average()) for name in names]
 
 
 def vit_op_rows(quick: bool) -> list[dict]:
@@ -307,7 +300,7 @@ def vit_op_rows(quick: bool) -> list[dict]:
             warmup=2,
             number=20,
         )
-        rows.append(ratio_row(case, t, "lowered", "torch", loadavg=_load()))
+        rows.append(ratio_row(case, t, "lowered", "torch", loadavg=load_average()))
     return rows
 
 
@@ -360,7 +353,7 @@ def rss_rows() -> list[dict]:
             "spread": 0.0,
             "rss_mib_lowered": peaks["lowered"],
             "rss_mib_torch": peaks["torch"],
-            "loadavg": _load(),
+            "loadavg": load_average(),
         }
     ]
 

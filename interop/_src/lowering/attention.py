@@ -63,9 +63,10 @@ def _blockable(q, k, v) -> bool:
     return q.ndim == k.ndim == v.ndim == 4 and q.shape[:2] == k.shape[:2] == v.shape[:2]
 
 
-def _group(heads: int, logits_per_slice: int) -> int:
-    """Heads per block: the largest divisor of ``heads`` whose logits fit (at least one)."""
-    fit = max(1, BLOCK_BYTES // (4 * logits_per_slice))
+def _group(heads: int, logits_per_slice: int, block_bytes: int | None = None) -> int:
+    """Heads per block: the largest divisor of ``heads`` whose logits fit in ``block_bytes``
+    (default ``BLOCK_BYTES``), at least one."""
+    fit = max(1, (BLOCK_BYTES if block_bytes is None else block_bytes) // (4 * logits_per_slice))
     return max(d for d in range(1, heads + 1) if heads % d == 0 and d <= fit)
 
 
