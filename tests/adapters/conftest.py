@@ -1,7 +1,9 @@
-"""Fixtures shared by the command-line tests (test_cli, test_ray_embed)."""
+"""Fixtures shared by the command-line tests (test_cli, test_ray_embed, test_export_metadata)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,31 @@ IMAGE_CLASSES = ("red", "green", "blue")
 IMAGES_PER_CLASS = 6
 
 
+def _save_tiny_vit(root: Path, stem: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The tiny timm ViT (``TINY_VIT_KWARGS``, seed 0, eval mode) saved as
+    ``root/<stem>.safetensors`` with its spec file ``root/<stem>.yaml``: (model, spec dict)."""
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **TINY_VIT_KWARGS)
+    model.eval()
+    save_file(model.state_dict(), root / f"{stem}.safetensors")
+    spec = {
+        "source": "timm",
+        "model_name": "vit_tiny_patch16_224",
+        "pretrained": False,
+        "checkpoint_path": str(root / f"{stem}.safetensors"),
+        "model_kwargs": TINY_VIT_KWARGS,
+    }
+    (root / f"{stem}.yaml").write_text(yaml.safe_dump(spec))
+    return model, spec
+
+
+@pytest.fixture(scope="session")
+def save_tiny_vit() -> Callable[[Path, str], tuple[torch.nn.Module, dict[str, Any]]]:
+    """``save(root, stem) -> (model, spec)``: the `work` fixture's tiny ViT and spec file,
+    written into another folder."""
+    return _save_tiny_vit
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny timm ViT saved locally with its spec file (ours and as an eva config), and an
@@ -29,18 +56,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ``model`` (the torch module, eval mode), ``images`` (str path of the image folder).
     """
     root = tmp_path_factory.mktemp("work")
-    torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **TINY_VIT_KWARGS)
-    model.eval()
-    save_file(model.state_dict(), root / "tiny.safetensors")
-    spec = {
-        "source": "timm",
-        "model_name": "vit_tiny_patch16_224",
-        "pretrained": False,
-        "checkpoint_path": str(root / "tiny.safetensors"),
-        "model_kwargs": TINY_VIT_KWARGS,
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    model, spec = _save_tiny_vit(root, "tiny")
     eva = {k: v for k, v in spec.items() if k != "source"}
     eva_config = {"class_path": "eva.vision.models.wrappers.TimmModel", "init_args": eva}
     (root / "eva.yaml").write_text(yaml.safe_dump({"backbone": eva_config}))

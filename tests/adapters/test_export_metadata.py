@@ -11,34 +11,18 @@ import attrs
 import numpy as np
 import onnx
 import pytest
-import timm
-import torch
-import yaml
 from PIL import Image
-from safetensors.torch import save_file
 
 import adapters
 import specs
 from adapters._src.app import cli, embed, store
 from adapters._src.sources.onnx_metadata import METADATA_PREPROCESS, METADATA_SPEC
 
-MODEL_KWARGS = {"img_size": 32, "depth": 1, "num_classes": 0}
-
 
 @pytest.fixture(scope="module")
-def job(tmp_path_factory) -> dict[str, Path]:
+def job(tmp_path_factory, save_tiny_vit) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exported")
-    torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **MODEL_KWARGS)
-    save_file(model.state_dict(), root / "w.safetensors")
-    spec = {
-        "source": "timm",
-        "model_name": "vit_tiny_patch16_224",
-        "pretrained": False,
-        "checkpoint_path": str(root / "w.safetensors"),
-        "model_kwargs": MODEL_KWARGS,
-    }
-    (root / "backbone.yaml").write_text(yaml.safe_dump(spec))
+    save_tiny_vit(root, "backbone")
     rng = np.random.default_rng(0)
     for c, (w, h) in enumerate([(45, 30), (30, 45), (19, 51)]):
         (root / "images" / f"c{c}").mkdir(parents=True)
