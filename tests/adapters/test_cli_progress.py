@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,17 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, tiny_spec):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted: nothing written"], err
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["tiny.yaml"]
+
+
+def test_a_swallowed_ctrl_c_comes_back():
+    """An interrupt dropped where it landed (as in a gc callback) is raised again."""
+    from adapters._src.app import interrupts
+
+    with pytest.raises(KeyboardInterrupt), interrupts.catching_interrupts():
+        try:  # the first one lands here and is swallowed, as "Exception ignored" does
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        time.sleep(5)  # the re-sent one interrupts this
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -26,6 +26,7 @@ from .backbone import CliError, build_backbone, resolve_spec
 from .describe import PlainProgress, describe_parameters, logits_note
 from .errors import DataError, EmbedError, ForwardError, ProbeError
 from .inspection import cmd_inspect
+from .interrupts import catching_interrupts
 from .parser import DEFAULT_DATA as DEFAULT_DATA
 from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(COMMANDS[args.command](args) or 0)
+        with catching_interrupts():
+            return int(COMMANDS[args.command](args) or 0)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
         ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
         done = "finished shards kept; rerun to resume" if ray else "nothing written"
