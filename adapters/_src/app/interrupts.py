@@ -3,13 +3,15 @@
 Python raises ``KeyboardInterrupt`` wherever the main thread is when SIGINT arrives. Inside a
 garbage-collector callback (JAX registers one) or a ``__del__`` it is printed as "Exception
 ignored" and dropped, and the command would run to its end and write its output. While
-`catching_interrupts` is active, SIGINT raises as usual and also re-sends itself after
-``RESEND_S`` until `handled` is called, so a dropped interrupt comes back a moment later.
+`catching_interrupts` is active, SIGINT raises unless it landed in such a place (a function of
+``gc.callbacks`` or a ``__del__`` on the stack), and re-sends itself after ``RESEND_S`` until
+`handled` is called, so an interrupt that could not be raised comes back a moment later.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -26,10 +28,22 @@ def _resend() -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
 
+def _dropped_here(frame: Any) -> bool:
+    """Whether an exception raised at ``frame`` would be dropped: a gc callback or a
+    ``__del__`` is running."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     _pending.set()
     threading.Timer(RESEND_S, _resend).start()
-    raise KeyboardInterrupt
+    if not _dropped_here(frame):
+        raise KeyboardInterrupt
 
 
 def handled() -> None:
