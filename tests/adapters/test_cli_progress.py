@@ -3,7 +3,6 @@ progress line when stderr is not a terminal, and one line on Ctrl-C."""
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import subprocess
@@ -96,27 +95,3 @@ def test_a_swallowed_ctrl_c_comes_back():
             pass
         time.sleep(5)  # the re-sent one interrupts this
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_ctrl_c_in_a_gc_callback_is_raised_after_it_not_dropped_in_it():
-    from adapters._src.app import interrupts
-
-    raised_inside = []
-
-    def callback(phase, info):
-        if phase == "start" and not raised_inside:
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)
-                raised_inside.append(False)
-            except KeyboardInterrupt:
-                raised_inside.append(True)
-
-    gc.callbacks.append(callback)
-    try:
-        with pytest.raises(KeyboardInterrupt), interrupts.catching_interrupts():
-            gc.collect()
-            time.sleep(5)  # the re-sent interrupt lands here
-    finally:
-        gc.callbacks.remove(callback)
-    assert raised_inside == [False]
