@@ -5,27 +5,30 @@ to a ``.safetensors`` file or a torch file. Torch files are read with ``weights_
 (no pickled code runs). Reading never touches the model; `load_into` checks the keys first
 so a checkpoint that does not fit leaves the module as it was.
 
+Local files must be regular files (links resolved): a FIFO, a device such as ``/dev/zero`` or
+a folder is refused before a byte is read, and the hash reads no more than the file's size.
+
 Memory. A local file is hashed in `HASH_CHUNK` pieces and then memory-mapped
-(``safetensors.torch.load_file``; ``torch.load(mmap=True)`` for zip-format torch files), so the
-peak while building is about the file plus the model, not the file read whole, then
-deserialised into a second copy, then copied into the model (``benchmarks/checkpoint_memory.py``
-measures both). Remote fsspec files are still read whole into memory. The digest is checked
-on the file before it is mapped; a file replaced between the two by someone with write access
-to it is not guarded against.
+(``safetensors.torch.load_file``; ``torch.load(mmap=True)`` for zip-format torch files whose
+records are stored, see `torch_checkpoint`), so the peak while building is about the file plus
+the model, not the file read whole, then deserialised into a second copy, then copied into the
+model (``benchmarks/checkpoint_memory.py`` measures both). Compressed torch archives (bounded)
+and remote fsspec files are read whole into memory. The digest is checked on the file before it
+is mapped; a file replaced between the two by someone with write access to it is not guarded
+against.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
-import zipfile
+import stat
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import torch
 
+from . import torch_checkpoint
 from .errors import BuildError
 from .offline import require_online
 
@@ -51,25 +54,79 @@ def local_file(path: str) -> str | None:
 
 
 def file_sha256(path: str, field: str = "checkpoint_path") -> str:
-    """The hex sha256 of a local file, read in `HASH_CHUNK` pieces (memory stays flat).
+    """The hex sha256 of a local regular file, read in `HASH_CHUNK` pieces (memory stays flat)
+    and never past the size the file had when opened.
 
     Raises:
-        BuildError: the file does not exist or cannot be read.
+        BuildError: the file does not exist, is not a regular file, or cannot be read.
     """
     digest = hashlib.sha256()
-    with _open_local(path, field) as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
+    handle, left = open_regular(path, field)
+    with handle:
+        while left > 0:
+            chunk = handle.read(min(HASH_CHUNK, left))
+            if not chunk:
+                break
             digest.update(chunk)
+            left -= len(chunk)
     return digest.hexdigest()
 
 
-def _open_local(path: str, field: str) -> BinaryIO:
+def open_regular(path: str, field: str = "checkpoint_path") -> tuple[BinaryIO, int]:
+    """``(binary handle, size)`` of a local file that is, links resolved, a regular file.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO (which would wait for
+    a writer), a device such as ``/dev/zero`` (endless) or a folder is refused before any byte
+    is read, even if it replaced the file a moment ago.
+
+    Raises:
+        BuildError: naming ``field``: a NUL byte in the path, a missing or unreadable file, or
+            anything but a regular file.
+    """
+    check_path(path, field)
     try:
-        return open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as err:
         raise _missing(path, field) from err
     except OSError as err:
         raise BuildError(field, f"cannot read checkpoint {path!r}: {err}") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _not_regular(path, field, info.st_mode)
+    return os.fdopen(fd, "rb"), info.st_size
+
+
+def check_path(path: str, field: str = "checkpoint_path") -> None:
+    """Raise unless ``path`` can name a file (a NUL byte cannot)."""
+    if "\x00" in path:
+        raise BuildError(
+            field,
+            "the path contains a NUL byte ('\\x00'), which no file name can hold",
+            got=path,
+            fix="Remove the NUL byte (often from a template or an environment variable)",
+        )
+
+
+#: what a non-regular file is, by its `stat` test
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str, field: str, mode: int) -> BuildError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    real = os.path.realpath(path)
+    links = f" (a link to {real!r})" if real != os.path.abspath(path) else ""
+    return BuildError(
+        field,
+        f"checkpoint {path!r}{links} is {kind}, not a regular file; nothing was read",
+        fix="Point it at a checkpoint file (.safetensors / .pt / .pth / .bin)",
+    )
 
 
 def _missing(path: str, field: str) -> BuildError:
@@ -88,8 +145,14 @@ def read_bytes(path: str, field: str = "checkpoint_path") -> bytes:
     """
     import fsspec
 
-    scheme = path.split("://", 1)[0].lower() if "://" in path else "file"
-    if scheme not in ("file", "memory", "local"):
+    check_path(path, field)
+    local = local_file(path)
+    if local is not None:
+        handle, size = open_regular(local, field)
+        with handle:
+            return handle.read(size)
+    scheme = path.split("://", 1)[0].lower()
+    if scheme != "memory":
         require_online(
             field,
             f"checkpoint {path!r}",
@@ -146,6 +209,7 @@ def read_state_dict(
     Raises:
         BuildError: missing file, digest mismatch, unreadable or non-tensor content.
     """
+    check_path(path, field)
     local = local_file(path)
     source: str | bytes
     if local is None:
@@ -156,12 +220,12 @@ def read_state_dict(
         source = local
         if sha256 is not None:
             verify_sha256(file_sha256(local, field), sha256, path)
-        elif not os.path.isfile(local):
-            _open_local(local, field).close()  # the precise error: missing, a folder, ...
+        else:
+            open_regular(local, field)[0].close()  # the precise error: missing, a FIFO, ...
     if path.lower().endswith(".safetensors"):
         state: Any = _load_safetensors(source, path, field)
     else:
-        state = _load_torch(source, path, field)
+        state = torch_checkpoint.load(source, path, field)
     state = unwrap(state, path, field)
     if prefix:
         state = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state.items()}
@@ -178,65 +242,6 @@ def _load_safetensors(source: str | bytes, path: str, field: str) -> dict[str, t
         return load_bytes(source) if isinstance(source, bytes) else load_file(source)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise BuildError(field, f"{path!r} is not a valid safetensors file: {err}") from err
-
-
-def _load_torch(source: str | bytes, path: str, field: str) -> Any:
-    """``torch.load(weights_only=True)``, memory-mapped for a local zip-format file."""
-    if isinstance(source, bytes):
-        handle: Any = io.BytesIO(source)
-        mmap = False
-    else:
-        handle = source
-        # mmap needs the zip format of torch.save (the default since torch 1.6)
-        mmap = zipfile.is_zipfile(source)
-    try:
-        return torch.load(handle, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        # torch's own text suggests weights_only=False, i.e. running the file's code: not passed on
-        raise _refused_pickle(source, path, field, err) from None
-    except Exception as err:
-        raise _unloadable(path, field, err) from err
-
-
-def _refused_pickle(
-    source: str | bytes, path: str, field: str, err: pickle.UnpicklingError
-) -> BuildError:
-    """The error for a torch file ``weights_only`` refused: its blocked globals when it names
-    any, else torch's reason (without its advice to load with ``weights_only=False``)."""
-    blocked: list[str] = []
-    handle: Any = io.BytesIO(source) if isinstance(source, bytes) else source
-    if zipfile.is_zipfile(handle):
-        if isinstance(handle, io.BytesIO):
-            handle.seek(0)
-        blocked = torch.serialization.get_unsafe_globals_in_checkpoint(handle)
-    if not blocked:
-        return _unloadable(path, field, err)
-    return BuildError(
-        field,
-        f"checkpoint {path!r} was not loaded: it pickles {len(blocked)} Python object type(s) "
-        f"that are not plain tensors and could run code when loaded: "
-        f"{', '.join(blocked[:SHOWN_KEYS])}",
-        fix="Re-save only the tensors (torch.save(model.state_dict(), path)) or save a "
-        ".safetensors file; pickled objects are never loaded, since unpickling can run code",
-    )
-
-
-def _unloadable(path: str, field: str, err: BaseException) -> BuildError:
-    return BuildError(
-        field,
-        f"cannot load {path!r} with torch.load(weights_only=True) ({_reason(err)})",
-        fix="Save plain tensors (torch.save(model.state_dict(), path)) or a "
-        ".safetensors file; pickled objects are refused for safety",
-    )
-
-
-def _reason(err: BaseException) -> str:
-    """The useful part of torch.load's long (and unsafe-advice-giving) error text."""
-    text = str(err)
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1]
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def unwrap(state: Any, path: str, field: str = "checkpoint_path") -> dict[str, torch.Tensor]:

@@ -249,3 +249,129 @@ def test_refused_pickle_names_the_global_without_unsafe_advice(tmp_path, where) 
     shown = "".join(traceback.format_exception(info.value))
     assert "weights_only=False" not in shown.replace(" ", "")
     assert "`weights_only` set to `False`" not in shown
+
+
+#: each loader entry point, run on a path that is not a regular file, in a child process whose
+#: heap is capped: reading /dev/zero would otherwise grow without end, and a FIFO would hang
+_NON_REGULAR = """
+import json, sys
+import adapters, specs
+from adapters._src import checkpoint
+
+def spec(path, **kw):
+    return specs.ModuleSpec(class_path="torch.nn.Linear",
+        init_args={"in_features": 6, "out_features": 3}, checkpoint_path=path, **kw)
+
+for kind, path in json.loads(sys.argv[1]).items():
+    calls = {
+        "build": lambda: adapters.build(spec(path)),
+        "build with sha256": lambda: adapters.build(spec(path, checkpoint_sha256="0" * 64)),
+        "file_sha256": lambda: checkpoint.file_sha256(path),
+        "read_bytes": lambda: checkpoint.read_bytes(path),
+    }
+    for name, call in calls.items():
+        try:
+            call()
+            outcome = "no error"
+        except BaseException as err:
+            outcome = f"{type(err).__name__}: {err}"
+        print(json.dumps([kind, name, outcome]), flush=True)
+"""
+NON_REGULAR_KINDS = {
+    "dev-zero": "a character device",
+    "fifo": "a FIFO (named pipe)",
+    "link-to-dev-zero": "a character device",
+    "directory": "a directory",
+}
+#: seconds the child may take (imports included) before it counts as hung
+HANG_AFTER = 90
+
+
+def _cap_heap() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
+
+
+@pytest.fixture(scope="module")
+def non_regular(tmp_path_factory) -> dict[str, tuple[str, dict[str, str]]]:
+    """``{kind: (path, {call: outcome})}`` for every kind of NON_REGULAR_KINDS."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("non-regular")
+    os.mkfifo(root / "pipe.pth")
+    (root / "zero.pth").symlink_to("/dev/zero")
+    (root / "folder.pth").mkdir()
+    paths = {
+        "dev-zero": "/dev/zero",
+        "fifo": str(root / "pipe.pth"),
+        "link-to-dev-zero": str(root / "zero.pth"),
+        "directory": str(root / "folder.pth"),
+    }
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "FM_ADAPTERS_CACHE": str(root / "cache")}
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _NON_REGULAR, json.dumps(paths)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=HANG_AFTER,
+            preexec_fn=_cap_heap,
+        )
+        stdout = run.stdout
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout or b""
+        stdout = out.decode() if isinstance(out, bytes) else out
+    outcomes: dict[str, dict[str, str]] = {kind: {} for kind in paths}
+    for line in stdout.splitlines():
+        kind, call, outcome = json.loads(line)
+        outcomes[kind][call] = outcome
+    return {kind: (paths[kind], outcomes[kind]) for kind in paths}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs os.mkfifo (POSIX)")
+@pytest.mark.parametrize("kind", sorted(NON_REGULAR_KINDS))
+def test_non_regular_checkpoint_is_refused_before_reading(non_regular, kind) -> None:
+    path, outcomes = non_regular[kind]
+    calls = ("build", "build with sha256", "file_sha256", "read_bytes")
+    for call in calls:
+        outcome = outcomes.get(call, f"hung: no answer within {HANG_AFTER} s")
+        assert outcome.startswith(f"BuildError: checkpoint_path: checkpoint {path!r}"), (
+            call,
+            outcome,
+        )
+        assert f"is {NON_REGULAR_KINDS[kind]}, not a regular file; nothing was read" in outcome
+        if kind == "link-to-dev-zero":
+            assert "(a link to '/dev/zero')" in outcome
+
+
+def test_link_to_a_checkpoint_file_still_loads(tmp_path) -> None:
+    target = write(tmp_path / "w.pt", "torch", weights(3))
+    link = tmp_path / "link.pt"
+    link.symlink_to(target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    backbone = adapters.build(linear_spec(str(link), checkpoint_sha256=digest))
+    assert torch.equal(backbone.params["weight"], weights(3)["weight"])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_hash_reads_no_more_than_the_file_size() -> None:
+    from adapters._src import checkpoint
+
+    # a /proc file is regular with size 0 but yields text: only its size's worth is hashed
+    proc = Path("/proc/self/status")
+    assert proc.stat().st_size == 0 and proc.read_bytes()
+    assert checkpoint.file_sha256(str(proc)) == hashlib.sha256(b"").hexdigest()
+
+
+@pytest.mark.parametrize("sha256", [None, "0" * 64])
+def test_nul_byte_in_checkpoint_path_names_the_field(tmp_path, sha256) -> None:
+    path = str(write(tmp_path / "w.pt", "torch", weights())) + "\x00.bak"
+    with pytest.raises(
+        adapters.BuildError, match=r"^checkpoint_path: the path contains a NUL byte"
+    ):
+        adapters.build(linear_spec(path, checkpoint_sha256=sha256))
