@@ -42,7 +42,9 @@ import interop
 
 from ..adapter import Adapter
 from ..errors import BuildError
+from .cache_entry import root_source
 from .jax_cache import (
+    ARTIFACT_FILE,
     default_jax_cache_dir,
     enable_compilation_cache,
     jax_cache_key,
@@ -59,6 +61,7 @@ from .jax_device import (
 from .jax_served import Flat, served_call
 from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
 from .onnxruntime import ParityError, _check_inputs
+from .ort_cache import params_digest
 from .outputs import Structure, flatten, unflatten
 from .parity import parity
 
@@ -103,7 +106,8 @@ def lower_to_jax(
         output structure and ``info`` (``preprocess``, ``input_shape``, ...) plus
         ``runtime="jax"``, ``device`` (the params' JAX device), ``cache`` (``"hit"``,
         ``"miss"``, or ``"off: <why>"`` when the artifact could not be cached, e.g. its VJP
-        cannot be serialised), ``cache_key`` and ``jax_path`` (the artifact). ``params`` are the torch
+        cannot be serialised or the cache location cannot be written, which is a
+        `CacheWarning`), ``cache_key`` and ``jax_path`` (the artifact). ``params`` are the torch
         params as JAX arrays under the same keys; ``forward`` takes JAX (or NumPy / torch)
         inputs and returns JAX arrays.
 
@@ -130,16 +134,17 @@ def lower_to_jax(
     platform = "cpu" if where.type == "cpu" else export_platform(params_device(params))
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
     enable_compilation_cache(root.parent if cache_dir is None else root)
-    key = jax_cache_key(adapter, example, dynamic_batch, platform)
+    weights = params_digest(adapter.params)
+    key = jax_cache_key(adapter, example, dynamic_batch, platform, weights)
     entry = root / key[:32]
-    loaded = load_entry(entry) if use_cache else None
+    info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / ARTIFACT_FILE)}
+    loaded = load_entry(entry, key, weights) if use_cache else None
     if loaded is not None:
         exported, meta = loaded
-        info = {"cache": "hit", "cache_key": key, "jax_path": str(entry / "forward.jax")}
         run = served_call(exported, meta.get("independent_rows") is True)
+        info = {**info, "cache": "hit"}
         return _wrap(adapter, run, params, meta["structure"], kind, names, info)
     flat, structure = _lower(adapter, kind, names, tensors)
-    info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / "forward.jax")}
     served = _wrap(adapter, flat, params, structure, kind, names, info)
     check = tpytree.tree_map_only(
         torch.Tensor, lambda t: t.to(where), _check_inputs(_restructure(kind, names, tensors))
@@ -159,11 +164,14 @@ def lower_to_jax(
         why = "off: the jax.export artifact does not match the lowering"
         return attrs.evolve(served, info={**served.info, "cache": why})
     rows = dynamic_batch and _independent_rows(cached, check, *tol)
+    meta = {"key": key, "weights": weights, "structure": structure, "independent_rows": rows}
     try:
-        save_entry(entry, exported, {"key": key, "structure": structure, "independent_rows": rows})
+        why_not = save_entry(entry, exported, meta, root_source(cache_dir))
     except ValueError as err:  # jax.export cannot write the VJP: served, not cached
         reason = str(err).strip().splitlines()[0]
         return attrs.evolve(served, info={**served.info, "cache": f"off: {reason}"})
+    if why_not is not None:
+        return attrs.evolve(served, info={**served.info, "cache": f"off: {why_not}"})
     return served
 
 

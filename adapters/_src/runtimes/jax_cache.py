@@ -5,9 +5,10 @@ An entry is a directory named after `jax_cache_key` (the ONNX Runtime cache's ke
 holding
 ``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its first-order VJP, so
 ``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure, whether output rows
-depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and the sha256 of
-``forward.jax``), written last so that its presence marks a complete entry. An entry whose
-files do not match is removed with a `CacheWarning` naming it, and rebuilt.
+depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and what
+``cache_entry.py`` records: the key, the weights digest, the sha256 of ``forward.jax``). An
+entry that does not match them is removed with a `CacheWarning` naming it, and rebuilt; an
+entry is built aside and published atomically, so concurrent builds of it all succeed.
 
 The entries live beside the ONNX exports: ``$FM_ADAPTERS_CACHE/jax`` (or
 ``~/.cache/fm-adapters/jax``). JAX's persistent compilation cache is switched on under the same
@@ -24,16 +25,17 @@ from typing import Any
 
 import jax
 
-from specs._src.atomic import atomic_write, sha256_file
+from specs._src.atomic import atomic_write
 
 from ..adapter import Adapter
-from .ort_cache import cache_key, default_cache_dir, discard, read_meta
+from .cache_entry import discard, load, publish, staging
+from .ort_cache import cache_key, default_cache_dir
 
 #: bumped whenever the cached layout or the export settings change (2: the batched function
-#: exported on a symbolic batch, no longer per example under vmap; ``independent_rows``)
-JAX_CACHE_FORMAT = 2
+#: exported on a symbolic batch, no longer per example under vmap; ``independent_rows``; 3:
+#: the meta records the key, the weights digest and ``files``, all checked on a hit)
+JAX_CACHE_FORMAT = 3
 ARTIFACT_FILE = "forward.jax"
-META_FILE = "meta.json"
 #: how warnings name this cache
 WHAT = "JAX runtime"
 
@@ -43,11 +45,17 @@ def default_jax_cache_dir() -> Path:
     return default_cache_dir().parent / "jax"
 
 
-def jax_cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool, platform: str) -> str:
+def jax_cache_key(
+    adapter: Adapter,
+    example_input: Any,
+    dynamic_batch: bool,
+    platform: str,
+    weights: str | None = None,
+) -> str:
     """The hex key of a lowered backbone: the ONNX key's inputs plus the JAX version and the
     platform the artifact is exported for (``"cpu"``, ``"cuda"``, ...: an artifact runs only
-    there)."""
-    base = cache_key(adapter, example_input, dynamic_batch)
+    there). ``weights``: ``params_digest(adapter.params)`` when the caller has it already."""
+    base = cache_key(adapter, example_input, dynamic_batch, weights)
     payload = {
         "onnx_key": base,
         "jax": jax.__version__,
@@ -59,7 +67,9 @@ def jax_cache_key(adapter: Adapter, example_input: Any, dynamic_batch: bool, pla
 
 def enable_compilation_cache(root: Path) -> bool:
     """Point JAX's persistent compilation cache at ``root/xla`` unless one is already chosen
-    (``jax_compilation_cache_dir`` set, in the config or ``$JAX_COMPILATION_CACHE_DIR``).
+    (``jax_compilation_cache_dir`` set, in the config or ``$JAX_COMPILATION_CACHE_DIR``) or
+    that directory cannot be made (an unusable cache location: the lowered-artifact cache
+    warns about it).
 
     Returns:
         Whether this call switched it on.
@@ -67,45 +77,59 @@ def enable_compilation_cache(root: Path) -> bool:
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return False
     path = root / "xla"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
     jax.config.update("jax_compilation_cache_dir", str(path))
     return True
 
 
-def load_entry(entry: Path) -> tuple[jax.export.Exported, dict[str, Any]] | None:
-    """The deserialised artifact and meta of an intact entry; None when there is none.
+def load_entry(
+    entry: Path, key: str, weights: str
+) -> tuple[jax.export.Exported, dict[str, Any]] | None:
+    """The deserialised artifact and meta of an intact entry built for ``key`` from
+    ``weights``; None when there is none.
 
-    A corrupt entry (meta unreadable, artifact missing or not matching its recorded sha256, or
-    not deserialisable) is removed with a `CacheWarning`, so the caller lowers it again.
+    An entry that is not (another key or weights digest, files not matching their recorded
+    sha256, see ``cache_entry.load``) or whose artifact cannot be deserialised is removed with
+    a `CacheWarning`, so the caller lowers it again.
     """
-    artifact = entry / ARTIFACT_FILE
-    meta = read_meta(entry, WHAT)
+    meta = load(entry, key, weights, WHAT)
     if meta is None:
         return None
-    digest = meta.get("sha256")
-    if not isinstance(digest, str) or not artifact.is_file():
-        return discard(entry, f"it lacks {ARTIFACT_FILE} or its recorded sha256", WHAT)
-    if sha256_file(artifact) != digest:
-        return discard(entry, f"{ARTIFACT_FILE} does not match the sha256 recorded for it", WHAT)
+    if ARTIFACT_FILE not in meta["files"]:
+        return discard(entry, f"it lacks {ARTIFACT_FILE}", WHAT)
     # the hash matched, so a failure here is an artifact this JAX cannot read
     try:
-        exported = jax.export.deserialize(bytearray(artifact.read_bytes()))
+        exported = jax.export.deserialize(bytearray((entry / ARTIFACT_FILE).read_bytes()))
+    except FileNotFoundError:
+        return None  # removed by a concurrent rebuild since it was checked
     except Exception as err:  # jax raises several types for an unreadable artifact
         return discard(entry, f"{ARTIFACT_FILE} cannot be deserialised ({err})", WHAT)
     return exported, meta
 
 
-def save_entry(entry: Path, exported: jax.export.Exported, meta: dict[str, Any]) -> dict:
-    """Write an entry (artifact first, meta last); returns the meta as written.
+def save_entry(
+    entry: Path, exported: jax.export.Exported, meta: dict[str, Any], source: str
+) -> str | None:
+    """Write an entry aside and publish it (see ``cache_entry.publish``); ``meta`` must hold
+    ``key`` and ``weights``. ``source`` names where the cache location came from, for the
+    warning when it cannot be written.
+
+    Returns:
+        None when the entry is in the cache now (this build's or a concurrent one's), else
+        why not (after a `CacheWarning`).
 
     Raises:
         ValueError: JAX cannot serialise the artifact's VJP (nothing is written).
     """
     blob = bytes(exported.serialize(vjp_order=1))
-    entry.mkdir(parents=True, exist_ok=True)
-    with atomic_write(entry / ARTIFACT_FILE) as staged:
-        staged.write_bytes(blob)
-    meta = {**meta, "sha256": sha256_file(entry / ARTIFACT_FILE)}
-    with atomic_write(entry / META_FILE) as staged:
-        staged.write_text(json.dumps(meta, indent=2))
-    return json.loads(json.dumps(meta))
+    with staging(entry, source, WHAT) as work:
+        if work is None:
+            return "the cache location cannot be used"
+        with atomic_write(work / ARTIFACT_FILE) as staged:  # flushed to disk before publishing
+            staged.write_bytes(blob)
+        if publish(work, entry, meta, WHAT) is None:
+            return "an unusable entry is in the way"
+        return None

@@ -6,8 +6,10 @@ architecture, a digest of every parameter's bytes, the example input's signature
 onnxruntime versions), checks the export against the torch adapter on random inputs of the
 example's shape (parity, first build only) and serves it through `build_onnx`. A second
 build with the same key loads the cached file without exporting again, after checking the
-model files against the sha256 recorded beside them: a corrupt entry is rebuilt, with a
-`CacheWarning` naming it.
+entry's recorded key, weights digest and model files' sha256 (``cache_entry.py``): an entry
+that is corrupt or another model's is rebuilt, with a `CacheWarning` naming it. An entry is
+exported in a private directory and published atomically, so concurrent builds of it all
+succeed; where the cache cannot be written the export goes to a temporary directory.
 
 Keying on the weights (not just the spec) is what keeps a random-init spec
 (``pretrained: false``) or an edited checkpoint from being served a stale model.
@@ -15,10 +17,12 @@ Keying on the weights (not just the spec) is what keeps a random-init spec
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import shutil
-from collections.abc import Mapping
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from specs._src.atomic import atomic_write
 from ..adapter import Adapter
 from ..errors import BuildError
 from ..sources.onnx_serve import build_onnx
+from .cache_entry import load, publish, root_source, staging
 from .onnx_export import export_adapter
 from .ort_cache import (
     CACHE_ENV as CACHE_ENV,
@@ -40,19 +45,14 @@ from .ort_cache import (
     CACHE_FORMAT as CACHE_FORMAT,
 )
 from .ort_cache import (
-    META_FILE,
     MODEL_FILE,
-    _digests,
-    _load_entry,
-    _write_json,
+    WHAT,
     cache_key,
     default_cache_dir,
+    params_digest,
 )
 from .ort_cache import (
     CacheWarning as CacheWarning,
-)
-from .ort_cache import (
-    params_digest as params_digest,
 )
 from .outputs import unflatten
 from .parity import parity
@@ -171,10 +171,12 @@ def serve_with_onnxruntime(
     Returns:
         An `Adapter` with the torch adapter's ``spec`` and output structure, ``params`` empty,
         ``framework="onnx"`` and ``module`` the ONNX Runtime session. ``info`` adds
-        ``runtime``, ``onnx_path``, ``cache`` (``"hit"`` or ``"miss"``), ``cache_key`` and
-        ``parity`` (the first build's `ParityReport` as a dict).
-        A cached entry whose files no longer match their recorded sha256 is rebuilt, with a
-        `CacheWarning` naming the entry.
+        ``runtime``, ``onnx_path``, ``cache`` (``"hit"``, ``"miss"``, or ``"off: <why>"`` when
+        the cache cannot be written: ``onnx_path`` is then a temporary file removed with the
+        session), ``cache_key`` and ``parity`` (the first build's `ParityReport` as a dict).
+        A cached entry whose recorded key or weights digest is not this build's, or whose
+        files no longer match their recorded sha256, is rebuilt, with a `CacheWarning` naming
+        the entry; an unusable cache location is a `CacheWarning` naming where it came from.
 
     Raises:
         TypeError: ``adapter`` is not torch-family.
@@ -187,52 +189,115 @@ def serve_with_onnxruntime(
             f"serve_with_onnxruntime: expected a torch-family adapters.Adapter, got {got!r}. "
             "Build the spec with runtime='torch' first, or use an OnnxSpec directly."
         )
-    key = cache_key(adapter, example_input)
+    weights = params_digest(adapter.params)
+    key = cache_key(adapter, example_input, weights=weights)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     entry = root / key[:32]
-    model_path, meta_path = entry / MODEL_FILE, entry / META_FILE
+    session = functools.partial(
+        _session,
+        intra_op_num_threads=intra_op_num_threads,
+        graph_optimization_level=graph_optimization_level,
+    )
+    build = functools.partial(_export_checked, adapter, example_input, session, atol, rtol)
+    meta = load(entry, key, weights, WHAT)
+    if meta is not None:
+        return _wrap(adapter, session(entry), meta, "hit", entry)
+    with staging(entry, root_source(cache_dir), WHAT) as work:
+        if work is None:
+            return _uncached(adapter, build, key, "off: the cache location cannot be used")
+        served, meta = build(work)
+        published = publish(work, entry, {**meta, "key": key, "weights": weights}, WHAT)
+        if published is None:  # every try found an unusable entry in the way
+            kept = Path(tempfile.mkdtemp(prefix="fm-adapters-onnx-"))
+            shutil.copytree(work, kept, dirs_exist_ok=True)
+            return _keep(
+                adapter, served, {**meta, "key": key}, "off: an unusable entry is in the way", kept
+            )
+        meta, ours = published
+        # a concurrent build published first: serve its files (checked), ours are removed
+        return _wrap(adapter, served if ours else session(entry), meta, "miss", entry)
+
+
+def _session(
+    directory: Path, intra_op_num_threads: int | None, graph_optimization_level: str
+) -> Adapter:
+    """The ONNX Runtime adapter of ``directory``'s model file."""
     onnx_spec = specs.OnnxSpec(
-        path=str(model_path),
+        path=str(directory / MODEL_FILE),
         intra_op_num_threads=intra_op_num_threads or os.cpu_count() or None,
         graph_optimization_level=graph_optimization_level,
     )
-    meta = _load_entry(entry)
-    if meta is not None:
-        served = build_onnx(onnx_spec, config=SESSION_CONFIG)
-        cache = "hit"
-    else:
-        entry.mkdir(parents=True, exist_ok=True)
-        try:
-            exported = export_adapter(adapter, model_path, example_input)
-            fusions = fuse_attention(model_path)
-            served = build_onnx(onnx_spec, config=SESSION_CONFIG)
-            report = parity(served, adapter, [_check_inputs(example_input), example_input])
-            if not report.ok(atol, rtol):
-                raise ParityError(
-                    f"serve_with_onnxruntime: the ONNX export of {type(adapter.spec).__name__} "
-                    f"does not match torch within atol={atol}, rtol={rtol}: {report}. Nothing "
-                    "was cached. Fix: serve it with runtime='torch', or loosen atol/rtol if "
-                    "the difference is acceptable."
-                )
-        except BaseException:
-            shutil.rmtree(entry, ignore_errors=True)
-            raise
-        meta = {
-            "key": key,
-            "structure": exported.structure,
-            "input_names": list(exported.input_names),
-            "output_names": list(exported.output_names),
-            "parity": attrs.asdict(report),
-            "fusions": fusions,
-            "files": _digests(entry),
-        }
-        _write_json(meta_path, meta)  # last: its presence marks a complete entry
-        meta = json.loads(json.dumps(meta))  # the same plain lists and dicts as a cache hit
-        cache = "miss"
-    return _wrap(adapter, served, meta, cache)
+    return build_onnx(onnx_spec, config=SESSION_CONFIG)
 
 
-def _wrap(adapter: Adapter, served: Adapter, meta: Mapping[str, Any], cache: str) -> Adapter:
+def _export_checked(
+    adapter: Adapter,
+    example_input: Any,
+    session: Callable[[Path], Adapter],
+    atol: float,
+    rtol: float,
+    directory: Path,
+) -> tuple[Adapter, dict[str, Any]]:
+    """Export ``adapter`` into ``directory``, fuse attention, check parity against torch.
+
+    Returns:
+        The served adapter and the entry's meta (without its key, weights and files).
+
+    Raises:
+        ParityError: the export differs from torch beyond tolerance.
+    """
+    model_path = directory / MODEL_FILE
+    exported = export_adapter(adapter, model_path, example_input)
+    fusions = fuse_attention(model_path)
+    served = session(directory)
+    report = parity(served, adapter, [_check_inputs(example_input), example_input])
+    if not report.ok(atol, rtol):
+        raise ParityError(
+            f"serve_with_onnxruntime: the ONNX export of {type(adapter.spec).__name__} "
+            f"does not match torch within atol={atol}, rtol={rtol}: {report}. Nothing "
+            "was cached. Fix: serve it with runtime='torch', or loosen atol/rtol if "
+            "the difference is acceptable."
+        )
+    meta = {
+        "structure": exported.structure,
+        "input_names": list(exported.input_names),
+        "output_names": list(exported.output_names),
+        "parity": attrs.asdict(report),
+        "fusions": fusions,
+    }
+    return served, meta
+
+
+def _uncached(
+    adapter: Adapter, build: Callable[[Path], tuple[Adapter, dict]], key: str, why: str
+) -> Adapter:
+    """Export into a temporary directory (not the cache), kept as long as the session."""
+    directory = Path(tempfile.mkdtemp(prefix="fm-adapters-onnx-"))
+    try:
+        served, meta = build(directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return _keep(adapter, served, {**meta, "key": key}, why, directory)
+
+
+def _keep(
+    adapter: Adapter, served: Adapter, meta: Mapping[str, Any], why: str, directory: Path
+) -> Adapter:
+    """Serve a build that is not cached from ``directory``, removed when the session is."""
+    weakref.finalize(served.module, shutil.rmtree, str(directory), True)
+    return _wrap(adapter, served, meta, why, directory)
+
+
+def _wrap(
+    adapter: Adapter,
+    served: Adapter,
+    meta: Mapping[str, Any],
+    cache: str,
+    directory: Path,
+) -> Adapter:
+    """The served adapter with the torch adapter's spec, output structure and info; its
+    ``onnx_path`` is ``directory``'s model file."""
     structure = meta["structure"]
     run = served.forward
 
@@ -258,7 +323,7 @@ def _wrap(adapter: Adapter, served: Adapter, meta: Mapping[str, Any], cache: str
             **dict(adapter.info),
             **dict(served.info),
             "runtime": "onnxruntime",
-            "onnx_path": served.spec.path,
+            "onnx_path": str(directory / MODEL_FILE),
             "cache": cache,
             "cache_key": meta["key"],
             "parity": meta["parity"],
