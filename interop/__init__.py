@@ -5,6 +5,7 @@ from interop._src.bridge import copy_reason, to_jax, to_numpy, to_ortvalue, to_t
 from interop._src.jax_function import jax_function, jax_params
 from interop._src.lowering.errors import LoweringError
 from interop._src.lowering.lower import lower
+from interop._src.params import load_params
 
 __all__ = [
     "LoweringError",
@@ -12,6 +13,7 @@ __all__ = [
     "data_ptr",
     "jax_function",
     "jax_params",
+    "load_params",
     "lower",
     "to_jax",
     "to_numpy",
