@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from . import echo
 from .atomic import atomic_write
 from .errors import SpecError
 from .parse import looks_like_json, parse_json, parse_yaml
@@ -74,15 +75,18 @@ def load(path: str | os.PathLike[str]) -> Spec:
         raise err.with_hint(hint) from None
 
 
-def dumps(spec: Spec, format: str = "yaml") -> str:
+def dumps(spec: Spec, format: str = "yaml", *, redact: bool = False) -> str:
     """A spec as YAML or JSON text in our format (see `unstructure`).
 
     Args:
         spec: a spec record.
         format: ``"yaml"`` (block style, keys in field order) or ``"json"``.
+        redact: hide credentials, for text that is shown or stored beside results: the user
+            information and credential-like parameters of URLs
+            (``https://***@host/w.pth?sig=***``) and strings under keys such as ``token``.
 
     Returns:
-        The text; ``loads(dumps(spec)) == spec``.
+        The text; ``loads(dumps(spec)) == spec`` (unless ``redact`` hid something).
 
     Raises:
         SpecError: an unknown ``format``, or a spec that is not plain data.
@@ -90,6 +94,8 @@ def dumps(spec: Spec, format: str = "yaml") -> str:
     if format not in ("yaml", "json"):
         raise SpecError(("format",), "a text format", format, choices=("yaml", "json"))
     data = unstructure(spec)
+    if redact:
+        data = echo.redact(data)
     if format == "json":
         return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     return yaml.dump(

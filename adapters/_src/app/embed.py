@@ -311,10 +311,20 @@ def as_aligned(x: np.ndarray, alignment: int = ALIGNMENT) -> np.ndarray:
     return out
 
 
-def spec_yaml(spec: Any) -> str:
-    """The spec as YAML text (our ``source:``-tagged format)."""
+def spec_yaml(spec: Any, *, redact: bool = True) -> str:
+    """The spec as YAML text (our ``source:``-tagged format), as printed and stored.
+
+    Args:
+        spec: a spec record.
+        redact: hide the credentials of URLs (``https://user:TOKEN@host/...``, ``?sig=...``)
+            and values under keys such as ``token``: the text is printed (``inspect``) and
+            stored (embeddings files, manifests). False only for text that is built again
+            (the Ray workers' copy of the spec).
+    """
     import yaml
 
     import specs
+    from specs._src.echo import redact as redacted
 
-    return yaml.safe_dump(specs.unstructure(spec), sort_keys=False)
+    data = specs.unstructure(spec)
+    return yaml.safe_dump(redacted(data) if redact else data, sort_keys=False)
