@@ -108,9 +108,9 @@ class Evaluator:
             if isinstance(raw, str) and "${" in raw:
                 value = self._string(raw, location)
             elif isinstance(raw, Mapping):
-                value = {k: self._typed((*location, k), item) for k, item in raw.items()}
+                value = {k: self._typed((*location, k)) for k in raw}
             elif isinstance(raw, (list, tuple)):
-                value = [self._typed((*location, i), item) for i, item in enumerate(raw)]
+                value = [self._typed((*location, i)) for i in range(len(raw))]
             else:
                 value = raw
         finally:
@@ -118,7 +118,8 @@ class Evaluator:
         self._done[location] = value
         return value
 
-    def _typed(self, location: Location, raw: Any) -> Any:
+    def _typed(self, location: Location) -> Any:
+        """The node's value, a whole interpolation's string typed as YAML."""
         value = self._node(location)
         if isinstance(value, str) and self._whole.get(location, None) not in (None, "oc.decode"):
             return self._yaml(value, location)
