@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from specs._src.echo import clean_message, shorten
+
 _UNSET: Any = object()
 
 
@@ -34,7 +36,8 @@ class BuildError(ValueError):
             parts.append(f"Got {_describe(got)}.")
         if fix:
             parts.append(fix if fix.endswith(".") else fix + ".")
-        super().__init__(" ".join(parts))
+        # what the message echoes (names, paths, URLs) is shortened and its credentials hidden
+        super().__init__(clean_message(" ".join(parts)))
 
 
 class ArgumentError(BuildError, TypeError):
@@ -47,7 +50,4 @@ class ArgumentError(BuildError, TypeError):
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 100:
-        text = text[:97] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{shorten(repr(value), 100)} ({type(value).__name__})"

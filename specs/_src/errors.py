@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .echo import clean_message, shorten
+
 #: a location inside a config: mapping keys (str) and list indices (int)
 Location = tuple[str | int, ...]
 
@@ -47,7 +49,9 @@ class SpecError(ValueError):
         self.choices = tuple(choices) if choices is not None else None
         self.hint = hint
         self.show_got = show_got
-        super().__init__(self._message())
+        # values echoed in the message are shortened and URL credentials hidden; the
+        # attributes keep what was given
+        super().__init__(clean_message(self._message()))
 
     @property
     def path(self) -> str:
@@ -118,10 +122,7 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
 
 def describe(value: Any) -> str:
     """``repr`` of a value with its type, shortened for messages."""
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{shorten(repr(value), 80)} ({type(value).__name__})"
 
 
 def parse_path(path: str) -> Location:

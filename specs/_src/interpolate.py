@@ -1,9 +1,10 @@
-"""OmegaConf interpolation of config strings, resolved by OmegaConf itself as eva does.
+"""OmegaConf interpolation of config strings, read with OmegaConf's grammar as eva does.
 
-Everything OmegaConf resolves works here, as it does in eva's configs: ``${oc.env:VAR}``,
-``${oc.env:VAR, default}`` (nested and ``null`` defaults), ``${oc.decode:...}``, node
-references (``${backbone.init_args.model_name}``, relative ``${..model_name}``), and
-``\\${`` for a literal ``${``.
+What eva's configs use works here: ``${oc.env:VAR}``, ``${oc.env:VAR, default}`` (nested and
+``null`` defaults), ``${oc.decode:...}``, node references (``${backbone.init_args.model_name}``,
+relative ``${..model_name}``), resolvers registered with OmegaConf, and ``\\${`` for a
+literal ``${``. Resolving is bounded (`evaluate`): each node is resolved once, and what
+references hand out is counted against size and depth bounds.
 
 One step is ours: when an interpolation is the whole value and resolves to a string, the
 string is typed with YAML rules (``"false"`` -> False, ``"1"`` -> 1, ``"[0, 1]"`` -> [0, 1]),
@@ -18,13 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from .errors import Location, SpecError
 
 _SYNTAX = "'${oc.env:VAR, default}', '${oc.decode:...}' or a node reference '${path.to.node}'"
 _ESCAPE = re.compile(r"(\\*)\$\{")
-_NULL = re.compile(r"[Nn][Uu][Ll][Ll]")
 _UNSET = re.compile(r"Environment variable '([^']*)' not found")
 #: key types an OmegaConf DictConfig holds; anything else is reported before OmegaConf sees it
 _KEY_TYPES = (str, int, float, bool, bytes)
@@ -33,7 +31,9 @@ _KEY_TYPES = (str, int, float, bool, bytes)
 def resolve(value: Any, location: Location = ()) -> Any:
     """Resolve every interpolation in the strings of a nested dict / list config.
 
-    Node references are resolved against ``value`` as the root of the config.
+    Node references are resolved against ``value`` as the root of the config. Resolving is
+    bounded (see `evaluate`): each node is resolved once, and the values it hands out are
+    counted, so that a few hundred bytes of references cannot expand without end.
 
     Args:
         value: plain config data (mappings, lists, scalars); mapping keys are left as they are.
@@ -44,19 +44,24 @@ def resolve(value: Any, location: Location = ()) -> Any:
 
     Raises:
         SpecError: an unset variable without default, a reference to a missing node, an
-            unknown resolver or a malformed interpolation, at the field that holds it.
+            unknown resolver, a malformed interpolation, or one that expands past the bounds,
+            at the field that holds it.
     """
     if not _has_interpolation(value):
         return _plain(value)
-    from omegaconf import OmegaConf  # only configs that interpolate pay for the import
+    from . import evaluate  # only configs that interpolate pay for importing OmegaConf
 
     _check(value, location)
-    flags = {"allow_objects": True}  # leave values OmegaConf does not type (dates, ...) as they are
-    if isinstance(value, str):  # a lone string: nothing to refer to but itself
-        return _leaf(OmegaConf.create({"_": value}, flags=flags), "_", value, location)
-    # the config itself is the root that absolute references (${backbone.x}) start from
-    root = OmegaConf.create(_plain(value), flags=flags)
-    return _child({"_": root}, "_", value, location)
+    # a lone string has nothing to refer to but itself
+    lone = isinstance(value, str)
+    evaluator = evaluate.Evaluator({"_": value} if lone else value)
+    try:
+        resolved = evaluator.value()
+    except evaluate.Failure as failure:
+        where = (*location, *failure.location[1 if lone else 0 :])
+        text = evaluator.raw(failure.location)
+        raise _error(failure.error, text, where) from None
+    return resolved["_"] if lone else resolved
 
 
 def resolve_string(text: str, location: Location = ()) -> Any:
@@ -103,11 +108,15 @@ def _check(value: Any, location: Location) -> None:
     from omegaconf import grammar_parser
     from omegaconf.errors import GrammarParseError
 
+    from . import evaluate
+
     if isinstance(value, str) and "${" in value:
         try:
             grammar_parser.parse(value)
         except GrammarParseError as err:
             raise _error(err, value, location) from err
+        except RecursionError:
+            raise _error(evaluate.Exceeded(evaluate.TOO_DEEP), value, location) from None
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, _KEY_TYPES):
@@ -118,63 +127,6 @@ def _check(value: Any, location: Location) -> None:
             _check(item, (*location, i))
 
 
-def _child(parent: Any, key: Any, original: Any, location: Location) -> Any:
-    """The value of ``parent[key]`` (whose data is ``original``), resolved."""
-    if isinstance(original, str):
-        return _leaf(parent, key, original, location) if "${" in original else original
-    if isinstance(original, Mapping):
-        node = parent[key]
-        return {k: _child(node, k, item, (*location, k)) for k, item in original.items()}
-    if isinstance(original, (list, tuple)):
-        node = parent[key]
-        return [_child(node, i, item, (*location, i)) for i, item in enumerate(original)]
-    return original
-
-
-def _leaf(parent: Any, key: Any, text: str, location: Location) -> Any:
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        value = parent[key]
-    except OmegaConfBaseException as err:
-        raise _error(err, text, location) from err
-    if isinstance(value, (DictConfig, ListConfig)):  # a reference to a whole section
-        data = OmegaConf.to_container(value, resolve=False)
-        return _child({"_": value}, "_", data, location)
-    if isinstance(value, str) and _whole_interpolation(text) not in (None, "oc.decode"):
-        return _typed(value)
-    return value
-
-
-def _whole_interpolation(text: str) -> str | None:
-    """The resolver name (``""`` for a node reference) when ``text`` is one interpolation."""
-    from omegaconf import grammar_parser
-    from omegaconf.grammar.gen.OmegaConfGrammarParser import OmegaConfGrammarParser as Parser
-
-    pieces = list(grammar_parser.parse(text).getChild(0).getChildren())
-    if len(pieces) != 1 or not isinstance(pieces[0], Parser.InterpolationContext):
-        return None
-    inner = pieces[0].getChild(0)
-    if isinstance(inner, Parser.InterpolationResolverContext):
-        return inner.resolverName().getText()
-    return ""
-
-
-def _typed(text: str) -> Any:
-    if text.strip() == "":
-        return text
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if value is None and not _NULL.fullmatch(text.strip()) and text.strip() != "~":
-        return text  # e.g. a comment-only string: keep what was written
-    if isinstance(value, (bool, int, float, str, list)) or value is None:
-        return value
-    return text  # mappings, dates, ...: keep the text
-
-
 def _error(err: Exception, text: str, location: Location) -> SpecError:
     """An OmegaConf failure as a SpecError at the field, with OmegaConf's reason as the hint."""
     from omegaconf.errors import (
@@ -183,6 +135,19 @@ def _error(err: Exception, text: str, location: Location) -> SpecError:
         UnsupportedInterpolationType,
     )
 
+    from . import evaluate
+
+    if isinstance(err, evaluate.Exceeded):
+        return SpecError(
+            location,
+            f"an interpolation that resolves to at most {evaluate.MAX_RESOLVED_VALUES} values "
+            f"and {evaluate.MAX_RESOLVED_CHARS} characters, parsing at most "
+            f"{evaluate.MAX_PARSED_CHARS}, through references nested at most "
+            f"{evaluate.MAX_REFERENCE_DEPTH} deep",
+            text,
+            hint=f"Stopped resolving: {err}. A reference stands for the whole value it names "
+            "each time it is used (an alias too); a spec needs a few short interpolations.",
+        )
     reason = str(err).splitlines()[0]
     unset = _UNSET.search(reason)
     if unset:
@@ -215,7 +180,9 @@ def _error(err: Exception, text: str, location: Location) -> SpecError:
             location,
             f"a known resolver: {_SYNTAX}",
             text,
-            hint=f"OmegaConf: {reason}; register it with OmegaConf.register_new_resolver first.",
+            hint=f"OmegaConf: {reason}. Register your own with OmegaConf.register_new_resolver "
+            "first; resolvers that read the config (oc.select, oc.create, oc.dict.*) are not "
+            "supported: write a node reference.",
         )
     hint = f"OmegaConf: {reason}."
     if "oc.env" in text:

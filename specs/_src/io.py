@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from . import echo
 from .atomic import atomic_write
 from .errors import SpecError
 from .parse import looks_like_json, parse_json, parse_yaml
@@ -57,12 +58,13 @@ def load(path: str | os.PathLike[str]) -> Spec:
         The spec record.
 
     Raises:
-        SpecError: an unknown extension, a syntax error (with its line), or an invalid spec.
+        SpecError: an unknown extension, text that is not UTF-8 (naming the byte offset), a
+            syntax error (with its line), or an invalid spec.
         FileNotFoundError: no such file.
     """
     path = Path(path)
     kind = _format_of(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_utf8(path)
     data = parse_json(text, str(path)) if kind == "json" else parse_yaml(text, str(path))
     try:
         return _structure(data, str(path))
@@ -73,15 +75,18 @@ def load(path: str | os.PathLike[str]) -> Spec:
         raise err.with_hint(hint) from None
 
 
-def dumps(spec: Spec, format: str = "yaml") -> str:
+def dumps(spec: Spec, format: str = "yaml", *, redact: bool = False) -> str:
     """A spec as YAML or JSON text in our format (see `unstructure`).
 
     Args:
         spec: a spec record.
         format: ``"yaml"`` (block style, keys in field order) or ``"json"``.
+        redact: hide credentials, for text that is shown or stored beside results: the user
+            information and credential-like parameters of URLs
+            (``https://***@host/w.pth?sig=***``) and strings under keys such as ``token``.
 
     Returns:
-        The text; ``loads(dumps(spec)) == spec``.
+        The text; ``loads(dumps(spec)) == spec`` (unless ``redact`` hid something).
 
     Raises:
         SpecError: an unknown ``format``, or a spec that is not plain data.
@@ -89,6 +94,8 @@ def dumps(spec: Spec, format: str = "yaml") -> str:
     if format not in ("yaml", "json"):
         raise SpecError(("format",), "a text format", format, choices=("yaml", "json"))
     data = unstructure(spec)
+    if redact:
+        data = echo.redact(data)
     if format == "json":
         return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     return yaml.dump(
@@ -132,6 +139,22 @@ def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_str)
+
+
+def _read_utf8(path: Path) -> str:
+    """The file's text, line ends translated as ``Path.read_text`` does."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise SpecError(
+            (str(path),),
+            "UTF-8 text (spec files must be UTF-8)",
+            show_got=False,
+            hint=f"The byte 0x{data[err.start]:02x} at offset {err.start} (line {line}) is not "
+            "UTF-8 (the file was probably saved as Latin-1 or Windows-1252); save it as UTF-8.",
+        ) from None
 
 
 def _format_of(path: Path) -> str:

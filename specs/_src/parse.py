@@ -102,7 +102,7 @@ def parse_json(text: str, name: str) -> Any:
         ) from None
 
 
-class _ShapeError(yaml.MarkedYAMLError):
+class ShapeError(yaml.MarkedYAMLError):
     """A YAML document deeper than `MAX_DEPTH` or larger than `MAX_NODES` once aliases expand."""
 
 
@@ -127,7 +127,7 @@ class _Loader(yaml.SafeLoader):
         mark = self.peek_event().start_mark
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _ShapeError(None, None, f"the config nests deeper than {MAX_DEPTH} levels", mark)
+            raise ShapeError(None, None, f"the config nests deeper than {MAX_DEPTH} levels", mark)
         before = self._expanded
         try:
             node = super().compose_node(parent, index)
@@ -140,7 +140,7 @@ class _Loader(yaml.SafeLoader):
     def _count(self, values: int, mark: Any) -> None:
         self._expanded += values
         if self._expanded > MAX_NODES:
-            raise _ShapeError(
+            raise ShapeError(
                 None,
                 None,
                 f"the config stands for more than {MAX_NODES} values once its aliases "
@@ -171,6 +171,17 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def load_yaml(text: str) -> Any:
+    """Plain data from YAML text (safe tags only), bounded while it is composed.
+
+    Raises:
+        ShapeError: nesting deeper than `MAX_DEPTH`, or more than `MAX_NODES` values once
+            aliases are expanded.
+        yaml.YAMLError: a syntax error or a duplicated key.
+    """
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+
+
 def parse_yaml(text: str, name: str) -> Any:
     """Plain data from YAML text (safe tags only), bounded while it is composed.
 
@@ -186,8 +197,8 @@ def parse_yaml(text: str, name: str) -> Any:
             `MAX_DEPTH`, or more than `MAX_NODES` values once aliases are expanded.
     """
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except _ShapeError as err:
+        return load_yaml(text)
+    except ShapeError as err:
         line = err.problem_mark.line + 1 if err.problem_mark is not None else "?"
         raise SpecError(
             (name,),

@@ -157,6 +157,27 @@ def test_changed_spec_refuses_to_mix(digits_run, work, tmp_path):
     assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_manifest_and_shards_hold_the_spec_without_credentials(
+    local_ray, work, tmp_path, monkeypatch
+):
+    """The actors build from the whole spec; what is stored has its URL credentials hidden."""
+    token, sig = "SECRET-TOKEN-1234", "SECRET-SIG-5678"
+    monkeypatch.setenv("FMA_RAY_TOKEN", token)
+    url = "https://user:${oc.env:FMA_RAY_TOKEN}@host.invalid/w.pth?sig=" + sig
+    kwargs = {**work["raw"]["model_kwargs"], "pretrained_cfg_overlay": {"url": url}}
+    spec = specs.structure({**work["raw"], "model_kwargs": kwargs})
+    out = tmp_path / "ray"
+    result = ray_embed.embed_on_ray(spec, "digits", out, limit=16, batch_size=BATCH,
+                                    shard_batches=SHARD_BATCHES, num_workers=1, progress=False)  # fmt: skip
+    assert result.rows == 16 and result.written == 1
+    for path in out.iterdir():
+        assert token.encode() not in path.read_bytes() and sig.encode() not in path.read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "https://***@host.invalid/w.pth?sig=***" in json.dumps(manifest)
+    assert store.load_embeddings(out).metadata["spec"] == embed.spec_yaml(spec)
+
+
 def _bad_spec(work):
     return specs.structure({**work["raw"], "checkpoint_path": str(work["root"] / "gone.pt")})
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +174,115 @@ def test_bad_key_is_reported_before_omegaconf() -> None:
         resolve({"a": {None: "${oc.env:FMA_I_INT}"}})
     assert info.value.location == ("a", None)
     assert "string keys" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# bounds: a few hundred bytes of interpolation must not expand without end
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env_alias_bomb() -> tuple[str, dict[str, str]]:
+    """A short spec whose one oc.env value is a YAML list of aliases that expand to 9**9."""
+    lines = ["- &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    for name, previous in zip("bcdefghi", "abcdefgh", strict=True):
+        lines.append(f"- &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    text = "source: timm\nmodel_name: resnet18\nmodel_kwargs: {x: '${oc.env:FMA_BOMB}'}\n"
+    return text, {"FMA_BOMB": "\n".join(lines)}
+
+
+def _decode_bomb(levels: int = 24) -> tuple[str, dict[str, str]]:
+    """Lists built by oc.decode, each holding the one before twice (2**levels values)."""
+    lines = ["source: timm", "model_name: resnet18", "model_kwargs:", "  b0: 1"]
+    for i in range(1, levels):
+        lines.append(f"  b{i}: \"${{oc.decode:'[${{.b{i - 1}}},${{.b{i - 1}}}]'}}\"")
+    return "\n".join(lines) + "\n", {}
+
+
+def _string_chain_bomb(levels: int = 32) -> tuple[str, dict[str, str]]:
+    """Strings, each the one before twice (8 * 2**levels characters)."""
+    lines = ["source: timm", "model_name: resnet18", "model_kwargs:", "  a0: xxxxxxxx"]
+    lines += [f"  a{i}: ${{.a{i - 1}}}${{.a{i - 1}}}" for i in range(1, levels)]
+    return "\n".join(lines) + "\n", {}
+
+
+BOMBS = {
+    "oc.env alias": _env_alias_bomb,
+    "oc.decode": _decode_bomb,
+    "string chain": _string_chain_bomb,
+}
+
+#: the bomb is loaded in a child with a CPU and memory limit: a regression is a killed child
+#: (a failed test), not a hung or swapping test run
+GUARDED = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
+import specs
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+try:
+    specs.loads(sys.stdin.read(), name="bomb")
+except specs.SpecError as err:
+    print(json.dumps({"error": "SpecError", "path": err.path, "message": str(err)}))
+except BaseException as err:
+    print(json.dumps({"error": type(err).__name__, "message": str(err)[:300]}))
+"""
+
+
+@pytest.mark.parametrize("kind", list(BOMBS))
+def test_interpolation_bomb_is_a_spec_error_under_limits(kind: str) -> None:
+    text, env = BOMBS[kind]()
+    assert len(text) < 1000  # the issue's were 100, 961 and 736 bytes
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(GUARDED)],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["error"] == "SpecError", result
+    assert result["path"].startswith("model_kwargs."), result
+    assert "Stopped resolving" in result["message"]
+
+
+def test_references_within_bounds_resolve_once_each() -> None:
+    """Twelve doublings (32 KiB) resolve: each node once, not 2**12 times."""
+    from specs._src.evaluate import Evaluator
+
+    data = {"a0": "xxxxxxxx", **{f"a{i}": f"${{a{i - 1}}}${{a{i - 1}}}" for i in range(1, 13)}}
+    evaluator = Evaluator(data)
+    assert evaluator.value()["a12"] == "x" * 8 * 2**12
+    assert evaluator.parsed < 200  # the twelve interpolations, each parsed once
+
+
+def test_deeply_nested_interpolation_is_a_spec_error() -> None:
+    deep = "${oc.env:FMA_I_UNSET, " * 600 + "x" + "}" * 600
+    with pytest.raises(SpecError, match="nests too deep") as info:
+        resolve({"a": {"b": deep}})
+    assert info.value.path == "a.b"
+    decoded = "${oc.decode:'" + "[" * 600 + "]" * 600 + "'}"
+    with pytest.raises(SpecError, match="nests too deep") as info:
+        resolve({"a": decoded})
+    assert info.value.path == "a"
+
+
+def test_reference_chain_depth_is_bounded() -> None:
+    from specs._src.evaluate import MAX_REFERENCE_DEPTH
+
+    def chain(n: int) -> dict[str, str]:
+        """a_n -> a_(n-1) -> ... -> a0, written (and so resolved) from a_n down."""
+        return {**{f"a{i}": f"${{a{i - 1}}}" for i in range(n, 0, -1)}, "a0": "x"}
+
+    assert resolve(chain(MAX_REFERENCE_DEPTH - 1))[f"a{MAX_REFERENCE_DEPTH - 1}"] == "x"
+    with pytest.raises(SpecError, match=f"nest deeper than {MAX_REFERENCE_DEPTH} levels"):
+        resolve(chain(MAX_REFERENCE_DEPTH + 5))
+
+
+@pytest.mark.parametrize("name", ["oc.select", "oc.create", "oc.dict.keys"])
+def test_resolvers_that_read_the_config_are_refused(name: str) -> None:
+    with pytest.raises(SpecError, match="write a node reference") as info:
+        resolve({"a": 1, "b": f"${{{name}:a}}"})
+    assert info.value.path == "b"

@@ -129,3 +129,21 @@ def test_spec_errors_from_a_file_name_it(tmp_path: Path) -> None:
 def test_unicode_line_breaks_survive_a_round_trip(name: str, format: str) -> None:
     spec = specs.RegistrySpec(name)
     assert specs.loads(specs.dumps(spec, format)) == spec
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_file_that_is_not_utf8_names_the_file_the_byte_and_the_encoding(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"latin1{suffix}"
+    text = "source: timm\nmodel_name: café\n"
+    if suffix == ".json":
+        text = '{"source": "timm",\n "model_name": "café"}'
+    path.write_bytes(text.encode("latin-1"))
+    offset = text.encode("latin-1").index(b"\xe9")
+    with pytest.raises(SpecError) as info:
+        specs.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: expected UTF-8 text")
+    assert f"0xe9 at offset {offset} (line 2)" in message
+    assert "save it as UTF-8" in message

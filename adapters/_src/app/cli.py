@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    line = " ".join(message.split())
+    from specs._src.echo import clean_message  # long echoed values shortened, URL secrets hidden
+
+    line = clean_message(" ".join(message.split()))
     print(f"error: {line}", file=sys.stderr)
     return 2
 

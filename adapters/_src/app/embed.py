@@ -9,6 +9,7 @@ at the end, so a failed run never leaves a partial file.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 import interop
 
 from ..devices import input_device
+from ..preprocess import MAX_SIDE, PreprocessError
 from .data import (
     Dataset,
     LoaderStats,
@@ -77,8 +79,10 @@ def resolve_preprocess(
     if pre is None:
         pre = Preprocess(size=(224, 224), origin="ImageNet defaults")
     if image_size is not None:
-        if image_size < 1:
-            raise EmbedError(f"--image-size: expected an integer >= 1, got {image_size}")
+        if not 1 <= image_size <= MAX_SIDE:
+            raise EmbedError(
+                f"--image-size: expected an integer from 1 to {MAX_SIDE}, got {image_size}"
+            )
         pre = attrs.evolve(
             pre, size=(image_size, image_size), origin=pre.origin + " + --image-size"
         )
@@ -86,9 +90,10 @@ def resolve_preprocess(
         if value is None:
             continue
         value = tuple(float(v) for v in value)
-        if len(value) not in (1, pre.channels) or (flag == "std" and min(value) <= 0):
+        bad = not all(math.isfinite(v) and (flag == "mean" or v > 0) for v in value)
+        if len(value) not in (1, pre.channels) or bad:
             raise EmbedError(
-                f"--{flag}: expected 1 or {pre.channels} numbers (one per channel)"
+                f"--{flag}: expected 1 or {pre.channels} finite numbers (one per channel)"
                 f"{', all > 0' if flag == 'std' else ''}, got {list(value)}"
             )
         value = value * pre.channels if len(value) == 1 else value
@@ -107,7 +112,13 @@ def _from_info(adapter: Any) -> Preprocess | None:
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in fields}
     kwargs.setdefault("origin", "adapter info")
     kwargs.setdefault("size", (224, 224))
-    return Preprocess(**kwargs)
+    try:
+        return Preprocess(**kwargs)
+    except PreprocessError as err:
+        raise EmbedError(
+            f"the backbone's info['preprocess'] (from its source's builder) is not valid "
+            f"preprocessing: {err}; fix what the builder puts there"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,10 +322,20 @@ def as_aligned(x: np.ndarray, alignment: int = ALIGNMENT) -> np.ndarray:
     return out
 
 
-def spec_yaml(spec: Any) -> str:
-    """The spec as YAML text (our ``source:``-tagged format)."""
+def spec_yaml(spec: Any, *, redact: bool = True) -> str:
+    """The spec as YAML text (our ``source:``-tagged format), as printed and stored.
+
+    Args:
+        spec: a spec record.
+        redact: hide the credentials of URLs (``https://user:TOKEN@host/...``, ``?sig=...``)
+            and values under keys such as ``token``: the text is printed (``inspect``) and
+            stored (embeddings files, manifests). False only for text that is built again
+            (the Ray workers' copy of the spec).
+    """
     import yaml
 
     import specs
+    from specs._src.echo import redact as redacted
 
-    return yaml.safe_dump(specs.unstructure(spec), sort_keys=False)
+    data = specs.unstructure(spec)
+    return yaml.safe_dump(redacted(data) if redact else data, sort_keys=False)

@@ -146,7 +146,7 @@ def embed_on_ray(
             workers = min(num_workers or _default_workers(gpus_per_worker), batches)
             with _quiet(verbose):
                 rows = _pipeline(ds, blocks, todo, preprocess, strict, batch_size, workers,
-                                 gpus_per_worker, spec_yaml(spec), build, kill_at)  # fmt: skip
+                                 gpus_per_worker, spec_yaml(spec, redact=False), build, kill_at)  # fmt: skip
                 written, pooling = _gather(rows, ds, blocks, todo, out, job, progress)
     finally:
         if started:

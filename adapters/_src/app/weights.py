@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import specs
+from specs._src.echo import redact
 
 from ..entries import WEIGHTS
 
@@ -32,7 +33,7 @@ def describe_weights(adapter: Any, seed: int) -> str:
     spec = adapter.spec
     path = getattr(spec, "checkpoint_path", None)
     if path:
-        return f"checkpoint {path}"
+        return f"checkpoint {redact(path)}"
     if isinstance(spec, specs.OnnxSpec):
         return f"ONNX file {spec.path}"
     if isinstance(spec, specs.HuggingFaceSpec):

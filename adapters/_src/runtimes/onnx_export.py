@@ -239,7 +239,7 @@ def _metadata(adapter: Adapter, given: Mapping[str, str] | None) -> dict[str, st
     found: dict[str, str] = {}
     if isinstance(adapter.spec, specs.SPEC_TYPES):
         try:
-            found[METADATA_SPEC] = specs.dumps(adapter.spec)
+            found[METADATA_SPEC] = specs.dumps(adapter.spec, redact=True)  # stored: no secrets
         except specs.SpecError:
             pass  # e.g. a FunctionSpec with a set in its arguments: nothing to store
     for key, value in (given or {}).items():

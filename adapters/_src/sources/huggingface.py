@@ -21,7 +21,7 @@ from ..adapter import Adapter
 from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import hub_cached, hub_cached_path, is_offline
-from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, PreprocessError
 from . import _torch
 from ._torch import finish, input_shape_of, require_module
 
@@ -132,14 +132,21 @@ def hf_preprocess(where: str) -> Preprocess | None:
     elif isinstance(size, int):
         size = (size, size)
     resample = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3), "bicubic")
-    return Preprocess(
-        size=(int(size[0]), int(size[1])),
-        channels=int(cfg.get("num_channels", 3)),
-        mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
-        std=tuple(cfg.get("image_std", IMAGENET_STD)),
-        interpolation=resample,
-        origin="huggingface preprocessor_config.json",
-    )
+    try:
+        return Preprocess(
+            size=(int(size[0]), int(size[1])),
+            channels=int(cfg.get("num_channels", 3)),
+            mean=tuple(cfg.get("image_mean", IMAGENET_MEAN)),
+            std=tuple(cfg.get("image_std", IMAGENET_STD)),
+            interpolation=resample,
+            origin="huggingface preprocessor_config.json",
+        )
+    except PreprocessError as err:
+        raise BuildError(
+            "model_name_or_path",
+            f"{Path(where) / 'preprocessor_config.json'} holds preprocessing out of range ({err})",
+            fix="Correct that file",
+        ) from None
 
 
 # the source's entry points, found by its tag (adapters/_src/plugins.py)
