@@ -27,7 +27,7 @@ from interop._src import batching as _bt
 from interop._src import dtypes as _dt
 from interop._src import torch_call as _tc
 from interop._src import transports as _tp
-from interop._src.bridge import narrow, to_jax
+from interop._src.bridge import to_jax
 
 FRAMEWORKS = ("torch", "onnx")
 
@@ -60,8 +60,9 @@ def _check_adapter(adapter: Any) -> Any:
 
 
 def _sds(t: Any) -> jax.ShapeDtypeStruct:
-    name = _dt.TORCH_TO_NAME[t.dtype] if isinstance(t, torch.Tensor) else np.dtype(t.dtype).name
-    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(narrow(name)))
+    if isinstance(t, torch.Tensor):
+        return jax.ShapeDtypeStruct(tuple(t.shape), _dt.jax_dtype(t.dtype))
+    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(_dt.narrow(np.dtype(t.dtype).name)))
 
 
 def _key(params: Mapping[str, Any], x: Any) -> tuple:

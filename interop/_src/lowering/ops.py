@@ -24,31 +24,13 @@ import numpy as np
 import torch
 from jax import lax
 
+from interop._src.dtypes import jax_dtype as jnp_dtype
 from interop._src.lowering import attention as _attention
 from interop._src.lowering import conv as _conv
 from interop._src.lowering import resample as _rs
 
 TABLE: dict[str, Callable[..., Any]] = {}
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
-
-_TORCH_TO_JNP = {
-    torch.float32: jnp.float32,
-    torch.float64: jnp.float64,
-    torch.float16: jnp.float16,
-    torch.bfloat16: jnp.bfloat16,
-    torch.int8: jnp.int8,
-    torch.uint8: jnp.uint8,
-    torch.int16: jnp.int16,
-    torch.int32: jnp.int32,
-    torch.int64: jnp.int64,
-    torch.bool: jnp.bool_,
-    torch.complex64: jnp.complex64,
-}
-
-
-def jnp_dtype(dtype: torch.dtype) -> Any:
-    """The JAX dtype for a torch dtype (64-bit ones narrowed unless x64 is on)."""
-    return jax.dtypes.canonicalize_dtype(_TORCH_TO_JNP[dtype])
 
 
 def op(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
