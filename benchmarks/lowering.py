@@ -37,9 +37,9 @@ import torch
 
 import interop
 from benchmarks._timing import interleaved, load_average, ratio_row
-from interop._src.lowering import attention as _attention
-from interop._src.lowering import conv as _conv
 from interop._src.lowering import ops as _ops
+from interop._src.lowering.ops import attention as _attention
+from interop._src.lowering.ops import conv as _conv
 
 OUT = Path("benchmarks/results")
 MODELS = {

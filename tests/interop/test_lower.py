@@ -150,10 +150,11 @@ def test_attention_stays_one_device_independent_op() -> None:
     # decomposed, SDPA becomes a kernel chosen by the example's device (the CPU flash op here,
     # _scaled_dot_product_efficient_attention on CUDA), and a module on CUDA would not lower
     from interop._src.lowering import export as _export
+    from interop._src.lowering.ops import op_name
 
     model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1, num_classes=0)
     ep = _export.export(model, (torch.randn(2, 3, 16, 16),), True)
-    names = [_export.op_name(n.target) for n in ep.graph.nodes if n.op == "call_function"]
+    names = [op_name(n.target) for n in ep.graph.nodes if n.op == "call_function"]
     attention = [n for n in names if "attention" in n]
     assert attention == ["aten.scaled_dot_product_attention.default"], attention
 

@@ -9,7 +9,6 @@ it runs once per input shape and never again.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as tpytree
 
+from interop._src.dtypes import jax_dtype
 from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError, missing_ops_message
 
@@ -37,19 +37,6 @@ _KEEP = (
 
 #: the largest batch torch.export is told about (see `export`)
 MAX_BATCH = 65535
-
-
-def op_name(target: Any) -> str:
-    """The table key of a graph node's target (``"aten.add.Tensor"``, ``"operator.getitem"``)."""
-    if isinstance(target, torch._ops.OpOverload):
-        return str(target)
-    module = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__name__", repr(target))
-    if module in ("_operator", "operator"):
-        return f"operator.{name}"
-    if module.startswith("torch"):
-        return f"torch.{name}"
-    return f"{module}.{name}"
 
 
 def export(
@@ -131,13 +118,7 @@ def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
     for node in ep.graph.nodes:
         problem = None
         if node.op == "call_function":
-            name = op_name(node.target)
-            if name not in _ops.TABLE:
-                problem = name
-            elif name == "aten.max_pool2d_with_indices.default" and _uses_indices(node):
-                problem = f"{name} (its indices output)"
-            elif name == "aten.as_strided.default" and not _contiguous(node.args[0]):
-                problem = f"{name} (on a non-contiguous input)"
+            problem = _ops.refusal(_ops.op_name(node.target), node)
         elif node.op == "get_attr":
             problem = f"get_attr {node.target} (a higher-order op's subgraph)"
         if problem:
@@ -149,19 +130,10 @@ def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
         raise LoweringError(missing_ops_message(module_name, missing, mutated))
 
 
-def _uses_indices(node: torch.fx.Node) -> bool:
-    return any(u.target is operator.getitem and u.args[1] == 1 and u.users for u in node.users)
-
-
-def _contiguous(arg: Any) -> bool:
-    val = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
-    return val is not None and val.is_contiguous()
-
-
 def _cast(value: Any, meta: Any) -> Any:
     """Cast a result to the dtype torch recorded for it: torch's type promotion, exactly."""
     if isinstance(meta, torch.Tensor) and isinstance(value, jax.Array):
-        want = _ops.jnp_dtype(meta.dtype)
+        want = jax_dtype(meta.dtype)
         return value if value.dtype == want else value.astype(want)
     if isinstance(meta, (list, tuple)) and isinstance(value, (list, tuple)):
         return type(value)(_cast(v, m) for v, m in zip(value, meta, strict=False))
@@ -194,7 +166,7 @@ def interpreter(
             elif node.op == "call_function":
                 args = tpytree.tree_map_only(torch.fx.Node, value, node.args)
                 kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
-                out = _ops.TABLE[op_name(node.target)](*args, **kwargs)
+                out = _ops.TABLE[_ops.op_name(node.target)](*args, **kwargs)
                 env[node] = _cast(out, node.meta.get("val"))
             elif node.op == "output":
                 return [value(a) for a in node.args[0]]

@@ -11,8 +11,8 @@ from torch.export.graph_signature import InputKind
 from torch.utils import _pytree as tpytree
 
 from interop._src.bridge import to_jax
+from interop._src.dtypes import jax_dtype
 from interop._src.lowering import export as _export
-from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError
 
 
@@ -97,7 +97,7 @@ def _signature(args: tuple, dynamic_batch: bool) -> tuple:
     shapes = [
         (
             tuple(a.shape[1:]) if dynamic_batch and a.ndim else tuple(a.shape),
-            _ops.jnp_dtype(a.dtype),
+            jax_dtype(a.dtype),
         )
         if isinstance(a, torch.Tensor)
         else None
