@@ -149,11 +149,11 @@ def test_params_share_the_torch_memory(vit) -> None:
 def test_attention_stays_one_device_independent_op() -> None:
     # decomposed, SDPA becomes a kernel chosen by the example's device (the CPU flash op here,
     # _scaled_dot_product_efficient_attention on CUDA), and a module on CUDA would not lower
-    from interop._src.lowering import export as _export
+    from interop._src.lowering.export import export
     from interop._src.lowering.ops import op_name
 
     model = _tiny("vit_tiny_patch16_224", img_size=16, patch_size=8, depth=1, num_classes=0)
-    ep = _export.export(model, (torch.randn(2, 3, 16, 16),), True)
+    ep = export(model, (torch.randn(2, 3, 16, 16),), True)
     names = [op_name(n.target) for n in ep.graph.nodes if n.op == "call_function"]
     attention = [n for n in names if "attention" in n]
     assert attention == ["aten.scaled_dot_product_attention.default"], attention
@@ -183,13 +183,14 @@ def _on_fake_cuda(module: torch.nn.Module, shape: tuple[int, ...]) -> tuple:
 def test_a_module_on_cuda_exports_to_table_ops(name: str, kwargs: dict, size: int) -> None:
     # an unbounded batch broke ResNet's export on CUDA (a 65535 guard); attention must not
     # become a CUDA-only kernel
-    from interop._src.lowering import export as _export
+    from interop._src.lowering.check import check
+    from interop._src.lowering.export import export
 
     model = _tiny(name, num_classes=0, **kwargs)
     mode, x = _on_fake_cuda(model, (2, 3, size, size))
     with mode:
-        ep = _export.export(model, (x,), True)
-    _export.check(ep, name)  # raises LoweringError naming any op outside the table
+        ep = export(model, (x,), True)
+    check(ep, name)  # raises LoweringError naming any op outside the table
 
 
 def test_jit_grad_matches_torch_autograd(vit) -> None:

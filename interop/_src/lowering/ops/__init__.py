@@ -23,6 +23,6 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     transcendental,
     views,
 )
-from interop._src.lowering.ops.registry import OPS, TABLE, op, op_name, refusal
+from interop._src.lowering.ops.registry import KEEP, OPS, TABLE, op, op_name, refusal
 
-__all__ = ["OPS", "TABLE", "op", "op_name", "refusal"]
+__all__ = ["KEEP", "OPS", "TABLE", "op", "op_name", "refusal"]

@@ -123,11 +123,16 @@ def _dense(q, k, v, attn_mask, is_causal, scale) -> tuple[jax.Array, jax.Array]:
     return _mm(probs.astype(v.dtype), v).astype(v.dtype), lse
 
 
-@op("aten._scaled_dot_product_flash_attention_for_cpu.default")
+# kept whole: one fused softmax here, where the decomposition is mask bookkeeping
+@op("aten._scaled_dot_product_flash_attention_for_cpu.default", decompose=False)
 def sdpa_flash_cpu(q, k, v, dropout_p=0.0, is_causal=False, *, attn_mask=None, scale=None):
     return attention(q, k, v, attn_mask, is_causal, scale)
 
 
-@op("aten.scaled_dot_product_attention.default")
+# kept whole: its decomposition picks a kernel by the example's device
+# (``_scaled_dot_product_flash_attention_for_cpu`` on the CPU, but ``_efficient_attention`` /
+# ``_flash_attention`` / ``_cudnn_attention`` for a module on CUDA), so the graph would depend
+# on where the torch module lives
+@op("aten.scaled_dot_product_attention.default", decompose=False)
 def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
     return attention(q, k, v, attn_mask, is_causal, scale)[0]

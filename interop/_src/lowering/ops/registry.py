@@ -21,10 +21,14 @@ TABLE: dict[str, Callable[..., Any]] = {}
 OPS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(TABLE)
 #: op name -> ``refuses(node)``: why this use of the op cannot be lowered, or None
 REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
+#: ops kept whole when the exported graph is decomposed to core ATen (``decompose=False``)
+KEEP: set[str] = set()
 
 
 def op(
-    *names: str, refuses: Callable[[torch.fx.Node], str | None] | None = None
+    *names: str,
+    refuses: Callable[[torch.fx.Node], str | None] | None = None,
+    decompose: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
 
@@ -37,6 +41,9 @@ def op(
         refuses: for an op lowered only in some uses: given the graph node, the reason this
             use cannot be lowered (e.g. ``"its indices output"``), or None when it can. The
             build-time check lists a refused node with the missing ops.
+        decompose: False to keep the op whole where torch would decompose it (the
+            function is faster than the decomposition, or the decomposition depends on
+            the device); the graph then calls the function with the op itself.
 
     Raises:
         ValueError: a name is already registered.
@@ -58,6 +65,8 @@ def op(
             TABLE[name] = fn
             if refuses is not None:
                 REFUSALS[name] = refuses
+            if not decompose:
+                KEEP.add(name)
         return fn
 
     return register

@@ -183,7 +183,8 @@ def _axis_matrix(kind: str, align_corners: bool) -> Callable[[int, int, float | 
     return makers[kind]
 
 
-@op("aten.upsample_bicubic2d.vec")
+# kept whole: the decomposition is gathers and index bookkeeping, this is two small matmuls
+@op("aten.upsample_bicubic2d.vec", decompose=False)
 def upsample_bicubic2d(x, output_size, align_corners, scale_factors=None, *, scales=None):
     return _upsample(x, output_size, scale_factors, _axis_matrix("bicubic", align_corners), scales)
 
