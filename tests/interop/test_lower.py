@@ -378,7 +378,50 @@ def test_missing_ops_are_all_named_with_their_submodules() -> None:
     assert "aten.erfinv.default, used in" in msg and "a.1 (_Erfinv)" in msg
     assert "<root> (_Unusual)" in msg  # the second erfinv, in the root's own forward
     assert "aten.cumprod.default, used in b (_Cumprod)" in msg
-    assert "runtime='torch'" in msg and "interop.jax_function" in msg
+    assert "interop/_src/lowering/ops/" in msg and "interop.lowering.op" in msg  # how to add one
+    # what to run instead is the runtime's advice (adapters), not the lowering's
+    assert "runtime=" not in msg and "adapters" not in msg
+
+
+class _WritesWeightData(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        self.w.data.add_(1)  # torch.export's own message is about fake tensors and constants
+        return x * self.w
+
+
+class _CountsCalls(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(4))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return x + self.calls
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "state"),
+    [
+        (_WritesWeightData(), "_WritesWeightData", "w"),
+        (torch.nn.Sequential(torch.nn.Linear(4, 4), _WritesWeightData()), "Sequential", "1.w"),
+        (_CountsCalls(), "_CountsCalls", "calls"),
+    ],
+    ids=["weight-data", "nested-weight-data", "buffer"],
+)
+def test_a_forward_that_mutates_state_says_so_first(model, name: str, state: str) -> None:
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(interop.LoweringError) as info:
+        interop.lower(model, torch.randn(2, 4))
+    msg = str(info.value)
+    assert msg.startswith(f"cannot lower {name} to JAX: its forward mutates state ({state}"), msg
+    if "torch.export" in msg:  # torch's reason, after ours
+        assert msg.index("mutates state") < msg.index("torch.export")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"lower wrote {k}"
 
 
 class _DataDependent(torch.nn.Module):
@@ -387,8 +430,9 @@ class _DataDependent(torch.nn.Module):
 
 
 def test_unexportable_module_raises_lowering_error() -> None:
-    with pytest.raises(interop.LoweringError, match=r"torch\.export\.export failed.*jax_function"):
+    with pytest.raises(interop.LoweringError, match=r"torch\.export\.export failed") as info:
         interop.lower(_DataDependent(), torch.randn(2, 4))
+    assert "mutates state" not in str(info.value) and "adapters" not in str(info.value)
 
 
 class _FixedBatch(torch.nn.Module):

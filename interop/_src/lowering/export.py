@@ -10,7 +10,8 @@ import torch
 from torch.utils import _pytree as tpytree
 
 from interop._src.lowering import ops as _ops
-from interop._src.lowering.errors import LoweringError
+from interop._src.lowering.errors import LoweringError, mutates_state
+from interop._src.lowering.mutation import mutated_state
 
 #: the largest batch torch.export is told about (see `export`)
 MAX_BATCH = 65535
@@ -37,19 +38,26 @@ def export(
     except LoweringError:
         raise
     except Exception as err:  # torch.export's many error types all mean "cannot capture"
-        hint = (
-            " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
-            if dynamic_batch
-            else ""
-        )
-        raise LoweringError(
-            f"cannot lower {type(module).__name__} to JAX: torch.export.export failed with "
-            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}.{hint} "
-            "Alternatives: run it in torch (runtime='torch'), or call torch from JAX with "
-            "interop.jax_function."
-        ) from err
+        raise LoweringError(_failed(module, args, dynamic_batch, err)) from err
     finally:
         module.train(was_training)
+
+
+def _failed(module: torch.nn.Module, args: tuple, dynamic_batch: bool, err: Exception) -> str:
+    """The message of a failed export: a forward writing its own state said first (torch's
+    text for a write through ``.data`` is about fake tensors), then torch's reason."""
+    name = type(module).__name__
+    reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else ""
+    torch_says = f"torch.export.export failed with {type(err).__name__}: {reason}."
+    mutated = mutated_state(module, args)
+    if mutated:
+        return f"{mutates_state(name, mutated)} {torch_says}"
+    hint = (
+        " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
+        if dynamic_batch
+        else ""
+    )
+    return f"cannot lower {name} to JAX: {torch_says}{hint}"
 
 
 def decompositions() -> dict:
