@@ -37,9 +37,8 @@ import torch
 
 import interop
 from benchmarks._timing import interleaved, load_average, ratio_row
-from interop._src.lowering import attention as _attention
-from interop._src.lowering import conv as _conv
-from interop._src.lowering import ops as _ops
+from interop._src.lowering.ops import attention as _attention
+from interop._src.lowering.ops import conv as _conv
 
 OUT = Path("benchmarks/results")
 MODELS = {
@@ -263,7 +262,7 @@ def vit_op_rows(quick: bool) -> list[dict]:
     w, b = torch.randn(1536, 384) * 0.05, torch.randn(1536)
     ln_w, ln_b = torch.randn(384), torch.randn(384)
     xj, hj, wj, bj, lwj, lbj = (interop.to_jax(t) for t in (x, h, w, b, ln_w, ln_b))
-    t_ = _ops.TABLE
+    t_ = interop.lowering.OPS
     # the arrays are arguments, not closed-over constants, which XLA would fold at compile time
     cases = {
         "addmm 3152x384 @ 384x1536": (

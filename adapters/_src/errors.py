@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from specs._src.echo import clean_message, shorten
+from specs.internal import clean_message, shorten
 
 _UNSET: Any = object()
 

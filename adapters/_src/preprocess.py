@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from specs._src.echo import shorten
+from specs.internal import shorten
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

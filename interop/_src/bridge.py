@@ -103,8 +103,8 @@ def _reasons(info: ArrayInfo, target: str, dest: tuple[str, int], downcast: bool
                 f"its buffer at {info.ptr:#x} is not {_arr.ALIGNMENT}-byte aligned "
                 "(XLA's CPU client would silently copy it)"
             )
-        if downcast and narrow(info.dtype) != info.dtype:
-            out.append(f"narrowing {info.dtype} to {narrow(info.dtype)} writes a new buffer")
+        if downcast and _dt.narrow(info.dtype) != info.dtype:
+            out.append(f"narrowing {info.dtype} to {_dt.narrow(info.dtype)} writes a new buffer")
     elif target == "torch" and info.kind == "numpy":
         if info.readonly:
             out.append("NumPy marks it read-only and torch has no read-only tensors")
@@ -117,11 +117,6 @@ def _reasons(info: ArrayInfo, target: str, dest: tuple[str, int], downcast: bool
 
 def _fmt(device: tuple[str, int]) -> str:
     return "cpu" if device == CPU else f"{device[0]}:{device[1]}"
-
-
-def narrow(name: str) -> str:
-    """The dtype name JAX holds ``name`` as: 64-bit ones narrowed unless x64 is on."""
-    return name if jax.config.jax_enable_x64 else _dt.X64_NARROW.get(name, name)
 
 
 def copy_reason(x: Any, to: str, *, device: Any = None, downcast: bool = False) -> str | None:
@@ -176,14 +171,14 @@ def _convert(a: Any, target: str, copy: bool | None, device: Any, downcast: bool
     info = _arr.describe(a)
     fn = f"to_{'ortvalue' if target == 'ort' else target}"
     dtype = info.dtype
-    if target == "jax" and narrow(dtype) != dtype:
+    if target == "jax" and _dt.narrow(dtype) != dtype:
         if not downcast:
             raise TypeError(
                 f"{fn}: got {dtype} but jax_enable_x64 is off, so JAX would silently narrow it "
-                f"to {narrow(dtype)}. Fix: jax.config.update('jax_enable_x64', True), cast it "
+                f"to {_dt.narrow(dtype)}. Fix: jax.config.update('jax_enable_x64', True), cast it "
                 f"yourself, or pass downcast=True (checked: integers that do not fit raise)."
             )
-        dtype = narrow(dtype)
+        dtype = _dt.narrow(dtype)
     if target == "ort" and dtype not in _dt.ORT_SUPPORTED:
         raise TypeError(
             f"{fn}: ONNX Runtime has no {dtype} tensors; expected one of "

@@ -1,4 +1,4 @@
-"""Dtype tables shared by the bridge: one framework-neutral name per dtype.
+"""Dtype tables shared by the bridge and the lowering: one framework-neutral name per dtype.
 
 Every array is described by a plain name (``"float32"``, ``"bfloat16"``, ``"bool"``) so that
 rules ("JAX without x64 has no int64", "ONNX Runtime has no complex") are written once.
@@ -6,6 +6,8 @@ rules ("JAX without x64 has no int64", "ONNX Runtime has no complex") are writte
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import torch
@@ -65,3 +67,13 @@ NUMPY_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 def numpy_name(dtype: np.dtype) -> str:
     """Neutral name of a NumPy dtype (``ml_dtypes.bfloat16`` -> ``"bfloat16"``)."""
     return "bfloat16" if dtype == NUMPY_BFLOAT16 else np.dtype(dtype).name
+
+
+def narrow(name: str) -> str:
+    """The dtype name JAX holds ``name`` as: 64-bit ones narrowed unless x64 is on."""
+    return name if jax.config.jax_enable_x64 else X64_NARROW.get(name, name)
+
+
+def jax_dtype(dtype: torch.dtype) -> np.dtype:
+    """The JAX dtype of a torch dtype, as JAX holds it (64-bit ones narrowed unless x64 is on)."""
+    return jnp.dtype(narrow(TORCH_TO_NAME[dtype]))

@@ -14,6 +14,7 @@ only: the backward re-runs the forward under vjp), batched under ``jax.vmap`` by
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from interop._src import batching as _bt
 from interop._src import dtypes as _dt
 from interop._src import torch_call as _tc
 from interop._src import transports as _tp
-from interop._src.bridge import narrow, to_jax
+from interop._src.bridge import to_jax
 
 FRAMEWORKS = ("torch", "onnx")
 
@@ -60,8 +61,9 @@ def _check_adapter(adapter: Any) -> Any:
 
 
 def _sds(t: Any) -> jax.ShapeDtypeStruct:
-    name = _dt.TORCH_TO_NAME[t.dtype] if isinstance(t, torch.Tensor) else np.dtype(t.dtype).name
-    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(narrow(name)))
+    if isinstance(t, torch.Tensor):
+        return jax.ShapeDtypeStruct(tuple(t.shape), _dt.jax_dtype(t.dtype))
+    return jax.ShapeDtypeStruct(tuple(t.shape), jnp.dtype(_dt.narrow(np.dtype(t.dtype).name)))
 
 
 def _key(params: Mapping[str, Any], x: Any) -> tuple:
@@ -163,111 +165,141 @@ def jax_function(
         >>> feats = f(interop.jax_params(backbone), x)          # (batch, dim)
         >>> g = jax.grad(lambda p, x: f(p, x).sum())(params, x)  # torch adapters
     """
-    adapter = _check_adapter(adapter)
-    framework, forward = adapter.framework, adapter.forward
-    device = _tc.adapter_device(adapter) if framework == "torch" else None
-    path = _choose_callback(framework, device, callback)
+    b = _backbone(_check_adapter(adapter), callback)
+    f = _differentiable(b)
+
+    def jax_fn(params: Mapping[str, jax.Array], x: jax.Array) -> Any:
+        _check_rank(b.adapter, x)
+        return f(dict(params), x)
+
+    jax_fn.output_specs = b.output_specs
+    jax_fn.callback = b.path
+    return jax_fn
+
+
+@dataclasses.dataclass(frozen=True)
+class _Backbone:
+    """What the callbacks of one `jax_function` share: the adapter, where and how it runs,
+    and two caches (output specs, and one callback per call signature)."""
+
+    adapter: Any
+    device: torch.device | None
+    path: str  # "host" or "buffer"
+    to_device: Callable[..., Any] | None
+    output_specs: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+    # one callable per signature: eager calls reuse programs
+    callbacks: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def torch(self) -> bool:
+        return self.adapter.framework == "torch"
+
+
+def _backbone(adapter: Any, callback: str) -> _Backbone:
+    device = _tc.adapter_device(adapter) if adapter.framework == "torch" else None
+    path = _choose_callback(adapter.framework, device, callback)
     to_device = _tc.mover(device) if device is not None else None
-    output_specs: dict[tuple, Any] = {}
+    return _Backbone(adapter, device, path, to_device)
 
-    def out_spec(params: Mapping[str, Any], x: Any) -> Any:
-        key = _key(params, x)
-        if key not in output_specs:
-            if framework == "torch":
-                with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
-                    fp, fx = _tc.fake_inputs(adapter, params, x, device, _torch_dtype)
-                    try:
-                        out = forward(fp, fx)
-                    except (ValueError, RuntimeError, IndexError) as err:
-                        # the first run of the backbone on this shape: say which input failed
-                        raise ValueError(
-                            f"jax_function: the backbone's forward fails on x of shape "
-                            f"{tuple(x.shape)} ({x.dtype}): {err}. Fix: pass x shaped as the "
-                            "backbone expects, batch first, e.g. (batch, channels, height, width)"
-                        ) from err
-            else:
-                out = forward({}, np.zeros(x.shape, dtype=x.dtype))
-            output_specs[key] = jax.tree_util.tree_map(_sds, out)
-        return output_specs[key]
 
-    def run(params: Mapping[str, Any], x: Any) -> Any:
-        if framework == "torch":
-            return forward(params, x)
-        return forward({}, np.ascontiguousarray(x))
-
-    def forward_body(spec: Any, x_ndim: int) -> Callable[..., Any]:
-        def body(params: Mapping[str, Any], x: Any) -> Any:
-            with torch.no_grad():
-                return _bt.folded_call(run, params, x, spec, x_ndim)
-
-        return body
-
-    def transport(body: Callable[..., Any], spec: Any) -> Any:
-        if path == "buffer":
-            return _tp.buffer(body, spec, move=to_device)
-        if framework != "torch":  # ONNX Runtime takes the host arrays as they are
-            return _tp.host(body, spec, view=np.asarray)
-        return _tp.host(body, spec, move=to_device)
-
-    callbacks: dict[tuple, Any] = {}  # one callable per signature: eager calls reuse programs
-
-    def call(params: Mapping[str, jax.Array], x: jax.Array) -> Any:
-        spec = out_spec(params, x)
-        key = (_key(params, x), "forward")
-        if key not in callbacks:
-            callbacks[key] = transport(forward_body(spec, x.ndim), spec)
-        return callbacks[key](dict(params), x)
-
-    def grads(params: Mapping[str, jax.Array], x: jax.Array, g: Any) -> tuple[Any, Any]:
-        float_keys = [k for k, v in params.items() if jnp.issubdtype(v.dtype, jnp.floating)]
-        x_float = bool(jnp.issubdtype(x.dtype, jnp.floating))
-        g_leaves, g_tree = jax.tree_util.tree_flatten(g)
-        spec = (
-            {k: jax.ShapeDtypeStruct(params[k].shape, params[k].dtype) for k in float_keys},
-            jax.ShapeDtypeStruct(x.shape, x.dtype) if x_float else None,
-        )
-        vjp = _vjp(forward, float_keys, x_float, g_tree, x.ndim)
-        key = (
-            _key(params, x),
-            "vjp",
-            str(g_tree),
-            tuple((v.shape, str(v.dtype)) for v in g_leaves),
-        )
-        if key not in callbacks:
-
-            def body(p: Any, x: Any, g: Any) -> Any:
-                return _pad_dx(vjp(p, x, g), x_float)
-
-            callbacks[key] = transport(body, spec)
-        dp, dx = callbacks[key](dict(params), x, g_leaves)
-        full = {k: dp[k] if k in dp else _zero_cotangent(v) for k, v in params.items()}
-        return full, dx if x_float else _zero_cotangent(x)
+def _differentiable(b: _Backbone) -> Callable[..., Any]:
+    """``f(params, x)``: the forward callback, with a VJP backed by ``torch.func.vjp``."""
 
     @jax.custom_vjp
     def f(params: Mapping[str, jax.Array], x: jax.Array) -> Any:
-        return call(params, x)
+        return _call(b, params, x)
 
     def f_fwd(params: Mapping[str, jax.Array], x: jax.Array) -> tuple[Any, Any]:
-        if framework != "torch":
+        if not b.torch:
             raise TypeError(
-                f"jax_function: the adapter runs on {framework!r}, which is forward-only: it has "
-                "no gradient. Fix: wrap its output in jax.lax.stop_gradient, or use a torch "
-                "adapter of the same backbone."
+                f"jax_function: the adapter runs on {b.adapter.framework!r}, which is "
+                "forward-only: it has no gradient. Fix: wrap its output in "
+                "jax.lax.stop_gradient, or use a torch adapter of the same backbone."
             )
-        return call(params, x), (params, x)
+        return _call(b, params, x), (params, x)
 
     def f_bwd(res: tuple[Any, Any], g: Any) -> tuple[Any, Any]:
-        return grads(*res, g)
+        return _grads(b, *res, g)
 
     f.defvjp(f_fwd, f_bwd)
+    return f
 
-    def jax_fn(params: Mapping[str, jax.Array], x: jax.Array) -> Any:
-        _check_rank(adapter, x)
-        return f(dict(params), x)
 
-    jax_fn.output_specs = output_specs
-    jax_fn.callback = path
-    return jax_fn
+def _out_spec(b: _Backbone, params: Mapping[str, Any], x: Any) -> Any:
+    """The output's ``ShapeDtypeStruct`` pytree for these params and ``x``, cached."""
+    key = _key(params, x)
+    if key not in b.output_specs:
+        if b.torch:
+            out = _fake_forward(b, params, x)
+        else:
+            out = b.adapter.forward({}, np.zeros(x.shape, dtype=x.dtype))
+        b.output_specs[key] = jax.tree_util.tree_map(_sds, out)
+    return b.output_specs[key]
+
+
+def _fake_forward(b: _Backbone, params: Mapping[str, Any], x: Any) -> Any:
+    """The torch forward on fake tensors on the adapter's devices: shapes and dtypes only."""
+    with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+        fp, fx = _tc.fake_inputs(b.adapter, params, x, b.device, _torch_dtype)
+        try:
+            return b.adapter.forward(fp, fx)
+        except (ValueError, RuntimeError, IndexError) as err:
+            # the first run of the backbone on this shape: say which input failed
+            raise ValueError(
+                f"jax_function: the backbone's forward fails on x of shape "
+                f"{tuple(x.shape)} ({x.dtype}): {err}. Fix: pass x shaped as the "
+                "backbone expects, batch first, e.g. (batch, channels, height, width)"
+            ) from err
+
+
+def _run(b: _Backbone, params: Mapping[str, Any], x: Any) -> Any:
+    if b.torch:
+        return b.adapter.forward(params, x)
+    return b.adapter.forward({}, np.ascontiguousarray(x))
+
+
+def _transport(b: _Backbone, body: Callable[..., Any], spec: Any) -> Any:
+    if b.path == "buffer":
+        return _tp.buffer(body, spec, move=b.to_device)
+    if not b.torch:  # ONNX Runtime takes the host arrays as they are
+        return _tp.host(body, spec, view=np.asarray)
+    return _tp.host(body, spec, move=b.to_device)
+
+
+def _call(b: _Backbone, params: Mapping[str, jax.Array], x: jax.Array) -> Any:
+    spec = _out_spec(b, params, x)
+    key = (_key(params, x), "forward")
+    if key not in b.callbacks:
+        x_ndim = x.ndim
+
+        def body(params: Mapping[str, Any], x: Any) -> Any:
+            with torch.no_grad():
+                return _bt.folded_call(lambda p, xx: _run(b, p, xx), params, x, spec, x_ndim)
+
+        b.callbacks[key] = _transport(b, body, spec)
+    return b.callbacks[key](dict(params), x)
+
+
+def _grads(b: _Backbone, params: Mapping[str, jax.Array], x: jax.Array, g: Any) -> tuple:
+    """``(dparams, dx)`` through one callback running ``torch.func.vjp``."""
+    float_keys = [k for k, v in params.items() if jnp.issubdtype(v.dtype, jnp.floating)]
+    x_float = bool(jnp.issubdtype(x.dtype, jnp.floating))
+    g_leaves, g_tree = jax.tree_util.tree_flatten(g)
+    spec = (
+        {k: jax.ShapeDtypeStruct(params[k].shape, params[k].dtype) for k in float_keys},
+        jax.ShapeDtypeStruct(x.shape, x.dtype) if x_float else None,
+    )
+    vjp = _vjp(b.adapter.forward, float_keys, x_float, g_tree, x.ndim)
+    key = (_key(params, x), "vjp", str(g_tree), tuple((v.shape, str(v.dtype)) for v in g_leaves))
+    if key not in b.callbacks:
+
+        def body(p: Any, x: Any, g: Any) -> Any:
+            return _pad_dx(vjp(p, x, g), x_float)
+
+        b.callbacks[key] = _transport(b, body, spec)
+    dp, dx = b.callbacks[key](dict(params), x, g_leaves)
+    full = {k: dp[k] if k in dp else _zero_cotangent(v) for k, v in params.items()}
+    return full, dx if x_float else _zero_cotangent(x)
 
 
 def _check_rank(adapter: Any, x: Any) -> None:

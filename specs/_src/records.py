@@ -132,14 +132,13 @@ TRANSFORMS: dict[str, type] = {
 # ---------------------------------------------------------------------------------------------
 
 
-# Checkpoint options of the sources that load a checkpoint file into an nn.Module (module,
-# function, torch_hub, timm), keyword-only: the file's expected sha256 (verified before
-# loading), a key prefix to strip (e.g. "module."), a converter (the import path of a
-# function ``state_dict -> state_dict`` renaming a foreign layout into the model's, as timm's
-# ``checkpoint_filter_fn``; applied after the prefix is stripped and before the strict key
-# check), strict key matching. They are fields
-# declared in each record rather than an attrs base class, because attrs puts inherited
-# fields first, which would reorder each record's repr and its dumped YAML.
+# Checkpoint options of the sources that load a checkpoint file into an nn.Module (module, function,
+# torch_hub, timm), keyword-only: the file's expected sha256 (verified before loading), a key prefix
+# to strip (e.g. "module."), a converter (the import path of a function ``state_dict -> state_dict``
+# renaming a foreign layout into the model's, as timm's ``checkpoint_filter_fn``; applied after the
+# prefix is stripped and before the strict key check), strict key matching. They are fields declared
+# in each record rather than an attrs base class, because attrs puts inherited fields first, which
+# would reorder each record's repr and its dumped YAML.
 
 
 def _sha256_field() -> Any:

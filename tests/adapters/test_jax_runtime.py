@@ -206,6 +206,41 @@ def test_op_outside_the_table_is_a_build_error(tmp_path) -> None:
     assert info.value.field == "runtime"
 
 
+@torch.library.custom_op("fm_adapters_test::jax_runtime_halve", mutates_args=())
+def _halve(x: torch.Tensor) -> torch.Tensor:
+    return x / 2
+
+
+@_halve.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class HalvesByCustomOp(torch.nn.Module):
+    """Uses an op no lowering table will have: a torch custom op of this test module."""
+
+    def forward(self, x):
+        return _halve(x)
+
+
+class BranchesOnData(torch.nn.Module):
+    """torch.export cannot capture it: the branch depends on the values."""
+
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
+@pytest.mark.parametrize("cls", [HalvesByCustomOp, BranchesOnData])
+def test_a_failed_jax_build_gives_the_alternatives_once(cls) -> None:
+    spec = specs.ModuleSpec(class_path=f"{__name__}.{cls.__name__}")
+    with pytest.raises(adapters.BuildError) as info:
+        adapters.build(spec, runtime="jax", example_input=torch.randn(2, 8))
+    message = str(info.value)
+    assert info.value.field == "runtime" and f"cannot lower {cls.__name__}" in message
+    assert message.count("runtime='torch'") == 1, message
+    assert message.count("interop.jax_function") == 1, message
+
+
 def test_non_torch_adapter_is_a_type_error(pair, tmp_path) -> None:
     _, low, _ = pair
     with pytest.raises(TypeError, match=r"expected a torch-family adapters\.Adapter, got 'jax'"):

@@ -1,6 +1,6 @@
 """The lowering's op table, op by op, against the ATen op itself on small random inputs.
 
-Every ``aten.*`` entry of ``ops.TABLE`` has at least one case here (checked by
+Every ``aten.*`` entry of the op table (``interop.lowering.OPS``) has at least one case here (checked by
 ``test_every_aten_op_has_a_case``); the Python/sym entries (``operator.mul`` on sizes, ...) are
 the builtins themselves and run inside every dynamic-batch graph in ``test_lower.py``.
 """
@@ -15,9 +15,9 @@ import torch
 from torch.utils import _pytree as tpytree
 
 import interop
-from interop._src.lowering import attention as _attention
-from interop._src.lowering import conv as _conv
 from interop._src.lowering.ops import TABLE
+from interop._src.lowering.ops import attention as _attention
+from interop._src.lowering.ops import conv as _conv
 
 aten = torch.ops.aten
 _g = torch.Generator().manual_seed(0)

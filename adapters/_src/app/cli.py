@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    from specs._src.echo import clean_message  # long echoed values shortened, URL secrets hidden
+    from specs.internal import clean_message  # long echoed values shortened, URL secrets hidden
 
     line = clean_message(" ".join(message.split()))
     print(f"error: {line}", file=sys.stderr)

@@ -335,7 +335,7 @@ def spec_yaml(spec: Any, *, redact: bool = True) -> str:
     import yaml
 
     import specs
-    from specs._src.echo import redact as redacted
+    from specs.internal import redact as redacted
 
     data = specs.unstructure(spec)
     return yaml.safe_dump(redacted(data) if redact else data, sort_keys=False)

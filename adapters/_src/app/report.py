@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from specs._src.atomic import atomic_write
+from specs.internal import atomic_write
 
 from .probe import ProbeResult
 

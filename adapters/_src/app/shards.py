@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from specs._src.atomic import atomic_write, sha256_file
+from specs.internal import atomic_write, sha256_file
 
 from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, aligned_empty
 

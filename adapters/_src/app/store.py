@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from specs._src.atomic import atomic_write
+from specs.internal import atomic_write
 
 from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, as_aligned
 

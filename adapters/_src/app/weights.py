@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import specs
-from specs._src.echo import redact
+from specs.internal import redact
 
 from ..entries import WEIGHTS
 

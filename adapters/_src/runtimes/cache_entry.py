@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from specs._src.atomic import atomic_write, sha256_file
+from specs.internal import atomic_write, sha256_file
 
 CACHE_ENV = "FM_ADAPTERS_CACHE"
 META_FILE = "meta.json"

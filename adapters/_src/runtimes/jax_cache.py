@@ -25,7 +25,7 @@ from typing import Any
 
 import jax
 
-from specs._src.atomic import atomic_write
+from specs.internal import atomic_write
 
 from ..adapter import Adapter
 from .cache_entry import discard, load, publish, staging

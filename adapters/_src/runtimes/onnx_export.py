@@ -26,7 +26,7 @@ import torch
 
 import interop
 import specs
-from specs._src.atomic import atomic_write
+from specs.internal import atomic_write
 
 from ..adapter import Adapter
 from ..errors import BuildError

@@ -31,7 +31,7 @@ import torch
 
 import interop
 import specs
-from specs._src.atomic import atomic_write
+from specs.internal import atomic_write
 
 from ..adapter import Adapter
 from ..errors import BuildError

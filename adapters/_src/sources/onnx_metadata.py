@@ -9,7 +9,7 @@ import attrs
 import onnxruntime as ort
 
 from specs import SpecError
-from specs._src.parse import parse_json
+from specs.internal import parse_json
 
 from ..errors import BuildError
 from ..preprocess import Preprocess, PreprocessError

@@ -32,7 +32,7 @@ import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 import specs
-from interop._src.dtypes import ORT_TO_NAME, TORCH_TO_NAME
+from interop.internal import ORT_TO_NAME, TORCH_TO_NAME
 
 from ..errors import BuildError
 

@@ -1,1 +1,2 @@
-"""Lowering torch modules into pure JAX functions through torch.export and core ATen."""
+"""The torch -> JAX lowering behind ``interop.lowering``: export, check, interpreter and the op
+table (``ops/``); how they fit is ``README.md`` beside this file."""

@@ -1,14 +1,19 @@
-"""``LoweringError`` and its message: every missing op, where it comes from, what to do instead."""
+"""``LoweringError`` and its messages: what cannot be lowered, where, and how to add an op.
+
+What to do instead of lowering (run in torch, call torch from JAX) is not said here: that
+advice belongs to the layer that chose the runtime (``adapters``' ``runtime="jax"``), which
+says it once.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
-_ALTERNATIVES = (
-    "Alternatives: run the module in torch (adapters.build(spec, runtime='torch')), or keep "
-    "it in torch and call it from JAX with interop.jax_function(adapter) (host callback, "
-    "differentiable, no XLA fusion); or add the missing ops to "
-    "interop/_src/lowering/ops.py (one small function each)."
+#: said after missing ops: how the table grows
+ADD_AN_OP = (
+    "An op is added as one small JAX function decorated with @op('<op name>'), in its family "
+    "module under interop/_src/lowering/ops/ (or, from your own code, with "
+    "interop.lowering.op)."
 )
 
 
@@ -21,20 +26,30 @@ class LoweringError(ValueError):
     """
 
 
+def mutates_state(module_name: str, mutated: list[str]) -> str:
+    """The sentence that leads every message about a forward that writes its own state."""
+    return (
+        f"cannot lower {module_name} to JAX: its forward mutates state "
+        f"({', '.join(mutated)}), which a pure JAX function cannot do; remove the in-place "
+        "update from forward, or put the module in a mode that does not make it (eval mode, "
+        "no caches)."
+    )
+
+
 def missing_ops_message(
     module_name: str, missing: dict[str, Counter], mutated: list[str | None]
 ) -> str:
-    """One message listing each missing op with the submodules (and counts) using it."""
-    lines = [f"cannot lower {module_name} to JAX:"]
+    """One message: the state the forward mutates (first), then each missing op with the
+    submodules (and counts) using it, then how to add an op."""
+    lines = [
+        mutates_state(module_name, [str(m) for m in mutated])
+        if mutated
+        else f"cannot lower {module_name} to JAX:"
+    ]
     if missing:
         lines.append(f"{len(missing)} op(s) are not in the lowering table:")
         for name in sorted(missing):
             where = ", ".join(f"{w} x{n}" if n > 1 else w for w, n in missing[name].most_common())
             lines.append(f"  - {name}, used in {where}")
-    if mutated:
-        lines.append(
-            f"its forward mutates state ({', '.join(str(m) for m in mutated)}), which a pure "
-            "JAX function cannot do; put the module in a mode that does not (eval mode, no caches)."
-        )
-    lines.append(_ALTERNATIVES)
+        lines.append(ADD_AN_OP)
     return "\n".join(lines)

@@ -1,55 +1,20 @@
-"""``lower``: a torch module -> ``(forward, params)``, a pure JAX function and its JAX weights.
+"""``torch.export`` of a module for the lowering: eval mode, a dynamic batch axis, and the
+graph decomposed to core ATen (keeping whole the ops the table asks to keep).
 
-The route: ``torch.export.export`` on the example inputs (batch axis dynamic), then
-``run_decompositions()`` to the core ATen opset (keeping a few ops the table implements
-directly, faster than their decompositions), then a walk over the graph that calls
-``ops.TABLE`` for each node. The walk happens when JAX traces ``forward``; under ``jax.jit``
-it runs once per input shape and never again.
+Nothing here knows an op: which ops stay whole is the table's ``decompose=False``.
 """
 
 from __future__ import annotations
 
-import operator
-from collections import Counter
-from collections.abc import Callable
-from typing import Any
-
-import jax
 import torch
-from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as tpytree
 
 from interop._src.lowering import ops as _ops
-from interop._src.lowering.errors import LoweringError, missing_ops_message
-
-#: kept whole instead of decomposed: the table's versions are small matmuls / one fused
-#: softmax, where the decompositions are gathers and mask bookkeeping. ``scaled_dot_product_
-#: attention`` itself is kept because its decomposition picks a kernel by the example's device:
-#: ``_scaled_dot_product_flash_attention_for_cpu`` on the CPU, but ``_efficient_attention`` /
-#: ``_flash_attention`` / ``_cudnn_attention`` for a module on CUDA, so the graph would depend
-#: on where the torch module lives
-_KEEP = (
-    torch.ops.aten.upsample_bicubic2d.vec,
-    torch.ops.aten.scaled_dot_product_attention.default,
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
-)
-
+from interop._src.lowering.errors import LoweringError, mutates_state
+from interop._src.lowering.mutation import mutated_state
 
 #: the largest batch torch.export is told about (see `export`)
 MAX_BATCH = 65535
-
-
-def op_name(target: Any) -> str:
-    """The table key of a graph node's target (``"aten.add.Tensor"``, ``"operator.getitem"``)."""
-    if isinstance(target, torch._ops.OpOverload):
-        return str(target)
-    module = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__name__", repr(target))
-    if module in ("_operator", "operator"):
-        return f"operator.{name}"
-    if module.startswith("torch"):
-        return f"torch.{name}"
-    return f"{module}.{name}"
 
 
 def export(
@@ -69,26 +34,39 @@ def export(
             dyn = None
         with torch.no_grad():
             ep = torch.export.export(module, args, dynamic_shapes=dyn)
-            table = torch.export.default_decompositions()
-            for o in _KEEP:
-                table.pop(o, None)
-            return ep.run_decompositions(table)
+            return ep.run_decompositions(decompositions())
     except LoweringError:
         raise
     except Exception as err:  # torch.export's many error types all mean "cannot capture"
-        hint = (
-            " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
-            if dynamic_batch
-            else ""
-        )
-        raise LoweringError(
-            f"cannot lower {type(module).__name__} to JAX: torch.export.export failed with "
-            f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}.{hint} "
-            "Alternatives: run it in torch (runtime='torch'), or call torch from JAX with "
-            "interop.jax_function."
-        ) from err
+        raise LoweringError(_failed(module, args, dynamic_batch, err)) from err
     finally:
         module.train(was_training)
+
+
+def _failed(module: torch.nn.Module, args: tuple, dynamic_batch: bool, err: Exception) -> str:
+    """The message of a failed export: a forward writing its own state said first (torch's
+    text for a write through ``.data`` is about fake tensors), then torch's reason."""
+    name = type(module).__name__
+    reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else ""
+    torch_says = f"torch.export.export failed with {type(err).__name__}: {reason}."
+    mutated = mutated_state(module, args)
+    if mutated:
+        return f"{mutates_state(name, mutated)} {torch_says}"
+    hint = (
+        " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
+        if dynamic_batch
+        else ""
+    )
+    return f"cannot lower {name} to JAX: {torch_says}{hint}"
+
+
+def decompositions() -> dict:
+    """torch's default core-ATen decompositions, less those of the ops the table keeps whole."""
+    table = torch.export.default_decompositions()
+    for name in _ops.KEEP:  # "aten.upsample_bicubic2d.vec" -> torch.ops.aten.upsample_...
+        namespace, packet, overload = name.split(".")
+        table.pop(getattr(getattr(getattr(torch.ops, namespace), packet), overload), None)
+    return table
 
 
 def _batch_dynamic(args: tuple) -> tuple[tuple, torch.export.ShapesCollection]:
@@ -113,91 +91,3 @@ def _batch_dynamic(args: tuple) -> tuple[tuple, torch.export.ShapesCollection]:
         if isinstance(a, torch.Tensor) and a.ndim:
             dyn[a] = {0: batch}
     return args, dyn
-
-
-def _where(node: torch.fx.Node) -> str:
-    """``"blocks.0.attn (Attention)"``: the innermost submodule a node comes from."""
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return "<top level>"
-    path, cls = list(stack.values())[-1]
-    cls_name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
-    return f"{path or '<root>'} ({cls_name.rsplit('.', 1)[-1]})"
-
-
-def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
-    """Every node lowers, or one ``LoweringError`` naming every missing op and where it is used."""
-    missing: dict[str, Counter] = {}
-    for node in ep.graph.nodes:
-        problem = None
-        if node.op == "call_function":
-            name = op_name(node.target)
-            if name not in _ops.TABLE:
-                problem = name
-            elif name == "aten.max_pool2d_with_indices.default" and _uses_indices(node):
-                problem = f"{name} (its indices output)"
-            elif name == "aten.as_strided.default" and not _contiguous(node.args[0]):
-                problem = f"{name} (on a non-contiguous input)"
-        elif node.op == "get_attr":
-            problem = f"get_attr {node.target} (a higher-order op's subgraph)"
-        if problem:
-            missing.setdefault(problem, Counter())[_where(node)] += 1
-    mutated = [
-        s.target for s in ep.graph_signature.output_specs if s.kind != OutputKind.USER_OUTPUT
-    ]
-    if missing or mutated:
-        raise LoweringError(missing_ops_message(module_name, missing, mutated))
-
-
-def _uses_indices(node: torch.fx.Node) -> bool:
-    return any(u.target is operator.getitem and u.args[1] == 1 and u.users for u in node.users)
-
-
-def _contiguous(arg: Any) -> bool:
-    val = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
-    return val is not None and val.is_contiguous()
-
-
-def _cast(value: Any, meta: Any) -> Any:
-    """Cast a result to the dtype torch recorded for it: torch's type promotion, exactly."""
-    if isinstance(meta, torch.Tensor) and isinstance(value, jax.Array):
-        want = _ops.jnp_dtype(meta.dtype)
-        return value if value.dtype == want else value.astype(want)
-    if isinstance(meta, (list, tuple)) and isinstance(value, (list, tuple)):
-        return type(value)(_cast(v, m) for v, m in zip(value, meta, strict=False))
-    return value
-
-
-def interpreter(
-    ep: torch.export.ExportedProgram, constants: dict[str, jax.Array]
-) -> Callable[[dict[str, jax.Array], list[Any]], list[Any]]:
-    """A function ``(params, user_leaves) -> output_leaves`` walking ``ep``'s graph."""
-    kinds = {s.arg.name: s for s in ep.graph_signature.input_specs}
-    nodes = list(ep.graph.nodes)
-
-    def run(params: dict[str, jax.Array], leaves: list[Any]) -> list[Any]:
-        env: dict[torch.fx.Node, Any] = {}
-        user = iter(leaves)
-
-        def value(a: Any) -> Any:
-            return env[a] if isinstance(a, torch.fx.Node) else a
-
-        for node in nodes:
-            if node.op == "placeholder":
-                spec = kinds[node.name]
-                if spec.kind == InputKind.USER_INPUT:
-                    env[node] = next(user)
-                elif spec.target in constants:
-                    env[node] = constants[spec.target]
-                else:
-                    env[node] = params[spec.target]
-            elif node.op == "call_function":
-                args = tpytree.tree_map_only(torch.fx.Node, value, node.args)
-                kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
-                out = _ops.TABLE[op_name(node.target)](*args, **kwargs)
-                env[node] = _cast(out, node.meta.get("val"))
-            elif node.op == "output":
-                return [value(a) for a in node.args[0]]
-        raise LoweringError("the exported graph has no output node")
-
-    return run

@@ -1,4 +1,9 @@
-"""The public ``lower``: params, constants, input checks and output structure around the graph."""
+"""``lower``: a torch module -> ``(forward, params)``, a pure JAX function and its JAX weights.
+
+The route (see ``README.md``): `export` (torch.export, core ATen), `check` (every op in the
+table), `interpreter` (the graph walk calling the table); here, around them, the params,
+the lifted constants, the input checks and the output structure.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from torch.export.graph_signature import InputKind
 from torch.utils import _pytree as tpytree
 
 from interop._src.bridge import to_jax
-from interop._src.lowering import export as _export
-from interop._src.lowering import ops as _ops
+from interop._src.dtypes import jax_dtype
+from interop._src.lowering.check import check
 from interop._src.lowering.errors import LoweringError
+from interop._src.lowering.export import export
+from interop._src.lowering.interpreter import interpreter
 
 
 def lower(
@@ -56,12 +63,12 @@ def lower(
             "wrap a function in an nn.Module whose forward calls it."
         )
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    ep = _export.export(module, args, dynamic_batch)
-    _export.check(ep, type(module).__name__)
+    ep = export(module, args, dynamic_batch)
+    check(ep, type(module).__name__)
     state = module.state_dict()
     params = {k: to_jax(v, downcast=True) for k, v in state.items()}
     constants = _constants(ep, state)
-    run = _export.interpreter(ep, constants)
+    run = interpreter(ep, constants)
     expected = _signature(args, dynamic_batch)
     out_spec = ep.call_spec.out_spec
     single = not isinstance(example_inputs, tuple)
@@ -97,7 +104,7 @@ def _signature(args: tuple, dynamic_batch: bool) -> tuple:
     shapes = [
         (
             tuple(a.shape[1:]) if dynamic_batch and a.ndim else tuple(a.shape),
-            _ops.jnp_dtype(a.dtype),
+            jax_dtype(a.dtype),
         )
         if isinstance(a, torch.Tensor)
         else None

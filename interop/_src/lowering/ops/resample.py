@@ -1,15 +1,24 @@
-"""Interpolation and adaptive pooling as small matrices, exactly as ATen computes them.
+"""Resampling: the ``upsample_*`` ops (nearest, bilinear, bicubic, antialiased) as small
+matrices, exactly as ATen computes them.
 
 Resizing a ``(..., in)`` axis to ``(..., out)`` is a matrix product with an ``(out, in)``
 weight matrix built here in NumPy (float64) from ATen's index arithmetic, so XLA sees one
-small matmul per axis instead of gathers. The matrices depend only on static sizes.
+small matmul per axis instead of gathers. The matrices depend only on static sizes; adaptive
+average pooling (``pooling.py``) uses them too.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
+
+from interop._src.lowering.ops._helpers import up
+from interop._src.lowering.ops.registry import op
 
 _CUBIC_A = -0.75  # ATen's bicubic constant (upsample_bicubic2d, like PIL's and OpenCV's)
 
@@ -144,3 +153,79 @@ def antialias_matrix(
         total = w.sum()
         m[i, lo:hi] = w / total if total != 0 else w
     return m
+
+
+def separable(x, mh: np.ndarray, mw: np.ndarray):
+    """Apply ``(oh, h)`` and ``(ow, w)`` matrices to the last two axes (float32 accumulation)."""
+    xf = up(x)
+    mh, mw = jnp.asarray(mh, xf.dtype), jnp.asarray(mw, xf.dtype)
+    y = jnp.einsum("...hw,oh,pw->...op", xf, mh, mw, precision=lax.Precision.HIGHEST)
+    return y.astype(x.dtype)
+
+
+def _upsample(x, output_size, scale_factors, matrix, scales=None):
+    sizes, vec_scales = output_sizes(x.shape[-2:], output_size, scale_factors)
+    scales = vec_scales if scales is None else scales
+    return separable(
+        x,
+        matrix(x.shape[-2], sizes[0], scales[0]),
+        matrix(x.shape[-1], sizes[1], scales[1]),
+    )
+
+
+def _axis_matrix(kind: str, align_corners: bool) -> Callable[[int, int, float | None], np.ndarray]:
+    makers = {
+        "bicubic": lambda i, o, s: cubic_matrix(i, o, align_corners, s),
+        "bilinear": lambda i, o, s: linear_matrix(i, o, align_corners, s),
+        "bicubic_aa": lambda i, o, s: antialias_matrix(i, o, align_corners, s, cubic=True),
+        "bilinear_aa": lambda i, o, s: antialias_matrix(i, o, align_corners, s, cubic=False),
+    }
+    return makers[kind]
+
+
+# kept whole: the decomposition is gathers and index bookkeeping, this is two small matmuls
+@op("aten.upsample_bicubic2d.vec", decompose=False)
+def upsample_bicubic2d(x, output_size, align_corners, scale_factors=None, *, scales=None):
+    return _upsample(x, output_size, scale_factors, _axis_matrix("bicubic", align_corners), scales)
+
+
+@op("aten.upsample_bilinear2d.vec")
+def upsample_bilinear2d(x, output_size, align_corners, scale_factors=None, *, scales=None):
+    return _upsample(x, output_size, scale_factors, _axis_matrix("bilinear", align_corners), scales)
+
+
+@op("aten._upsample_bicubic2d_aa.vec")
+def upsample_bicubic2d_aa(x, output_size, align_corners, scale_factors=None, *, scales=None):
+    m = _axis_matrix("bicubic_aa", align_corners)
+    return _upsample(x, output_size, scale_factors, m, scales)
+
+
+@op("aten._upsample_bilinear2d_aa.vec")
+def upsample_bilinear2d_aa(x, output_size, align_corners, scale_factors=None, *, scales=None):
+    m = _axis_matrix("bilinear_aa", align_corners)
+    return _upsample(x, output_size, scale_factors, m, scales)
+
+
+@op("aten.upsample_nearest2d.vec")
+def upsample_nearest2d(x, output_size, scale_factors=None):
+    return _upsample(x, output_size, scale_factors, lambda i, o, s: nearest_matrix(i, o, s, False))
+
+
+@op("aten._upsample_nearest_exact2d.vec")
+def upsample_nearest_exact2d(x, output_size, scale_factors=None):
+    return _upsample(x, output_size, scale_factors, lambda i, o, s: nearest_matrix(i, o, s, True))
+
+
+def _upsample_default(vec: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``.default`` overload (sizes always given, scales optional) from the ``.vec`` one."""
+
+    def fn(x, output_size, align_corners, scales_h=None, scales_w=None):
+        return vec(x, output_size, align_corners, None, scales=[scales_h, scales_w])
+
+    return fn
+
+
+op("aten.upsample_bicubic2d.default")(_upsample_default(upsample_bicubic2d))
+op("aten.upsample_bilinear2d.default")(_upsample_default(upsample_bilinear2d))
+op("aten._upsample_bicubic2d_aa.default")(_upsample_default(upsample_bicubic2d_aa))
+op("aten._upsample_bilinear2d_aa.default")(_upsample_default(upsample_bilinear2d_aa))

@@ -1,4 +1,4 @@
-"""Scaled dot-product attention for the op table: one-exp softmax, in blocks for long inputs.
+"""Scaled dot-product attention: one-exp softmax, in blocks for long inputs.
 
 torch's CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) never writes the whole
 ``(..., L, S)`` logits tensor to memory. The plain lowering (logsumexp, then ``exp`` again)
@@ -20,6 +20,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from interop._src.lowering.ops.registry import op
 
 #: float32 logits per block. Swept on a 2-core Xeon (``benchmarks/lowering.py``, attention rows):
 #: 4-16 MiB was fastest for 197-1370 tokens; 28 MiB and up falls off (2.5x slower at 1370)
@@ -119,3 +121,18 @@ def _dense(q, k, v, attn_mask, is_causal, scale) -> tuple[jax.Array, jax.Array]:
     # a fully masked row gives zeros, as torch's CPU kernel does (not NaN)
     probs = jnp.where(jnp.isneginf(lse)[..., None], 0.0, jnp.exp(logits - lse[..., None]))
     return _mm(probs.astype(v.dtype), v).astype(v.dtype), lse
+
+
+# kept whole: one fused softmax here, where the decomposition is mask bookkeeping
+@op("aten._scaled_dot_product_flash_attention_for_cpu.default", decompose=False)
+def sdpa_flash_cpu(q, k, v, dropout_p=0.0, is_causal=False, *, attn_mask=None, scale=None):
+    return attention(q, k, v, attn_mask, is_causal, scale)
+
+
+# kept whole: its decomposition picks a kernel by the example's device
+# (``_scaled_dot_product_flash_attention_for_cpu`` on the CPU, but ``_efficient_attention`` /
+# ``_flash_attention`` / ``_cudnn_attention`` for a module on CUDA), so the graph would depend
+# on where the torch module lives
+@op("aten.scaled_dot_product_attention.default", decompose=False)
+def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    return attention(q, k, v, attn_mask, is_causal, scale)[0]

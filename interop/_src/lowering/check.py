@@ -1,0 +1,45 @@
+"""The build-time check: every node of the exported graph lowers, or one ``LoweringError``
+naming every missing (or refused) op with the submodules using it, and any state the forward
+mutates.
+
+Nothing here knows an op: an op is missing when the table lacks its name, refused when its
+registration's ``refuses(node)`` gives a reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+from torch.export.graph_signature import OutputKind
+
+from interop._src.lowering import ops as _ops
+from interop._src.lowering.errors import LoweringError, missing_ops_message
+
+
+def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
+    """Every node lowers, or one ``LoweringError`` naming every missing op and where it is used."""
+    missing: dict[str, Counter] = {}
+    for node in ep.graph.nodes:
+        problem = None
+        if node.op == "call_function":
+            problem = _ops.refusal(_ops.op_name(node.target), node)
+        elif node.op == "get_attr":
+            problem = f"get_attr {node.target} (a higher-order op's subgraph)"
+        if problem:
+            missing.setdefault(problem, Counter())[_where(node)] += 1
+    mutated = [
+        s.target for s in ep.graph_signature.output_specs if s.kind != OutputKind.USER_OUTPUT
+    ]
+    if missing or mutated:
+        raise LoweringError(missing_ops_message(module_name, missing, mutated))
+
+
+def _where(node: torch.fx.Node) -> str:
+    """``"blocks.0.attn (Attention)"``: the innermost submodule a node comes from."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "<top level>"
+    path, cls = list(stack.values())[-1]
+    cls_name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
+    return f"{path or '<root>'} ({cls_name.rsplit('.', 1)[-1]})"

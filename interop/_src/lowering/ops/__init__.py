@@ -1,0 +1,28 @@
+"""The op table, complete: the registry and every family module that fills it.
+
+Import ``TABLE`` / ``OPS`` / ``op`` from here (not from ``registry``) wherever the whole table
+is needed: importing this package imports every family. One module per family; a new op is
+one ``@op``-decorated function in its family's module (see ``../README.md``).
+"""
+
+from interop._src.lowering.ops import (  # noqa: F401  (imported to register their ops)
+    activations,
+    arithmetic,
+    attention,
+    comparison,
+    conv,
+    creation,
+    indexing,
+    linalg,
+    norms,
+    pooling,
+    reductions,
+    resample,
+    scans,
+    symbolic,
+    transcendental,
+    views,
+)
+from interop._src.lowering.ops.registry import KEEP, OPS, TABLE, op, op_name, refusal
+
+__all__ = ["KEEP", "OPS", "TABLE", "op", "op_name", "refusal"]

@@ -1,0 +1,115 @@
+"""``interop.lowering``, the lowering's public face: its names, the read-only op table, ``op``
+to add an op (a user's own torch custom op included), and the refusals an op declares."""
+
+from __future__ import annotations
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import interop
+from interop import lowering
+
+
+@torch.library.custom_op("fm_adapters_test::halve", mutates_args=())
+def _halve(x: torch.Tensor) -> torch.Tensor:
+    return x / 2
+
+
+@_halve.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class _UsesCustomOp(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return _halve(self.proj(x))
+
+
+def test_public_names() -> None:
+    assert lowering.__all__ == ["OPS", "LoweringError", "lower", "op"]
+    assert interop.lower is lowering.lower and interop.LoweringError is lowering.LoweringError
+    assert "aten.add.Tensor" in lowering.OPS and callable(lowering.OPS["aten.add.Tensor"])
+
+
+def test_the_table_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        lowering.OPS["aten.add.Tensor"] = jnp.add  # type: ignore[index]
+
+
+def test_a_name_registered_twice_is_an_error_naming_the_first() -> None:
+    with pytest.raises(ValueError, match=r"'aten\.add\.Tensor' is already registered .*arithmetic"):
+        lowering.op("aten.add.Tensor")(jnp.add)
+
+
+def test_a_users_op_lowers_once_registered() -> None:
+    name = "fm_adapters_test.halve.default"
+    model, x = _UsesCustomOp().eval(), torch.randn(3, 4)
+    with pytest.raises(interop.LoweringError, match=rf"{name}, used in <root> \(_UsesCustomOp\)"):
+        interop.lower(model, x)
+    try:
+        lowering.op(name)(lambda a: a / 2)
+        forward, params = interop.lower(model, x)
+        with torch.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(forward(params, interop.to_jax(x)), want, atol=1e-6)
+    finally:
+        from interop._src.lowering.ops import TABLE
+
+        TABLE.pop(name, None)
+
+
+class _IndicesUsed(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = torch.nn.MaxPool2d(2, return_indices=True)
+        self.unpool = torch.nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        return self.unpool(*self.pool(x))
+
+
+class _IndicesUnused(_IndicesUsed):
+    def forward(self, x):
+        return self.pool(x)[0]
+
+
+class _StridedView(torch.nn.Module):
+    def __init__(self, transpose: bool) -> None:
+        super().__init__()
+        self.transpose = transpose
+
+    def forward(self, x):
+        return (x.t() if self.transpose else x).as_strided((2, 2), (1, 2))
+
+
+@pytest.mark.parametrize(
+    ("model", "x", "refusal"),
+    [
+        (_IndicesUsed(), torch.randn(2, 1, 4, 4), "max_pool2d_with_indices.default (its indices"),
+        (_StridedView(True), torch.randn(4, 4), "as_strided.default (on a non-contiguous input)"),
+    ],
+    ids=["max-pool-indices", "as-strided-non-contiguous"],
+)
+def test_an_op_lowered_in_some_uses_refuses_the_others(model, x, refusal) -> None:
+    with pytest.raises(interop.LoweringError, match=re.escape(f"aten.{refusal}")):
+        interop.lower(model, x, dynamic_batch=False)
+
+
+@pytest.mark.parametrize(
+    ("model", "x"),
+    [(_IndicesUnused(), torch.randn(2, 1, 4, 4)), (_StridedView(False), torch.randn(4, 4))],
+    ids=["max-pool-values", "as-strided-contiguous"],
+)
+def test_the_uses_an_op_accepts_lower(model, x) -> None:
+    forward, params = interop.lower(model, x, dynamic_batch=False)
+    with torch.no_grad():
+        want = model(x).numpy()
+    np.testing.assert_allclose(forward(params, interop.to_jax(x)), want, atol=1e-6)
