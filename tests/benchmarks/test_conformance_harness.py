@@ -1,0 +1,174 @@
+"""The conformance harness itself: how a sample is wrapped, compared, arbitrated and classified."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import _conformance_report, _opinfo, conformance
+from benchmarks._opinfo_sweep import Worker
+
+
+@pytest.fixture(scope="module")
+def entries() -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _opinfo.entries()
+
+
+@torch.library.custom_op("fm_conformance_test::twice", mutates_args=())
+def _twice(x: torch.Tensor) -> torch.Tensor:
+    return 2 * x
+
+
+@_twice.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class _Sample:
+    """A ``SampleInput``'s three fields, for a hand-made sample."""
+
+    def __init__(self, input, *args, **kwargs):
+        self.input, self.args, self.kwargs = input, args, kwargs
+
+
+class _Op:
+    """An OpInfo's two fields the harness reads, around a plain function."""
+
+    def __init__(self, fn):
+        self.op = fn
+
+    def supported_dtypes(self, device):
+        return {torch.float32, torch.float64, torch.bfloat16}
+
+
+def _branchy(x: torch.Tensor) -> torch.Tensor:
+    return x if x.sum() > 0 else -x  # data-dependent control flow: torch.export cannot capture it
+
+
+def test_wrap_makes_every_tensor_an_input_and_keeps_the_rest() -> None:
+    a, b = torch.randn(2, 3), torch.randn(3)
+    module, tensors = _opinfo.wrap(torch.add, _Sample(a, b, alpha=2))
+    assert len(tensors) == 2 and torch.equal(tensors[0], a) and tensors[0] is not a
+    assert torch.equal(module(*tensors), torch.add(a, b, alpha=2))
+    assert list(module.state_dict()) == []  # no tensor baked into the module
+
+
+def test_a_matching_op_matches_and_a_refusal_names_the_missing_op() -> None:
+    x = torch.randn(3, 4)
+    assert _opinfo.run_sample(_Op(torch.tanh), _Sample(x), torch.float32)["verdict"] == "match"
+    refused = _opinfo.run_sample(_Op(_twice), _Sample(x), torch.float32)
+    assert refused["verdict"] == "refused"
+    assert refused["missing"] == ["fm_conformance_test.twice.default"]
+
+
+def test_an_export_failure_is_not_capturable_not_a_refusal() -> None:
+    got = _opinfo.run_sample(_Op(_branchy), _Sample(torch.randn(3)), torch.float32)
+    assert got["verdict"] == "not_capturable", got
+    assert got["missing"] == []
+
+
+def test_a_nondeterministic_op_is_skipped_with_a_pointer_to_the_list() -> None:
+    got = _opinfo.run_sample(_Op(torch.rand_like), _Sample(torch.randn(3)), torch.float32)
+    assert got["verdict"] == "skipped" and "conformance_exclusions" in got["reason"]
+
+
+def test_compare_uses_the_dtype_tolerance_nans_and_exact_integers() -> None:
+    want = torch.tensor([1.0, float("nan"), 100.0])
+    rtol, atol = _opinfo.TOLERANCE[torch.float32]
+    assert _opinfo.compare(np.array([1.0, np.nan, 100.0005], np.float32), want, rtol, atol) is None
+    assert "1 of 3 values differ" in _opinfo.compare(
+        np.array([1.0, np.nan, 100.01], np.float32), want, rtol, atol
+    )
+    assert _opinfo.compare(np.array([1, 2], np.int32), torch.tensor([1, 2]), rtol, atol) is None
+    assert "differ" in _opinfo.compare(np.array([1, 3], np.int32), torch.tensor([1, 2]), 1, 1)
+    assert _opinfo.compare(np.ones(3, np.float32), torch.ones(3, dtype=torch.bfloat16), 1, 1)
+    assert _opinfo.compare(np.ones((3, 1), np.float32), torch.ones(3), 1, 1).startswith("shape")
+
+
+def test_low_precision_is_arbitrated_by_the_wide_result() -> None:
+    x = torch.linspace(1, 200, 64, dtype=torch.float64)
+    op = _Op(lambda t: t * 1.01)
+    sample = _Sample(x.to(torch.bfloat16))
+    exact = (x.to(torch.bfloat16).double() * 1.01).numpy()
+    nearest = exact.astype(ml_dtypes.bfloat16)
+    off = torch.from_numpy(exact * 1.05).to(torch.bfloat16)  # 5% off: beyond the tolerance
+    reason = _opinfo.arbitrate(op, sample, torch.bfloat16, 0, nearest, off)
+    assert reason.startswith("as near float64 as torch's bfloat16 kernel")
+    worse = (exact * 0.9).astype(ml_dtypes.bfloat16)
+    assert _opinfo.arbitrate(op, sample, torch.bfloat16, 0, worse, off) == ""
+
+
+def test_an_entry_takes_its_worst_sample_and_every_missing_op() -> None:
+    got = _opinfo.combine([
+        {"verdict": "match", "reason": ""},
+        {"verdict": "refused", "reason": "r", "missing": ["aten.b"]},
+        {"verdict": "not_capturable", "reason": "n", "missing": []},
+        {"verdict": "refused", "reason": "r2", "missing": ["aten.a", "aten.b"]},
+    ])  # fmt: skip
+    assert (got["verdict"], got["missing"]) == ("refused", ["aten.a", "aten.b"])
+    assert got["samples"] == ["match", "refused", "not_capturable", "refused"]
+    crash = [{"verdict": "match", "reason": ""}, {"verdict": "crash", "reason": "c"}]
+    assert _opinfo.combine(crash)["verdict"] == "crash"
+    assert _opinfo.combine([])["verdict"] == "skipped"
+
+
+def test_ranking_counts_entries_needing_each_op_and_those_it_unlocks_alone() -> None:
+    rows = [
+        {"entry": "a", "dtype": "float32", "verdict": "refused", "reason": "", "missing": ["x"]},
+        {"entry": "a", "dtype": "bfloat16", "verdict": "refused", "reason": "", "missing": ["x"]},
+        {
+            "entry": "b",
+            "dtype": "float32",
+            "verdict": "refused",
+            "reason": "",
+            "missing": ["x", "y"],
+        },
+        {"entry": "c", "dtype": "float16", "verdict": "refused", "reason": "", "missing": ["y"]},
+        {"entry": "d", "dtype": "float32", "verdict": "match", "reason": "", "missing": []},
+    ]
+    ranked = {m["op"]: m for m in _conformance_report.missing_ranking(rows)}
+    assert (ranked["x"]["entries"], ranked["x"]["alone"], ranked["x"]["float32"]) == (2, 1, 2)
+    assert (ranked["y"]["entries"], ranked["y"]["alone"], ranked["y"]["float32"]) == (2, 1, 1)
+    counts = _conformance_report.summary(rows)["float32"]
+    assert (counts["match"], counts["refused"], counts["capturable"]) == (1, 2, 3)
+
+
+def _row(entry: str, verdict: str = "match") -> dict:
+    return {"entry": entry, "dtype": "float32", "verdict": verdict, "reason": "", "missing": []}
+
+
+def test_a_sweep_for_some_entries_keeps_the_other_rows_and_resume_skips_done_ones() -> None:
+    rows = [_row("a"), _row("b"), _row("c", "refused")]
+    kept, redo = conformance.plan(rows, [("b", "float32"), ("d", "float32")], resume=False)
+    assert [r["entry"] for r in kept] == ["a", "c"] and redo == [("b", "float32"), ("d", "float32")]
+    kept, redo = conformance.plan(rows, [("b", "float32"), ("d", "float32")], resume=True)
+    assert [r["entry"] for r in kept] == ["a", "b", "c"] and redo == [("d", "float32")]
+
+
+def test_results_are_written_as_json_and_its_markdown(tmp_path: Path) -> None:
+    results = {"rows": [_row("b", "refused"), _row("a")], "runs": []}
+    results["rows"][0]["missing"] = ["aten.sort.default"]
+    conformance.write(results, tmp_path)
+    assert [r["entry"] for r in conformance.read(tmp_path)["rows"]] == ["a", "b"]
+    text = (tmp_path / "conformance.md").read_text()
+    assert "| `aten.sort.default` | 1 | 1 | 1 | b |" in text
+    assert "| float32 | 2 | 2 | 1 | 50.0 |" in text
+
+
+@pytest.mark.slow
+def test_the_worker_runs_samples_and_is_killed_past_the_time_budget() -> None:
+    worker = Worker(n=1, timeout=120.0, only_samples={})
+    try:
+        assert [r["verdict"] for r in worker.run("abs", "float32")] == ["match"]
+        worker.timeout = 0.001
+        got = list(worker.run("nn.functional.conv2d", "float32"))
+    finally:
+        worker.close()
+    assert [r["verdict"] for r in got] == ["timeout"] and worker.proc is None
