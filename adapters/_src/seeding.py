@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-import torch
 
 from .errors import BuildError
 
@@ -71,6 +70,8 @@ def seeded(seed: int) -> Iterator[None]:
     already initialised (seeding it before would queue a lazy seed that outlives the block,
     and the built-in sources create their weights on the CPU anyway).
     """
+    import torch  # here: `build` is imported by ``--help``, which imports no framework
+
     cuda = torch.cuda.is_initialized()
     cpu_state = torch.random.get_rng_state()
     cuda_states = torch.cuda.get_rng_state_all() if cuda else None
