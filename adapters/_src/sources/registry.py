@@ -9,13 +9,14 @@ import specs
 from ..adapter import Adapter
 from ..plugins import dispatch
 from ..registry import registry_spec
+from ..seeding import with_seed
 
 
 def build_registry(spec: specs.RegistrySpec, *, device: str | None = None) -> Adapter:
     """Build the entry's spec with ``model_kwargs`` applied, on ``device``; ``spec.transforms``
-    run after the entry's own. ``adapter.spec`` is the resolved spec; ``info["registry"]`` the
-    name."""
-    resolved = registry_spec(spec.model_name, spec.model_kwargs)
+    run after the entry's own, and ``spec.seed`` (when set) replaces the entry's. ``adapter.spec``
+    is the resolved spec; ``info["registry"]`` the name."""
+    resolved = with_seed(registry_spec(spec.model_name, spec.model_kwargs), spec.seed)
     if spec.transforms:
         resolved = attrs.evolve(resolved, transforms=(*resolved.transforms, *spec.transforms))
     adapter = dispatch(resolved, device)
