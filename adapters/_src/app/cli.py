@@ -107,9 +107,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_backbone(
-    args: argparse.Namespace, image_size: int | None, seed: int | None = None
-) -> Any:
+def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int | None = None):
     """`build_backbone` from the flags, saying what it does: building one can take seconds
     (timm, a checkpoint, a first CUDA call) before the first batch."""
     _print(f"loading backbone {args.spec} ...")
