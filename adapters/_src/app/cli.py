@@ -40,10 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with catching_interrupts():
+        with catching_interrupts(final=True):  # final: a 2nd Ctrl-C cannot break the exit
             return int(COMMANDS[args.command](args) or 0)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
-        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
+        ray = getattr(args, "engine", None) == "ray" and Path(args.out).is_dir()  # shards stay
         done = "finished shards kept; rerun to resume" if ray else "nothing written"
         print(f"interrupted: {done}", file=sys.stderr, flush=True)
         return 130
