@@ -21,10 +21,12 @@ from ._src.plugins import register_source
 from ._src.registry import list_models, register, registry_spec, unregister
 from ._src.runtimes.convert import to_onnxruntime
 
-#: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
+#: public names served lazily (PEP 562): their modules import ONNX tooling, the application
+#: (``load_embeddings`` reads what the ``embed`` command writes) or are optional
 _LAZY = {
     "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
     "lower_to_jax": ("adapters._src.runtimes.jax", "lower_to_jax"),
+    "load_embeddings": ("adapters._src.app.store", "load_embeddings"),
     "parity": ("adapters._src.runtimes.parity", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
@@ -45,6 +47,7 @@ __all__ = [
     "export_onnx",
     "heads",
     "list_models",
+    "load_embeddings",
     "lower_to_jax",
     "networks",
     "parity",

@@ -40,10 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with catching_interrupts():
+        with catching_interrupts(final=True):  # final: a 2nd Ctrl-C cannot break the exit
             return int(COMMANDS[args.command](args) or 0)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
-        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
+        ray = getattr(args, "engine", None) == "ray" and Path(args.out).is_dir()  # shards stay
         done = "finished shards kept; rerun to resume" if ray else "nothing written"
         print(f"interrupted: {done}", file=sys.stderr, flush=True)
         return 130
@@ -204,34 +204,9 @@ def _check_out_format(out: str, engine: str) -> None:
 
 def _embed_ray(args: argparse.Namespace) -> int:
     """``python -m adapters embed ... --engine ray``."""
-    from .ray_embed import embed_on_ray
+    from .ray_command import embed_ray
 
-    result = embed_on_ray(
-        args.spec,
-        args.data,
-        args.out,
-        labels=args.labels,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        strict=args.strict_images,
-        runtime=args.runtime,
-        image_size=args.image_size,
-        mean=args.mean,
-        std=args.std,
-        address=args.address,
-        num_workers=args.num_workers,
-        gpus_per_worker=args.gpus_per_worker,
-        verbose=args.verbose,
-    )
-    rate = result.rows / max(result.seconds, 1e-9)
-    print(
-        f"embedded {result.rows} images into {result.shards} shard(s) "
-        f"({result.written} written, {result.reused} reused) with {result.workers} Ray "
-        f"worker(s) in {result.seconds:.1f}s ({rate:.1f} img/s; Ray start {result.startup_s:.1f}s)",
-        flush=True,
-    )
-    print(f"wrote {result.out}", flush=True)
-    return 0
+    return embed_ray(args)
 
 
 def _image_size(args: argparse.Namespace) -> int | None:

@@ -128,13 +128,18 @@ def _from_info(adapter: Any) -> Preprocess | None:
 
 @attrs.frozen(eq=False)
 class Embeddings:
-    """Embedded dataset.
+    """Embedded dataset: one row per readable image, every field per row, in dataset order.
+
+    Row ``i`` is ``embeddings[i]``, ``labels[i]``, ``ids[i]`` and ``items[i]``. ``ids`` are not
+    indices into ``items``: after an unreadable image (not embedded, so not a row) or with
+    ``--limit``, ``ids[i]`` and ``i`` part, and ``items[ids[i]]`` names another image.
 
     Attributes:
         embeddings: (N, D) float32.
         labels: (N,) int64 (``-1`` without labels).
-        ids: (N,) int64 positions in the full dataset (before ``--limit``); unreadable images
-            are missing.
+        ids: (N,) int64: each row's position in the full dataset as it was listed
+            (``load_dataset(data).index``: unreadable images counted, before ``--limit``),
+            which joins rows back to the images (``load_dataset(data).subset(ids)``).
         metadata: strings stored in the file (spec YAML, preprocessing, class and item names).
     """
 
@@ -149,7 +154,8 @@ class Embeddings:
 
     @property
     def items(self) -> list[str]:
-        """Name of the item behind each row."""
+        """Name of the item behind each row (``items[i]`` names row ``i``): the image's path
+        relative to the folder, or its index in an array file."""
         return json.loads(self.metadata.get("items", "[]"))
 
     def first(self, n: int) -> Embeddings:
