@@ -9,8 +9,10 @@ at the end, so a failed run never leaves a partial file.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 import interop
+import specs
 
 from ..devices import input_device
 from .data import (
@@ -35,22 +38,45 @@ ALIGNMENT = 64
 
 
 #: what a backbone raises on an input it cannot take: torch's shape checks (RuntimeError),
-#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError)
-FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError),
+#: the backbone's own shape asserts (timm's ViT: "Input height (48) doesn't match model (32)")
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
+#: the folders of this project's packages: an assert failing in them is a bug of ours, which
+#: must surface as itself, never as advice about the input size
+_OWN_CODE = tuple(
+    str(root) + os.sep
+    for root in (
+        Path(__file__).resolve().parents[2],  # adapters/
+        Path(specs.__file__).resolve().parent,
+        Path(interop.__file__).resolve().parent,
+    )
+)
 
 
 def run_forward(adapter: Any, x: Any) -> Any:
     """``adapter.forward(adapter.params, x)``, its failure on ``x`` named with ``x``'s shape.
 
     Raises:
-        ForwardError: the forward raised one of `FORWARD_ERRORS`.
+        ForwardError: the forward raised one of `FORWARD_ERRORS` (an ``AssertionError`` only
+            when the backbone's code raised it: one raised by this project's code is re-raised).
     """
     try:
         return adapter.forward(adapter.params, x)
     except FORWARD_ERRORS as err:
+        if isinstance(err, AssertionError) and _raised_in_own_code(err):
+            raise
         lines = str(err).strip().splitlines()
         reason = f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
         raise ForwardError(tuple(int(d) for d in x.shape), reason) from err
+
+
+def _raised_in_own_code(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    return str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(_OWN_CODE)
 
 
 # ---------------------------------------------------------------------------------------------
