@@ -123,6 +123,8 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
     assert_same(got, ref)
     # the lines of the process engine: the backbone, its weights, preprocessing, skipped
     ray_lines, process_lines = captured.out.splitlines(), capsys.readouterr().out.splitlines()
+    assert ray_lines[0] == f"embed {work['spec']} on {work['images']} -> {out} (--engine ray)"
+    ray_lines, process_lines = ray_lines[1:], process_lines[1:]  # then the same lines
     assert ray_lines[0] == process_lines[0] == f"loading backbone {work['spec']} ..."
     assert ray_lines[1].startswith("backbone: 594,048 parameters (") and ray_lines[1].endswith(
         "on cpu per Ray worker (torch)"
