@@ -125,9 +125,9 @@ def build_backbone(
     backbone = build(spec, device=device, seed=seed)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        from ..runtimes.convert import runtime_function
+        from ..runtimes.table import runtime_module
 
         # serve the module just built (what build(runtime=...) does after loading it again)
-        convert = runtime_function(runtime)
+        convert = runtime_module(runtime).convert
         backbone = convert(backbone, torch.zeros(1, pre.channels, *pre.size))
     return backbone, pre

@@ -311,8 +311,8 @@ def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    from ..runtimes.onnx_export import export_onnx
-    from ..sources.onnx_metadata import METADATA_PREPROCESS
+    from ..runtimes.onnxruntime.export import export_onnx
+    from ..sources.onnx.metadata import METADATA_PREPROCESS
 
     out = _check_out(args)
     backbone, pre = build_backbone(args.spec, "torch", args.image_size)

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import NoReturn
 
+from ..runtimes.table import RUNTIMES as RUNTIME_TABLE
+
 #: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
 #: installed with the package, so the first number a newcomer sees is a pretrained model's
 DEFAULT_MODEL = "universal/efficientnet_lite0_imagenet"
@@ -15,7 +17,7 @@ DEFAULT_DATA = "digits"
 #: the input size of that default job: digits are 8x8 images, so 224 px buys nothing over 112
 #: (linear head 0.900 at 224 against 0.922 at 112) and costs about twice the time on a CPU
 DEFAULT_IMAGE_SIZE = 112
-RUNTIMES = ("torch", "onnxruntime", "jax")
+RUNTIMES = tuple(RUNTIME_TABLE)
 ENGINES = ("process", "ray")
 #: flags that only --engine ray reads
 RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")

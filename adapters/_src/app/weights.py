@@ -86,7 +86,7 @@ def weights_digest(
     if files:
         return files
     if params is not None:
-        from ..runtimes.ort_cache import params_digest
+        from ..runtimes.cache_key import params_digest
 
         return {"params": params_digest(params)}
     return {"seed": str(seed)}
