@@ -186,5 +186,8 @@ def _error(err: Exception, text: str, location: Location) -> SpecError:
         )
     hint = f"OmegaConf: {reason}."
     if "oc.env" in text:
-        hint += " oc.env takes a variable name and one default: quote a default that holds a comma: ${oc.env:VAR, 'a, b'}."
+        hint += (
+            " oc.env takes a variable name and one default: quote a default that holds a "
+            "comma: ${oc.env:VAR, 'a, b'}."
+        )
     return SpecError(location, f"an interpolation that resolves: {_SYNTAX}", text, hint=hint)

@@ -1,6 +1,7 @@
 """The adapters' own layering: sources never import ``build``, runtimes never import each
-other, and the library never imports the application (``adapters/_src/app``). The rules every package keeps (no cycle, privacy,
-sizes, each module importing alone) are ``tests/test_architecture.py``."""
+other, and the library never imports the application (``adapters/_src/app``). The rules every
+package keeps (no cycle, privacy, sizes, each module importing alone) are
+``tests/test_architecture.py``."""
 
 from __future__ import annotations
 

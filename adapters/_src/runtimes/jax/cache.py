@@ -3,11 +3,12 @@
 An entry is a directory named after `jax_cache_key` (what every runtime key holds, see
 ``cache_key.source_payload``, plus the JAX version, this layout's format and the export
 platform) holding ``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its
-first-order VJP, so ``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure, whether output rows
-depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and what
-``cache_entry.py`` records: the key, the weights digest, the sha256 of ``forward.jax``). An
-entry that does not match them is removed with a `CacheWarning` naming it, and rebuilt; an
-entry is built aside and published atomically, so concurrent builds of it all succeed.
+first-order VJP, so ``jax.grad`` works on a cache hit) and ``meta.json`` (the output
+structure, whether output rows depend on their input rows alone, which lets ``jax.vmap`` fold
+into the batch, and what ``cache_entry.py`` records: the key, the weights digest, the sha256 of
+``forward.jax``). An entry that does not match them is removed with a `CacheWarning` naming
+it, and rebuilt; an entry is built aside and published atomically, so concurrent builds of it
+all succeed.
 
 The entries live beside the ONNX exports: ``$FM_ADAPTERS_CACHE/jax`` (or
 ``~/.cache/fm-adapters/jax``). JAX's persistent compilation cache is switched on under the same

@@ -136,8 +136,9 @@ def _run_cpu(
 
     The same zero-copy inputs (OrtValues over the caller's memory) and ORT-allocated outputs
     as an ``IOBinding``, without building one per call: ``run_with_ort_values`` of the
-    session's C object, since the public wrapper re-validates its arguments in Python. ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding
-    when it is missing.
+    session's C object, since the public wrapper re-validates its arguments in Python.
+    ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding when it is
+    missing.
     """
     values = {name: interop.to_ortvalue(a)._ortvalue for name, a in feeds.items()}
     result = run(values, output_names, None)
