@@ -1,4 +1,5 @@
-"""`OnnxSpec` -> `Adapter`: an ONNX Runtime session fed the caller's memory through IO binding.
+"""The ONNX source's session, model signature and input checks, and the source's contract:
+an ONNX Runtime session fed the caller's memory through IO binding.
 
 eva's ``ONNXModel`` copies every input to the host through NumPy and feeds only the first
 input. Here ``forward(params, x)``:
