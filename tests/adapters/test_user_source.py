@@ -13,7 +13,7 @@ import torch
 
 import adapters
 import specs
-from adapters._src.app import cli, data, embed, store
+from adapters._src.app import cli, data, embed, preprocessing, store
 from adapters._src.sources import table as source_table
 
 MODULE = "fm_user_scale_source"
@@ -71,7 +71,7 @@ def test_yaml_load_dump_and_build(user, tmp_path):
 def test_embed_writes_the_user_spec_as_yaml(user, tmp_path):
     backbone = adapters.build(user.ScaleSpec(2.0))
     ds = data.load_dataset("digits", limit=12)
-    pre = embed.resolve_preprocess(backbone, image_size=8)
+    pre = preprocessing.resolve_preprocess(backbone, image_size=8)
     out = embed.embed_dataset(backbone, ds, pre, batch_size=5, progress=False)
     store.save_embeddings(out, tmp_path / "scale.safetensors")
     back = store.load_embeddings(tmp_path / "scale.safetensors")

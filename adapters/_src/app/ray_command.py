@@ -14,8 +14,9 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def embed_ray(args: argparse.Namespace) -> int:
-    """``python -m adapters embed ... --engine ray`` (flags checked by ``cli.cmd_embed``)."""
+def embed_ray(args: argparse.Namespace, *, image_size: int | None) -> int:
+    """``python -m adapters embed ... --engine ray`` (flags checked by ``cli.cmd_embed``;
+    ``image_size`` resolved by it: ``--image-size``, or the default job's size)."""
     from .ray_embed import embed_on_ray
 
     _print(f"loading backbone {args.spec} ...")
@@ -28,7 +29,7 @@ def embed_ray(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         strict=args.strict_images,
         runtime=args.runtime,
-        image_size=args.image_size,
+        image_size=image_size,
         mean=args.mean,
         std=args.std,
         address=args.address,

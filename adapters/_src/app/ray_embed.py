@@ -38,7 +38,7 @@ from ..preprocess import Preprocess
 from . import shards
 from .data import Dataset
 from .embed import EMBEDDINGS_FORMAT, EmbedError, spec_yaml
-from .interrupts import handled, shielded
+from .interrupts import shielded
 from .ray_pipeline import default_workers, gather, pipeline
 from .ray_setup import _quiet, _ray, start_ray
 
@@ -277,9 +277,6 @@ def _run(
             rows = pipeline(ds, blocks, todo, preprocess, strict, job["batch_size"], workers,
                             run["gpus"], spec_yaml(spec, redact=False), build, kill_at)  # fmt: skip
             return gather(rows, ds, blocks, todo, out, job, progress)
-    except KeyboardInterrupt:
-        handled()  # it reached us: no re-sent SIGINT while Ray shuts down
-        raise
     finally:
         if started:
             with shielded():

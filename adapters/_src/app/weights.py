@@ -68,7 +68,7 @@ def weights_digest(
         model's ``path`` and external weights; the ``checkpoint_sha256`` the spec pins, which
         every build verifies, stands for its checkpoint without hashing it again);
         else ``{"params": ...}``, the digest the runtime caches key their entries with
-        (``ort_cache.params_digest``: names, dtypes, shapes and bytes); else (nothing built)
+        (``cache_key.params_digest``: names, dtypes, shapes and bytes); else (nothing built)
         ``{"seed": ...}``.
     """
     from specs.internal import sha256_file
