@@ -11,7 +11,7 @@ from .errors import BuildError
 
 _TRUE = {"1", "on", "yes", "true"}
 #: the host every hub download goes through first; if its name does not resolve, no download can
-#: succeed, and huggingface_hub would otherwise retry for ~30 s before saying so
+#: succeed, and huggingface_hub would otherwise retry for a long while before saying so
 _PROBE_HOST = "huggingface.co"
 _PROBE_TIMEOUT_S = 3.0
 

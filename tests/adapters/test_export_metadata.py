@@ -16,7 +16,7 @@ from PIL import Image
 import adapters
 import specs
 from adapters._src.app import cli, preprocessing, store
-from adapters._src.sources.onnx_metadata import METADATA_PREPROCESS, METADATA_SPEC
+from adapters._src.sources.onnx.metadata import METADATA_PREPROCESS, METADATA_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_callables_have_docs_and_hints() -> None:
 def test_lazy_names_are_the_real_objects() -> None:
     assert adapters.transforms is importlib.import_module("adapters.transforms")
     assert callable(adapters.transforms.from_specs)
-    onnx_export = importlib.import_module("adapters._src.runtimes.onnx_export")
+    onnx_export = importlib.import_module("adapters._src.runtimes.onnxruntime.export")
     assert adapters.export_onnx is onnx_export.export_onnx
     parity = importlib.import_module("adapters._src.runtimes.parity")
     assert adapters.parity is parity.parity

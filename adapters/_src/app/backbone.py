@@ -148,10 +148,10 @@ def _convert(backbone: Any, runtime: str, example: Any, say: Callable[[str], Non
     as one line naming the size, not as a trace from inside the export."""
     import torch
 
-    from ..runtimes.convert import runtime_function
+    from ..runtimes.table import runtime_module
     from .embed import run_forward
 
-    convert = runtime_function(runtime)
+    convert = runtime_module(runtime).convert
     with torch.inference_mode():
         run_forward(backbone, example)
     if say is not None:

@@ -20,8 +20,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = check_out(args)
     import torch
 
-    from ..runtimes.onnx_export import export_onnx
-    from ..sources.onnx_metadata import METADATA_PREPROCESS
+    from ..runtimes.onnxruntime.export import export_onnx
+    from ..sources.onnx.metadata import METADATA_PREPROCESS
     from .backbone import build_backbone
     from .describe import describe_parameters
     from .embed import run_forward

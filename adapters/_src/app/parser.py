@@ -9,6 +9,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
+from ..runtimes.table import RUNTIMES as RUNTIME_TABLE
 from . import flag_types
 
 #: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
@@ -18,7 +19,7 @@ DEFAULT_DATA = "digits"
 #: the input size of that default job: digits are 8x8 images, so 224 px buys nothing over 112
 #: (linear head 0.900 at 224 against 0.922 at 112) and costs about twice the time on a CPU
 DEFAULT_IMAGE_SIZE = 112
-RUNTIMES = ("torch", "onnxruntime", "jax")
+RUNTIMES = tuple(RUNTIME_TABLE)
 ENGINES = ("process", "ray")
 #: flags that only --engine ray reads
 RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")

@@ -68,7 +68,7 @@ def weights_digest(
         model's ``path`` and external weights; the ``checkpoint_sha256`` the spec pins, which
         every build verifies, stands for its checkpoint without hashing it again);
         else ``{"params": ...}``, the digest the runtime caches key their entries with
-        (``ort_cache.params_digest``: names, dtypes, shapes and bytes); else (nothing built)
+        (``cache_key.params_digest``: names, dtypes, shapes and bytes); else (nothing built)
         ``{"seed": ...}``.
     """
     from specs.internal import sha256_file
@@ -86,7 +86,7 @@ def weights_digest(
     if files:
         return files
     if params is not None:
-        from ..runtimes.ort_cache import params_digest
+        from ..runtimes.cache_key import params_digest
 
         return {"params": params_digest(params)}
     return {"seed": str(seed)}

@@ -128,7 +128,7 @@ def _entrypoints(repo: str) -> list[str]:
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_torch_hub
 check_device = _torch.check_device
 REGISTRY_OVERRIDES = {"out_indices": _torch.out_indices_override}

@@ -54,7 +54,8 @@ def lower(
         TypeError: ``module`` is not an ``nn.Module``.
 
     Example:
-        >>> forward, params = interop.lower(timm.create_model("resnet18"), torch.randn(2, 3, 224, 224))
+        >>> model = timm.create_model("resnet18")
+        >>> forward, params = interop.lower(model, torch.randn(2, 3, 224, 224))
         >>> y = jax.jit(forward)(params, jnp.ones((8, 3, 224, 224)))
     """
     if not isinstance(module, torch.nn.Module):
