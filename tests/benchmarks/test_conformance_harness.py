@@ -169,6 +169,12 @@ def test_results_are_written_as_json_and_its_markdown(tmp_path: Path) -> None:
     results["rows"][0]["missing"] = ["aten.sort.default"]
     conformance.write(results, tmp_path)
     assert [r["entry"] for r in conformance.read(tmp_path)["rows"]] == ["a", "b"]
+    lines = (tmp_path / "conformance.json").read_text().splitlines()
+    assert [line for line in lines if '"entry": ' in line] == [
+        '  {"entry": "a", "dtype": "float32", "verdict": "match", "reason": "", "missing": []},',
+        '  {"entry": "b", "dtype": "float32", "verdict": "refused", "reason": "", "missing": '
+        '["aten.sort.default"]}',
+    ]  # one row per line: rows measured on two branches merge
     text = (tmp_path / "conformance.md").read_text()
     assert "| `aten.sort.default` | 1 | 1 | 1 | b |" in text
     assert "| float32 | 2 | 2 | 1 | 50.0 |" in text
