@@ -10,16 +10,18 @@ output leaf compared with torch eager on the same sample.
 Verdicts of one sample, worst first (an entry's verdict is the worst of its samples):
 
 - ``crash``: anything but a ``LoweringError`` raised by ``lower``, ``jax.jit`` or the run.
-- ``mismatch``: a shape, dtype or value differs beyond the dtype's tolerance (``max_abs`` and
-  ``max_rel`` recorded), and, in low precision, the lowering is not nearer the float64 result
-  than torch's own low-precision kernel.
+- ``mismatch``: a shape, dtype or value differs beyond the dtype's tolerance (the reason gives
+  how many values and the max abs / rel error), and, in low precision, some value of the
+  lowering is farther from the float64 result than torch's own low-precision kernel's (plus
+  the tolerance).
 - ``timeout``: the sample ran past its time budget (set by the sweep's driver).
 - ``refused``: a ``LoweringError`` naming the ops outside the table (``missing``).
 - ``match``: every output leaf within tolerance (``reason`` says when it matched by the float64
   arbitration instead).
 - ``not_capturable``: ``torch.export`` itself could not capture the sample (``lower`` reports
   it as a ``LoweringError`` saying that torch.export failed).
-- ``skipped``: torch could not run the sample eagerly, or the entry has no CPU samples for it.
+- ``skipped``: torch could not run the sample eagerly (or ran it twice with different results:
+  a random op missing from the exclusion list), or the harness could not convert or compare.
 
 Warnings raised while a sample runs are not verdicts and are silenced for its duration.
 """

@@ -66,7 +66,7 @@ def cases(only: list[str] | None, dtypes: list[str]) -> list[tuple[str, str]]:
 
 def _run_record(argv: list[str] | None) -> dict[str, Any]:
     return {
-        "command": "python -m benchmarks.conformance " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.conformance", *(argv or sys.argv[1:])]),
         "started": _now(),
         "finished": None,
         "load_before": load_average(),
