@@ -74,6 +74,12 @@ def test_an_export_failure_is_not_capturable_not_a_refusal() -> None:
     assert got["missing"] == []
 
 
+def test_an_int64_input_that_does_not_fit_int32_is_refused_not_wrapped() -> None:
+    with pytest.raises(OverflowError, match="jax_enable_x64"):
+        _opinfo.to_jax(torch.tensor([2**40]))
+    assert _opinfo.to_jax(torch.tensor([-5, 7])).tolist() == [-5, 7]
+
+
 def test_a_nondeterministic_op_is_skipped_with_a_pointer_to_the_list() -> None:
     got = _opinfo.run_sample(_Op(torch.rand_like), _Sample(torch.randn(3)), torch.float32)
     assert got["verdict"] == "skipped" and "conformance_exclusions" in got["reason"]
@@ -89,6 +95,12 @@ def test_compare_uses_the_dtype_tolerance_nans_and_exact_integers() -> None:
     assert _opinfo.compare(np.array([1, 2], np.int32), torch.tensor([1, 2]), rtol, atol) is None
     assert "differ" in _opinfo.compare(np.array([1, 3], np.int32), torch.tensor([1, 2]), 1, 1)
     assert _opinfo.compare(np.ones(3, np.float32), torch.ones(3, dtype=torch.bfloat16), 1, 1)
+    rtol, atol = _opinfo.TOLERANCE[torch.bfloat16]
+    bf16 = torch.tensor([100.0, 3.0], dtype=torch.bfloat16)
+    near = np.array([101.0, 3.0], ml_dtypes.bfloat16)  # 1 ulp at 100: within rtol 1.6e-2
+    assert _opinfo.compare(near, bf16, rtol, atol) is None
+    far = np.array([104.0, 3.0], ml_dtypes.bfloat16)
+    assert "max abs 4" in _opinfo.compare(far, bf16, rtol, atol)
     assert _opinfo.compare(np.ones((3, 1), np.float32), torch.ones(3), 1, 1).startswith("shape")
 
 
@@ -157,6 +169,12 @@ def test_results_are_written_as_json_and_its_markdown(tmp_path: Path) -> None:
     results["rows"][0]["missing"] = ["aten.sort.default"]
     conformance.write(results, tmp_path)
     assert [r["entry"] for r in conformance.read(tmp_path)["rows"]] == ["a", "b"]
+    lines = (tmp_path / "conformance.json").read_text().splitlines()
+    assert [line for line in lines if '"entry": ' in line] == [
+        '  {"entry": "a", "dtype": "float32", "verdict": "match", "reason": "", "missing": []},',
+        '  {"entry": "b", "dtype": "float32", "verdict": "refused", "reason": "", "missing": '
+        '["aten.sort.default"]}',
+    ]  # one row per line: rows measured on two branches merge
     text = (tmp_path / "conformance.md").read_text()
     assert "| `aten.sort.default` | 1 | 1 | 1 | b |" in text
     assert "| float32 | 2 | 2 | 1 | 50.0 |" in text
