@@ -44,6 +44,13 @@ def zeros(size, *, dtype=None, layout=None, device=None, pin_memory=None, memory
     return jnp.zeros(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
 
 
+@op("aten.empty_permuted.default")
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """Zeros, as ``empty``: the layout in memory is not a JAX array's concern (alpha dropout
+    draws its mask into one)."""
+    return jnp.zeros(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
+
+
 @op("aten.ones.default")
 def ones(size, *, dtype=None, layout=None, device=None, pin_memory=None):
     return jnp.ones(tuple(size), dtype=as_dtype(dtype) or jnp.float32)

@@ -23,12 +23,15 @@ OPS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(TABLE)
 REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
 #: ops kept whole when the exported graph is decomposed to core ATen (``decompose=False``)
 KEEP: set[str] = set()
+#: ops drawing random numbers (``random=True``): the interpreter passes each node its own key
+RANDOM: set[str] = set()
 
 
 def op(
     *names: str,
     refuses: Callable[[torch.fx.Node], str | None] | None = None,
     decompose: bool = True,
+    random: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
 
@@ -44,6 +47,10 @@ def op(
         decompose: False to keep the op whole where torch would decompose it (the
             function is faster than the decomposition, or the decomposition depends on
             the device); the graph then calls the function with the op itself.
+        random: the op draws random numbers: the function takes a keyword-only ``key`` (a
+            ``jax.random`` key, one per graph node, derived from the key the train-mode
+            ``forward`` is given). Only a train-mode lowering (``lower(..., train=True)``)
+            lowers such an op; eval mode refuses it.
 
     Raises:
         ValueError: a name is already registered.
@@ -67,6 +74,8 @@ def op(
                 REFUSALS[name] = refuses
             if not decompose:
                 KEEP.add(name)
+            if random:
+                RANDOM.add(name)
         return fn
 
     return register
