@@ -59,6 +59,7 @@ from .jax_device import (
     torch_device,
 )
 from .jax_served import Flat, served_call
+from .jax_train import lower_train
 from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
 from .onnxruntime import ParityError, _check_inputs
 from .ort_cache import params_digest
@@ -80,6 +81,7 @@ def lower_to_jax(
     use_cache: bool = True,
     atol: float = 1e-4,
     rtol: float = 1e-4,
+    train: bool = False,
 ) -> Adapter:
     """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
 
@@ -100,6 +102,12 @@ def lower_to_jax(
             derivatives).
         atol, rtol: the first-build check passes when every output is within
             ``atol + rtol * max|torch output|`` of the torch adapter's.
+        train: lower the module's train mode (``adapters/_src/runtimes/jax_train.py``):
+            ``forward(params, x, *, key=None) -> (y, new_buffers)``, dropout and drop-path
+            drawing from the ``jax.random`` key, batch norm on batch statistics with its
+            running ones in ``new_buffers`` (under the ``params`` keys). Not cached
+            (``cache_dir`` / ``use_cache`` do not apply); the first build checks the step
+            against torch's train mode when it is deterministic (``info["train_check"]``).
 
     Returns:
         An `Adapter` with ``framework="jax"``, the torch adapter's ``spec``, ``module``,
@@ -124,6 +132,11 @@ def lower_to_jax(
     """
     _require_torch(adapter)
     example = default_example(adapter, example_input, "jax")
+    if train:
+        return lower_train(
+            adapter, example, dynamic_batch=dynamic_batch, atol=atol, rtol=rtol,
+            alternatives=_ALTERNATIVES,
+        )  # fmt: skip
     kind, names, tensors = _as_torch_inputs(example)
     if dynamic_batch:
         tensors = _batch_of_two(names, tensors)
