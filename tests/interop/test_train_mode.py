@@ -210,3 +210,8 @@ def test_train_mode_batch_norm_with_a_symbolic_batch() -> None:
         np.testing.assert_allclose(
             np.asarray(new["1.running_var"]), reference[1].running_var.numpy(), rtol=1e-5
         )
+
+
+def test_train_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="expected train to be True or False, got 'yes'"):
+        interop.lower(torch.nn.Linear(2, 2), _x(2, 2), train="yes")

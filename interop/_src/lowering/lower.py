@@ -62,14 +62,16 @@ def lower(
         one key gives one output, each random op drawing from ``fold_in(key, its node)``), and
         ``new_buffers`` the buffers the forward updated (running mean / var, batch count), keyed
         by ``state_dict`` name like ``params``: ``{**params, **new_buffers}`` is the next step's
-        params. The draws follow torch's distributions, not its random stream.
+        params. The draws follow torch's distributions, not its random stream. ``params``
+        share the module's memory, so running the torch module in train mode, which writes
+        its running statistics in place, changes them too: copy them first to compare.
 
     Raises:
         LoweringError: the module cannot be exported, uses ops outside the table (all listed at
             once with the submodules using them), or mutates state in its forward (in train
             mode: state other than its persistent buffers); in eval mode, it draws random
             numbers (lower with ``train=True``).
-        TypeError: ``module`` is not an ``nn.Module``.
+        TypeError: ``module`` is not an ``nn.Module``, or ``train`` not a bool.
 
     Example:
         >>> forward, params = interop.lower(timm.create_model("resnet18"), torch.randn(2, 3, 224, 224))
@@ -82,6 +84,8 @@ def lower(
             f"lower: expected module to be a torch.nn.Module, got {type(module).__name__}; "
             "wrap a function in an nn.Module whose forward calls it."
         )
+    if not isinstance(train, bool):
+        raise TypeError(f"lower: expected train to be True or False, got {train!r}.")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     ep = export(module, args, dynamic_batch, train)
     check(ep, type(module).__name__, train)
