@@ -1,9 +1,10 @@
 """`build(spec)`: any spec (record, registry name, or dict) to an `Adapter`.
 
 `build` only dispatches: the argument becomes a spec record (`as_spec`), the device a canonical
-name (``adapters/_src/devices.py``), the record goes to its source (``adapters/_src/plugins.py``,
-one module per source under ``adapters/_src/sources/``) and the adapter to its runtime
-(``adapters/_src/runtimes/``). Output transforms of the spec are applied inside ``forward``.
+name (``adapters/_src/devices.py``), the record goes to its source (the source table,
+``adapters/_src/sources/table.py``) and the adapter to its runtime (the runtime table,
+``adapters/_src/runtimes/table.py``). Output transforms of the spec are applied inside
+``forward``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 from .adapter import Adapter
 from .devices import normalize_device
 from .errors import BuildError
-from .plugins import as_spec, dispatch
-from .runtimes.convert import check_runtime_device, runtime_function
+from .runtimes.table import runtime_module
 from .seeding import check_seed, with_seed
+from .sources.table import as_spec, dispatch
 
 
 def build(
@@ -81,14 +82,19 @@ def build(
         >>> step = adapters.build("timm/resnet18", runtime="jax", train=True)
         >>> y, new_buffers = step.forward(step.params, x, key=jax.random.key(0))
     """
-    convert = runtime_function(runtime)
+    run = runtime_module(runtime)
     device = normalize_device(device)
-    check_runtime_device(runtime, device)
+    run.check_device(device)
     check_seed(seed)
     _check_train(train, runtime)
     spec = with_seed(as_spec(spec), seed)
     adapter = dispatch(spec, device, seed=seed)
-    return convert(adapter, example_input, train=True) if train else convert(adapter, example_input)
+    # train is the jax runtime's option (its convert's **options); the others take none
+    return (
+        run.convert(adapter, example_input, train=True)
+        if train
+        else run.convert(adapter, example_input)
+    )
 
 
 def _check_train(train: Any, runtime: str) -> None:

@@ -27,7 +27,7 @@ import specs
 
 from .entries import builtin_entries
 from .errors import BuildError
-from .plugins import registry_override
+from .sources.table import registry_override
 
 _ENTRIES: dict[str, Any] = builtin_entries()
 TIMM_PREFIX = "timm/"

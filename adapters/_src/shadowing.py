@@ -3,9 +3,9 @@
 Python searches the current directory (or the running script's) before an install, and a
 folder there is a package even without ``__init__.py`` (a namespace package). An editable
 install is found by a finder that Python asks only after that search, so a folder of YAML
-specs named ``specs/`` beside the user's work used to end ``import adapters`` in "cannot
-import name 'ClsToken' from 'specs' (unknown location)". `check_siblings` runs before any
-module of ``adapters`` imports its sibling packages and names the folder and the fix instead.
+specs named ``specs/`` beside the user's work would end ``import adapters`` in "cannot import
+name 'ClsToken' from 'specs' (unknown location)". `check_siblings` runs before any module of
+``adapters`` imports its sibling packages and names the folder and the fix instead.
 (A folder named ``adapters/`` hides this very package, so none of this code runs; the README
 says what then happens.)
 """

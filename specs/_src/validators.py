@@ -138,7 +138,8 @@ def providers(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
     if not (isinstance(value, tuple) and value and all(isinstance(p, str) and p for p in value)):
         raise SpecError(
             attribute.name,
-            "null or a non-empty list of ONNX Runtime provider names such as 'CPUExecutionProvider'",
+            "null or a non-empty list of ONNX Runtime provider names such as "
+            "'CPUExecutionProvider'",
             value,
         )
 

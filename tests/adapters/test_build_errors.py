@@ -3,6 +3,7 @@ on a network (HF_HUB_OFFLINE=1 is set by tests/conftest.py)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import attrs
@@ -253,6 +254,26 @@ def test_unresolvable_hub_counts_as_offline_without_the_flag(monkeypatch) -> Non
             adapters.build(specs.HuggingFaceSpec("owkin/phikon"))
     finally:
         offline._hub_unreachable.cache_clear()
+
+
+def test_an_offline_torch_hub_repository_names_github_and_the_yaml_key(monkeypatch, tmp_path):
+    """The repository comes from GitHub (not huggingface.co), and in YAML the record's
+    ``source`` field is ``hub_source`` (``source:`` is the record tag)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch.hub cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = specs.TorchHubSpec(repo_or_dir="facebookresearch/dino:main", model_name="dino_vits16")
+    with pytest.raises(adapters.BuildError) as info:
+        adapters.build(spec)
+    message = str(info.value)
+    assert "'facebookresearch/dino:main' (GitHub)" in message
+    assert "offline (HF_HUB_OFFLINE=1 is set)" in message and "huggingface.co" not in message
+    assert "git clone https://github.com/facebookresearch/dino)" in message
+    assert "hub_source: local" in message and not re.search(r"(?<!hub_)source: local", message)
+    # the YAML the message suggests loads, and names a local hub directory
+    local = specs.loads(
+        f"source: torch_hub\nhub_source: local\nrepo_or_dir: {tmp_path}\nmodel_name: m\n"
+    )
+    assert local.source == "local"
 
 
 ARGUMENT_CASES = {

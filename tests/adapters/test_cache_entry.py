@@ -38,14 +38,13 @@ X = torch.linspace(-1, 1, 24).reshape(3, 8)
 
 
 def _build(runtime: str, seed: int) -> adapters.Adapter:
-    torch.manual_seed(seed)  # a random-init spec: the seed makes the weights
-    return adapters.build(SPEC, runtime=runtime, example_input=EXAMPLE)
+    # a random-init spec: the seed makes the weights
+    return adapters.build(SPEC, runtime=runtime, example_input=EXAMPLE, seed=seed)
 
 
 def _torch_output(seed: int) -> np.ndarray:
-    torch.manual_seed(seed)
     with torch.no_grad():
-        return adapters.build(SPEC)(X).numpy()
+        return adapters.build(SPEC, seed=seed)(X).numpy()
 
 
 def _entry(served: adapters.Adapter, runtime: str) -> Path:

@@ -303,8 +303,10 @@ def test_probe_embeddings_file_honours_limit(capsys, work, tmp_path):
     assert report["split_sizes"] == {"train": len(train), "val": len(val), "test": len(test)}
     true_counts = np.bincount(emb.labels[:80][test], minlength=10).tolist()
     assert [sum(row) for row in report["confusion"]] == true_counts
-    code, _, err = run(capsys, "probe", str(path), "--limit", "0")
-    assert code == 2 and "--limit: expected an integer >= 1, got 0" in err
+    with pytest.raises(SystemExit) as stop:  # refused while the flags are read
+        run(capsys, "probe", str(path), "--limit", "0")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--limit: expected an integer >= 1, got 0" in err
 
 
 @pytest.mark.cuda

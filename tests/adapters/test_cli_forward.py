@@ -63,3 +63,72 @@ def test_library_error_speaks_api_terms(custom_spec):
     with pytest.raises(embed.ForwardError, match=r"shape \(2, 3, 8, 8\).*image_size") as info:
         embed.run_forward(backbone, x)
     assert info.value.shape == (2, 3, 8, 8) and isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.fixture
+def strict_vit(tmp_path: Path) -> str:
+    """A timm ViT for 32 px whose patch embedding asserts the input size (as timm's do)."""
+    spec = tmp_path / "vit32.yaml"
+    spec.write_text(
+        "source: timm\nmodel_name: vit_tiny_patch16_224\npretrained: false\n"
+        "model_kwargs: {img_size: 32, depth: 1, num_classes: 0}\n"
+    )
+    return str(spec)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["inspect", "{spec}"],
+        ["embed", "{spec}", "--data", "digits", "--limit", "4", "--out", "{out}"],
+        [
+            "embed",
+            "{spec}",
+            "--data",
+            "digits",
+            "--limit",
+            "4",
+            "--out",
+            "{out}",
+            "--runtime",
+            "onnxruntime",
+        ],
+        ["export", "{spec}", "--out", "{onnx}"],
+    ],
+    ids=["inspect", "embed", "embed-onnxruntime", "export"],
+)
+def test_a_backbone_assert_on_the_input_size_is_one_line(capsys, strict_vit, tmp_path, argv):
+    """timm's ViT asserts the input size (``AssertionError: Input height (48) doesn't match
+    model (32)``): one line naming --image-size, not a 40-line traceback."""
+    out, onnx = tmp_path / "e.safetensors", tmp_path / "m.onnx"
+    argv = [a.format(spec=strict_vit, out=out, onnx=onnx) for a in argv]
+    code = cli.main(
+        [*argv, "--image-size", "48", *(["--device", "cpu"] if "export" not in argv else [])]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: forward: the backbone failed on an input of shape (")
+    assert "48, 48)" in err[0] and "Input height (48) doesn't match model (32)" in err[0]
+    assert "--image-size N" in err[0]
+    assert not out.exists() and not onnx.exists()
+
+
+def _forward_from(filename: str):
+    """A forward whose ``assert`` fails, compiled as if it were in ``filename``."""
+    source = "def forward(params, x):\n    assert x.shape[-1] == 4, 'a failed assert'\n"
+    namespace: dict = {}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["forward"]
+
+
+def test_a_users_assert_is_a_forward_error_and_ours_stays_a_bug(tmp_path):
+    from types import SimpleNamespace
+
+    x = torch.zeros(2, 3, 8, 8)
+    theirs = SimpleNamespace(forward=_forward_from(str(tmp_path / "mylib.py")), params={})
+    with pytest.raises(embed.ForwardError, match=r"shape \(2, 3, 8, 8\).*AssertionError"):
+        embed.run_forward(theirs, x)
+    # an assert failing inside this project's code is a bug of ours: it surfaces as itself
+    ours = SimpleNamespace(forward=_forward_from(embed.__file__), params={})
+    with pytest.raises(AssertionError, match="a failed assert"):
+        embed.run_forward(ours, x)

@@ -80,7 +80,9 @@ def test_probe_limit_too_small_fails_before_embedding(capsys, tmp_path):
     code, out, err = run(capsys, "probe", _spec(tmp_path, "s.yaml"), "--limit", "5")
     assert code == 2
     assert "raise --limit" in err and len(err.strip().splitlines()) == 1
-    assert out == ""  # nothing loaded, nothing embedded
+    assert out.splitlines() == [
+        f"probe {tmp_path / 's.yaml'} on digits: linear head, 100 epochs, seed 0"
+    ]  # nothing loaded, nothing embedded
 
 
 def test_probe_of_an_embeddings_file_reports_load_time(capsys, tmp_path):
@@ -111,3 +113,36 @@ def test_inspect_onnx_reports_initializers(capsys, tmp_path):
     assert f"initializers: {count:,} ({size / 2**20:.2f} MiB)" in out
     assert "parameters:" not in out
     assert f"weights:     ONNX file {path}" in out
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "jax"])
+def test_a_runtime_build_says_what_it_does_and_counts_its_weights(capsys, tmp_path, runtime):
+    monkey_cache = tmp_path / "cache"
+    argv = ["embed", _spec(tmp_path, "s.yaml", num_classes=0), "--data", "digits", "--limit", "4"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FM_ADAPTERS_CACHE", str(monkey_cache))  # a first build: nothing cached yet
+        code, out, err = run(capsys, *argv, "--image-size", "32", "--runtime", runtime,
+                             "--out", str(tmp_path / "e.safetensors"))  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    i = lines.index("loading backbone " + str(tmp_path / "s.yaml") + " ...")
+    doing = {"onnxruntime": "exporting to ONNX", "jax": "lowering to JAX"}[runtime]
+    assert lines[i + 1].startswith(f"{doing} for --runtime {runtime} (a first build")
+    assert lines[i + 2].startswith(f"runtime: {runtime}, converted and cached (")
+    assert str(monkey_cache) in lines[i + 2]
+    (backbone,) = [x for x in lines if x.startswith("backbone: ")]
+    count = int(backbone.split()[1].replace(",", ""))
+    model = timm.create_model("vit_tiny_patch16_224", **TINY_KWARGS, num_classes=0)
+    n = sum(p.numel() for p in model.parameters())
+    assert 0.95 * n <= count <= n, backbone  # the served weights (an export folds a few)
+
+
+def test_inspect_of_a_name_that_cannot_build_shows_what_it_stands_for(capsys):
+    """Offline (tests/conftest.py), a hub backbone cannot build: the spec the name stands for
+    is still shown, with the one-line error."""
+    code, out, err = run(capsys, "inspect", "pathology/owkin_phikon")
+    assert code == 2
+    assert "pathology/owkin_phikon stands for this spec:" in out
+    assert "  source: huggingface\n" in out and "  model_name_or_path: owkin/phikon\n" in out
+    (line,) = err.strip().splitlines()
+    assert "offline" in line

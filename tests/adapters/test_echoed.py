@@ -13,8 +13,8 @@ import yaml
 import adapters
 import specs
 from adapters._src.app import cli, store
-from adapters._src.runtimes.onnx_export import _metadata
-from adapters._src.sources.onnx_metadata import METADATA_SPEC
+from adapters._src.runtimes.onnxruntime.export import _metadata
+from adapters._src.sources.onnx.metadata import METADATA_SPEC
 
 HUGE = "x" * 5_000_000
 TOKEN = "SECRET-TOKEN-1234"

@@ -15,8 +15,8 @@ from PIL import Image
 
 import adapters
 import specs
-from adapters._src.app import cli, embed, store
-from adapters._src.sources.onnx_metadata import METADATA_PREPROCESS, METADATA_SPEC
+from adapters._src.app import cli, preprocessing, store
+from adapters._src.sources.onnx.metadata import METADATA_PREPROCESS, METADATA_SPEC
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_embed_exported_onnx_agrees_with_the_spec(job, capsys):
     # the library reads the same back: build_onnx's info, then resolve_preprocess
     served = adapters.build(specs.OnnxSpec(path=str(model)))
     assert served.info["source_spec"] == stored[METADATA_SPEC]
-    back = embed.resolve_preprocess(served)
-    want = embed.resolve_preprocess(adapters.build(specs.load(job["spec"])))
+    back = preprocessing.resolve_preprocess(served)
+    want = preprocessing.resolve_preprocess(adapters.build(specs.load(job["spec"])))
     assert back.origin == "ONNX model metadata (timm data config)"
     assert attrs.evolve(back, origin=want.origin) == want

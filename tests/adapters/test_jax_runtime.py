@@ -18,9 +18,9 @@ import yaml
 import adapters
 import interop
 import specs
-from adapters._src.runtimes.jax_cache import jax_cache_key
-from adapters._src.runtimes.jax_device import exact_float32, export_platform
-from adapters._src.runtimes.ort_cache import CacheWarning
+from adapters._src.runtimes.cache_entry import CacheWarning
+from adapters._src.runtimes.jax.cache import jax_cache_key
+from adapters._src.runtimes.jax.device import exact_float32, export_platform
 
 TINY_VIT = {"img_size": 32, "depth": 2, "num_classes": 0}
 SPEC = specs.TimmSpec(

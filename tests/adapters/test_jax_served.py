@@ -1,4 +1,4 @@
-"""A JAX runtime cache hit (``jax_served.py``): ``vmap`` and ``grad`` on the served artifact.
+"""A JAX runtime cache hit (``jax/served.py``): ``vmap`` and ``grad`` on the served artifact.
 
 Every result of the hit is compared with the uncached lowering of the same adapter (which JAX
 transforms natively) or with torch autograd, on random inputs. Whether ``vmap`` folds into one

@@ -11,7 +11,7 @@ import torch
 
 import adapters
 import specs
-from adapters._src.runtimes.jax_train import NOT_CACHED, NOT_CHECKED
+from adapters._src.runtimes.jax.train import NOT_CACHED, NOT_CHECKED
 from interop._src.lowering.ops import TABLE
 
 SPEC = specs.TimmSpec(model_name="test_resnet", pretrained=False, model_kwargs={"num_classes": 0})

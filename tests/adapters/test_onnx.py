@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 import interop
 import specs
 from adapters._src.errors import BuildError
-from adapters._src.sources import onnx_serve as onnx_src
-from adapters._src.sources.onnx_serve import build_onnx
-from adapters._src.sources.onnx_session import OnnxInputError
+from adapters._src.sources.onnx import serve as onnx_src
+from adapters._src.sources.onnx.serve import build_onnx
+from adapters._src.sources.onnx.session import OnnxInputError
 
 #: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
 pytestmark = pytest.mark.slow

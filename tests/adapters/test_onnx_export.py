@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 import adapters
 import specs
 from adapters._src.errors import BuildError
-from adapters._src.runtimes.onnx_export import export_adapter, export_onnx
+from adapters._src.runtimes.onnxruntime.export import export_adapter, export_onnx
 from adapters._src.runtimes.outputs import flatten, unflatten
 from adapters._src.runtimes.parity import ParityReport, parity
-from adapters._src.sources.onnx_serve import build_onnx
-from adapters._src.sources.onnx_session import OnnxInputError
+from adapters._src.sources.onnx.serve import build_onnx
+from adapters._src.sources.onnx.session import OnnxInputError
 from adapters._src.torch_module import torch_adapter
 
 #: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')

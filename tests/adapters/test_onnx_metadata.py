@@ -20,7 +20,7 @@ from PIL import Image
 import adapters
 import specs
 from adapters._src.app import cli, store
-from adapters._src.sources.onnx_metadata import METADATA_PREPROCESS
+from adapters._src.sources.onnx.metadata import METADATA_PREPROCESS
 
 VALID = {
     "size": [16, 16],

@@ -12,8 +12,13 @@ import torch
 
 import adapters
 import specs
-from adapters._src.runtimes import onnxruntime as ort_runtime
-from adapters._src.runtimes.onnxruntime import ParityError, cache_key, serve_with_onnxruntime
+from adapters import ParityError
+from adapters._src.runtimes.cache_entry import CACHE_ENV, CacheWarning
+from adapters._src.runtimes.onnxruntime import serve as ort_runtime
+from adapters._src.runtimes.onnxruntime.cache import cache_key, default_cache_dir
+from adapters._src.runtimes.onnxruntime.export import export_adapter
+from adapters._src.runtimes.onnxruntime.fusion import fuse_attention
+from adapters._src.runtimes.onnxruntime.serve import serve_with_onnxruntime
 from adapters._src.torch_module import torch_adapter
 
 #: exports real models to ONNX (seconds each): out of the fast lane (-m 'not slow')
@@ -133,7 +138,7 @@ def test_refuses_non_torch_adapters_and_params(tmp_path):
 
 
 def test_build_with_runtime_onnxruntime(tmp_path, monkeypatch, exports):
-    monkeypatch.setenv(ort_runtime.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     spec = specs.ModuleSpec("torch.nn.Linear", init_args={"in_features": 8, "out_features": 4})
     torch.manual_seed(3)
     backbone = adapters.build(spec, runtime="onnxruntime", example_input=torch.zeros(1, 8))
@@ -166,7 +171,7 @@ def _op_types(path: str) -> list[str]:
 
 @pytest.mark.parametrize("external", [False, True])
 def test_attention_is_fused_and_still_matches_torch(tmp_path, monkeypatch, external):
-    from adapters._src.runtimes import onnx_export
+    from adapters._src.runtimes.onnxruntime import export as onnx_export
 
     if external:  # weights in model.onnx.data, as for a backbone over 1 GiB
         monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 0)
@@ -191,9 +196,9 @@ def test_attention_is_fused_and_still_matches_torch(tmp_path, monkeypatch, exter
 
 def test_models_without_attention_are_left_as_exported(tmp_path):
     path = tmp_path / "cnn.onnx"
-    ort_runtime.export_adapter(_adapter(), path, torch.zeros(2, 3, 12, 12))
+    export_adapter(_adapter(), path, torch.zeros(2, 3, 12, 12))
     before = path.read_bytes()
-    assert ort_runtime.fuse_attention(path) == {"sdpa": 0, "multi_head_attention": 0}
+    assert fuse_attention(path) == {"sdpa": 0, "multi_head_attention": 0}
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
 
@@ -216,7 +221,7 @@ def test_corrupt_cache_entry_is_rebuilt_and_named(tmp_path, exports, corrupt):
     first = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
     entry = Path(first.info["onnx_path"]).parent
     CORRUPTIONS[corrupt](entry)
-    with pytest.warns(ort_runtime.CacheWarning, match=re.escape(repr(str(entry)))) as caught:
+    with pytest.warns(CacheWarning, match=re.escape(repr(str(entry)))) as caught:
         again = serve_with_onnxruntime(_adapter(), torch.zeros(2, 3, 12, 12), tmp_path)
     # named as a cache entry, not as a spec field (``path: ...``) the user never wrote
     assert str(caught[0].message).startswith("ONNX Runtime cache entry ")
@@ -248,9 +253,9 @@ def test_cache_dir_follows_override_then_xdg(
 ) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
-    for name, value in ((ort_runtime.CACHE_ENV, override), ("XDG_CACHE_HOME", xdg)):
+    for name, value in ((CACHE_ENV, override), ("XDG_CACHE_HOME", xdg)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value.format(tmp=tmp_path))
-    assert ort_runtime.default_cache_dir() == Path(expected.format(tmp=tmp_path, home=home))
+    assert default_cache_dir() == Path(expected.format(tmp=tmp_path, home=home))

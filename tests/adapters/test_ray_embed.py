@@ -9,7 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +34,7 @@ ray_workers = pytest.importorskip("adapters._src.app.ray_workers")
 # an error inside the hook, it would surface as an unraisable-exception error).
 pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 
+ROOT = Path(__file__).resolve().parents[2]
 BATCH = 8
 SHARD_BATCHES = 2  # 16 rows per shard
 
@@ -114,6 +121,25 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
     got = store.load_embeddings(out)
     ref = single_process(work, work["images"], tmp_path / "ref.safetensors")
     assert_same(got, ref)
+    # the lines of the process engine: the backbone, its weights, preprocessing, skipped
+    ray_lines, process_lines = captured.out.splitlines(), capsys.readouterr().out.splitlines()
+    assert ray_lines[0] == f"embed {work['spec']} on {work['images']} -> {out} (--engine ray)"
+    ray_lines, process_lines = ray_lines[1:], process_lines[1:]  # then the same lines
+    assert ray_lines[0] == process_lines[0] == f"loading backbone {work['spec']} ..."
+    assert ray_lines[1].startswith("backbone: 594,048 parameters (") and ray_lines[1].endswith(
+        "on cpu per Ray worker (torch)"
+    )
+    for head in ("weights: ", "preprocessing (", "skipped 1 unreadable image(s): green/broken"):
+        assert [x for x in ray_lines if x.startswith(head)] == [
+            x for x in process_lines if x.startswith(head)
+        ], head
+    # a rerun reuses the shard: no rate, no Ray
+    assert cli.main(argv) == 0
+    again = capsys.readouterr().out
+    assert "embedded 18 images into 1 shard(s) (0 written, 1 reused): every shard was complete" in (
+        again
+    )
+    assert "img/s" not in again
     assert json.loads(got.metadata["skipped"]) == ["green/broken.jpg"]
     # probe reads the directory as if it were one file
     code = cli.main(["probe", str(out), "--epochs", "5", "--data", work["images"]])
@@ -178,6 +204,68 @@ def test_manifest_and_shards_hold_the_spec_without_credentials(
     assert store.load_embeddings(out).metadata["spec"] == embed.spec_yaml(spec)
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_changed_checkpoint_bytes_refuse_to_mix(local_ray, digits_run, work, tmp_path):
+    """Same spec text, other weights in the checkpoint file: a rerun of an interrupted job
+    must not add shards of the new weights to those of the old."""
+    from safetensors.torch import save_file
+
+    out = tmp_path / "changed"
+    shutil.copytree(digits_run["out"], out)
+    (out / shards.shard_name(4)).unlink()  # an interrupted run: one shard and the manifest
+    (out / shards.MANIFEST).unlink()
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    checkpoint = work["root"] / "tiny.safetensors"
+    original = checkpoint.read_bytes()
+    try:
+        save_file({k: v + 1 for k, v in work["model"].state_dict().items()}, checkpoint)
+        with pytest.raises(embed.EmbedError, match=r"different job \(weights differs\)"):
+            ray_embed.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=BATCH,
+                                   shard_batches=SHARD_BATCHES, num_workers=1, progress=False)  # fmt: skip
+    finally:
+        checkpoint.write_bytes(original)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+
+
+def test_without_ray_no_directory_is_left(work, tmp_path, monkeypatch):
+    """Ray missing: one clear error, and the --out it would have created is not there."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(embed.EmbedError, match=r"--engine ray: Ray Data is not installed"):
+        ray_embed.embed_on_ray(work["spec"], "digits", tmp_path / "o", limit=20, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow  # a Ray embed in a subprocess, interrupted as a terminal does
+def test_ctrl_c_to_the_process_group_keeps_shards_and_exits_130(work, tmp_path):
+    """Two Ctrl-C 50 ms apart, sent to the process group (Ray's processes included): the
+    finished shards stay, one 'interrupted' line, no traceback, exit status 130."""
+    out = tmp_path / "interrupted"
+    argv = ["embed", work["spec"], "--data", "digits", "--batch-size", "1", "--engine", "ray",
+            "--num-workers", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FM_ADAPTERS_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "adapters", *argv], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("shard-*"))) < 3 and proc.poll() is None:  # well under way
+            assert time.monotonic() < deadline, "no shard written in 300 s"
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        for _ in range(2):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.05)
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "interrupted: finished shards kept; rerun to resume"
+    names = sorted(p.name for p in out.iterdir())
+    assert names and all(n.startswith("shard-") and n.endswith(".safetensors") for n in names)
+
+
 def _bad_spec(work):
     return specs.structure({**work["raw"], "checkpoint_path": str(work["root"] / "gone.pt")})
 
@@ -201,7 +289,7 @@ def test_worker_that_cannot_build_fails_the_job_with_the_builders_error(local_ra
         ray_embed.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20,
                                preprocess=pre, num_workers=1, progress=False)  # fmt: skip
     assert str(got.value) == str(ref.value)
-    assert not list((tmp_path / "o").iterdir())  # no shard, no manifest
+    assert not (tmp_path / "o").exists()  # no shard, no manifest, no empty directory
 
 
 @pytest.mark.slow  # a local Ray and its actors start here

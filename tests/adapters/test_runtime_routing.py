@@ -1,6 +1,9 @@
-"""build routes OnnxSpec to the ONNX adapter and runtime="onnxruntime" to ONNX Runtime."""
+"""build routes OnnxSpec to the ONNX adapter and runtime="onnxruntime" to ONNX Runtime; every
+runtime of the table has the same face."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
@@ -8,6 +11,8 @@ import torch
 
 import adapters
 import specs
+from adapters._src.app import parser
+from adapters._src.runtimes.table import RUNTIMES, runtime_module
 
 pytest.importorskip("onnxruntime")
 
@@ -52,3 +57,33 @@ def test_onnx_spec_routes_to_the_onnx_builder(cache) -> None:
     out = backbone(x)
     out = out[0] if isinstance(out, (tuple, list)) else out
     np.testing.assert_allclose(np.asarray(out), torch_backbone(x).numpy(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIMES))
+def test_every_runtime_has_the_same_face(name: str) -> None:
+    module = runtime_module(name)
+    convert = inspect.signature(module.convert).parameters
+    assert list(convert)[:2] == ["adapter", "example_input"]
+    assert convert["example_input"].default is None
+    assert [p.kind for p in convert.values()][-1] is inspect.Parameter.VAR_KEYWORD
+    assert list(inspect.signature(module.check_device).parameters) == ["device"]
+    module.check_device(None)  # every runtime runs where the source leaves the params
+    module.check_device("cpu")
+
+
+def test_the_cli_offers_the_runtimes_of_the_table() -> None:
+    commands = parser.build_parser()._subparsers._group_actions[0].choices.values()
+    flags = [a for c in commands for a in c._actions if "--runtime" in a.option_strings]
+    assert flags and all(tuple(a.choices) == tuple(RUNTIMES) for a in flags)
+
+
+def test_an_unknown_runtime_lists_the_table() -> None:
+    with pytest.raises(adapters.BuildError, match=r"^runtime: .*one of torch, onnxruntime, jax"):
+        adapters.build(SPEC, runtime="tensorrt")
+
+
+def test_the_torch_runtime_refuses_options() -> None:
+    backbone = adapters.build(SPEC)
+    assert runtime_module("torch").convert(backbone) is backbone
+    with pytest.raises(TypeError, match=r"runtime='torch' takes no options, got \['atol'\]"):
+        runtime_module("torch").convert(backbone, None, atol=1.0)

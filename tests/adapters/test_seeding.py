@@ -79,7 +79,7 @@ def test_a_user_source_without_a_seed_field_is_seeded_too() -> None:
     try:
         a, b, c = (adapters.build(NoiseSpec(16), seed=s) for s in (None, None, 5))
     finally:
-        from adapters._src.plugins import unregister_source
+        from adapters._src.sources.table import unregister_source
 
         unregister_source(NoiseSpec)
     assert torch.equal(a.params["w"], b.params["w"])

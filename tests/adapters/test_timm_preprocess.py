@@ -14,7 +14,7 @@ from PIL import Image
 
 import adapters
 import specs
-from adapters._src.app import data, embed
+from adapters._src.app import data, preprocessing
 
 SIZES = [(451, 300), (300, 451), (97, 513), (224, 224)]  # (width, height)
 MODELS = {
@@ -38,7 +38,7 @@ def odd_folder(tmp_path_factory) -> Path:
 def test_folder_batches_equal_timms_transform(odd_folder, name):
     model_name, kwargs = MODELS[name]
     backbone = adapters.build(specs.TimmSpec(model_name, pretrained=False, model_kwargs=kwargs))
-    pre = embed.resolve_preprocess(backbone)
+    pre = preprocessing.resolve_preprocess(backbone)
     assert pre.pipeline == "timm"
     config = timm.data.resolve_model_data_config(backbone.module)
     transform = timm.data.create_transform(**config, is_training=False)

@@ -13,8 +13,8 @@ import torch
 
 import adapters
 import specs
-from adapters._src import plugins
-from adapters._src.app import cli, data, embed, store
+from adapters._src.app import cli, data, embed, preprocessing, store
+from adapters._src.sources import table as source_table
 
 MODULE = "fm_user_scale_source"
 SOURCE = '''
@@ -51,7 +51,7 @@ def user(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module(MODULE)
     yield module
-    plugins.unregister_source(module.ScaleSpec)
+    source_table.unregister_source(module.ScaleSpec)
     sys.modules.pop(MODULE, None)
 
 
@@ -71,7 +71,7 @@ def test_yaml_load_dump_and_build(user, tmp_path):
 def test_embed_writes_the_user_spec_as_yaml(user, tmp_path):
     backbone = adapters.build(user.ScaleSpec(2.0))
     ds = data.load_dataset("digits", limit=12)
-    pre = embed.resolve_preprocess(backbone, image_size=8)
+    pre = preprocessing.resolve_preprocess(backbone, image_size=8)
     out = embed.embed_dataset(backbone, ds, pre, batch_size=5, progress=False)
     store.save_embeddings(out, tmp_path / "scale.safetensors")
     back = store.load_embeddings(tmp_path / "scale.safetensors")
@@ -93,7 +93,7 @@ def test_cli_embeds_a_user_spec_file(user, tmp_path, capsys):
 
 
 def test_unregistered_tag_is_one_clear_error(user, tmp_path):
-    plugins.unregister_source(user.ScaleSpec)
+    source_table.unregister_source(user.ScaleSpec)
     with pytest.raises(specs.SpecError, match=r"source: expected a source name, got 'scale'"):
         specs.loads("{source: scale, factor: 1.0}")
     with pytest.raises(adapters.BuildError, match="no builder for ScaleSpec"):
@@ -125,5 +125,12 @@ def test_replacing_a_builtin_builder_keeps_its_device_check_and_registry_overrid
         entry = adapters.registry_spec("timm/resnet18", {"out_indices": (1, 2)})
         assert entry.out_indices == (1, 2)
     finally:
-        plugins.unregister_source(specs.TimmSpec)
-    assert plugins.source_for(spec).build is not replacement
+        source_table.unregister_source(specs.TimmSpec)
+    assert source_table.source_for(spec).build is not replacement
+
+
+def test_the_source_table_names_one_module_per_builtin_tag():
+    # a built-in source is its module plus its record's tag plus this line of the table
+    assert set(source_table.BUILTIN) == set(specs.SOURCES)
+    for tag, module in source_table.BUILTIN.items():
+        assert importlib.util.find_spec(module) is not None, (tag, module)

@@ -17,8 +17,8 @@ from adapters._src.app.embed import Embeddings
 from adapters._src.app.probe import run_probe
 from adapters._src.app.report import write_report
 from adapters._src.app.store import load_embeddings, save_embeddings
-from adapters._src.runtimes.onnx_export import export_onnx
-from adapters._src.runtimes.onnxruntime import serve_with_onnxruntime
+from adapters._src.runtimes.onnxruntime.export import export_onnx
+from adapters._src.runtimes.onnxruntime.serve import serve_with_onnxruntime
 from adapters._src.torch_module import torch_adapter
 
 MASKS = [0o002, 0o077]

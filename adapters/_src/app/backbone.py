@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def build_backbone(
     std: Sequence[float] | None = None,
     seed: int | None = None,
     device: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[Any, Any]:
     """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
     ``device`` (see `choose_device`); returns it with its resolved `Preprocess`. ``seed``
@@ -108,12 +109,17 @@ def build_backbone(
 
     With ``runtime="onnxruntime"`` or ``"jax"`` the torch backbone is built first to learn its
     input (size, channels), which is the example the ONNX export (or the JAX lowering) traces;
-    that backbone is then served.
+    that backbone is then served. ``say`` (the CLI: print) is told when that conversion starts
+    and how it went (a first one takes a while and is cached).
+
+    Raises:
+        ForwardError: with a runtime other than torch, the backbone cannot take the example
+            input (checked with one forward before the conversion traces it).
     """
     import torch
 
     from ..build import build
-    from .embed import resolve_preprocess
+    from .preprocessing import resolve_preprocess
 
     spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
     device = choose_device(spec, runtime, device)
@@ -125,9 +131,44 @@ def build_backbone(
     backbone = build(spec, device=device, seed=seed)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        from ..runtimes.convert import runtime_function
-
-        # serve the module just built (what build(runtime=...) does after loading it again)
-        convert = runtime_function(runtime)
-        backbone = convert(backbone, torch.zeros(1, pre.channels, *pre.size))
+        backbone = _convert(backbone, runtime, torch.zeros(1, pre.channels, *pre.size), say)
     return backbone, pre
+
+
+#: what converting to a runtime does first, in words (``say`` before it starts)
+_CONVERTING = {
+    "onnxruntime": "exporting to ONNX for --runtime onnxruntime",
+    "jax": "lowering to JAX for --runtime jax",
+}
+
+
+def _convert(backbone: Any, runtime: str, example: Any, say: Callable[[str], None] | None) -> Any:
+    """Serve the module just built with ``runtime`` (what ``build(runtime=...)`` does after
+    loading it again), after one forward on ``example``: a backbone that cannot take it fails
+    as one line naming the size, not as a trace from inside the export."""
+    import torch
+
+    from ..runtimes.table import runtime_module
+    from .embed import run_forward
+
+    convert = runtime_module(runtime).convert
+    with torch.inference_mode():
+        run_forward(backbone, example)
+    if say is not None:
+        doing = _CONVERTING.get(runtime, f"converting for --runtime {runtime}")
+        say(f"{doing} (a first build of a backbone takes a while; the result is cached) ...")
+    served = convert(backbone, example)
+    if say is not None:
+        say(f"runtime: {runtime}, {_cache_outcome(served.info or {})}")
+    return served
+
+
+def _cache_outcome(info: Any) -> str:
+    """``cache hit (path)``, ``converted and cached (path)`` or ``not cached (why)``."""
+    cache = str(info.get("cache", ""))
+    path = info.get("jax_path") or info.get("onnx_path") or "the cache"
+    if cache == "hit":
+        return f"read from the cache ({path})"
+    if cache == "miss":
+        return f"converted and cached ({path})"
+    return f"converted, not cached ({cache or 'no cache'})"

@@ -3,7 +3,10 @@
 Bad input (an unknown model, a missing folder, an unreadable image with ``--strict-images``,
 labels not matching images, an output path in a missing or read-only directory or naming an
 input, ``--device cuda`` without a GPU, a backbone whose forward cannot take the input size)
-prints one line to stderr and exits with status 2, leaving no output file behind.
+prints one line to stderr and exits with status 2, leaving no output file behind. A bad flag
+value is refused so while the flags are read (``flag_types.py``), before torch is imported;
+each command prints its first line before that import too. Ctrl-C prints one line and exits
+with status 130 (`console`).
 
 ``--device`` (inspect, embed, probe) defaults to ``cuda`` when torch sees a GPU, else ``cpu``;
 an ONNX model keeps its own device (``cpu`` unless given) and ``--runtime onnxruntime``
@@ -13,7 +16,8 @@ serves on the CPU.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -22,31 +26,64 @@ from typing import Any
 
 import numpy as np
 
-from .backbone import CliError, build_backbone, resolve_spec
+from .backbone import CliError, build_backbone
 from .describe import PlainProgress, describe_parameters, logits_note
 from .errors import DataError, EmbedError, ForwardError, ProbeError
+from .exporting import cmd_export
 from .inspection import cmd_inspect
 from .interrupts import catching_interrupts
+from .listing import cmd_list
+from .out_paths import check_out, check_out_format
 from .parser import DEFAULT_DATA as DEFAULT_DATA
-from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
+from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser
 from .parser import DEFAULT_MODEL as DEFAULT_MODEL
+
+#: the exit status of an interrupted command (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
+
+
+def console(argv: Sequence[str] | None = None) -> int:
+    """The program (``python -m adapters``, the ``fm-adapters`` script): `main`, and after a
+    Ctrl-C an immediate exit.
+
+    An interrupted command has already cleaned up (its outputs are atomic) and said so; what is
+    left is the interpreter's shutdown, which tears torch and XLA down while their threads (and
+    the loader's) may still be mid-work: an interrupted probe segfaulted there. So the streams
+    are flushed and the process ends with ``os._exit``.
+    """
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:  # a Ctrl-C between the command's end and this line
+        code = INTERRUPTED
+    if code == INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    with catching_interrupts(final=True):  # final: a 2nd Ctrl-C cannot break the exit
+        try:
+            return _run(args)
+        except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none
+            ray = getattr(args, "engine", None) == "ray" and Path(args.out).is_dir()  # is; shards
+            done = "finished shards kept; rerun to resume" if ray else "nothing written"
+            print(f"interrupted: {done}", file=sys.stderr, flush=True)
+            return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its bad input reported as one line (exit status 2)."""
     try:
-        with catching_interrupts():
-            return int(COMMANDS[args.command](args) or 0)
-    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
-        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
-        done = "finished shards kept; rerun to resume" if ray else "nothing written"
-        print(f"interrupted: {done}", file=sys.stderr, flush=True)
-        return 130
+        return int(COMMANDS[args.command](args) or 0)
     except CliError as err:
         return _fail(str(err))
     except ForwardError as err:  # the library names image_size; here it is a flag
@@ -75,44 +112,12 @@ def _print(*parts: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
-    """``--out``, checked before the backbone is built: its directory exists and is writable,
-    and it is none of the inputs (``--data``, ``--labels``, the spec file and the files the
-    spec reads)."""
-    from .store import check_output_path, spec_inputs
-
-    inputs: dict[str, str | None] = {f"--{k}": v for k, v in data.items()}
-    inputs["SPEC"] = args.spec
-    if Path(args.spec).is_file():
-        spec = resolve_spec(args.spec)
-        inputs.update({f"SPEC {field}": v for field, v in spec_inputs(spec).items()})
-    return check_output_path(args.out, inputs=inputs, flag="--out")
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from ..registry import list_models
-
-    if args.pattern is not None:
-        for name in list_models(args.pattern):
-            _print(name)
-        return 0
-    own = list_models(include_timm=False)
-    for name in own:
-        _print(name)
-    timm_count = len(list_models("timm/*"))
-    _print(
-        f"({len(own)} names above, and {timm_count} timm/* names, one per timm architecture: "
-        f"run \"{prog_name()} list 'timm/*'\" to list them, or a part: 'timm/vit_*')"
-    )
-    return 0
-
-
 def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int | None = None):
     """`build_backbone` from the flags, saying what it does: building one can take seconds
     (timm, a checkpoint, a first CUDA call) before the first batch."""
     _print(f"loading backbone {args.spec} ...")
     backbone, pre = build_backbone(
-        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device
+        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device, say=_print
     )
     from .weights import describe_weights
 
@@ -155,11 +160,11 @@ def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .store import save_embeddings
-
+    # the first line comes before any framework import (torch alone takes seconds)
+    ray = " (--engine ray)" if args.engine == "ray" else ""
+    _print(f"embed {args.spec} on {args.data} -> {args.out}{ray}")
     if args.engine == "ray":
-        _check_out_format(args.out, "ray")
+        check_out_format(args.out, "ray")
         if args.device is not None:
             raise CliError(
                 f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
@@ -170,85 +175,45 @@ def cmd_embed(args: argparse.Namespace) -> int:
     given = [f"--{f.replace('_', '-')}" for f in RAY_FLAGS if getattr(args, f) is not None]
     if given:
         raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
-    out = _check_out(args, data=args.data, labels=args.labels)
-    _check_out_format(args.out, "process")  # after: naming an input is the worse mistake
+    out = check_out(args, data=args.data, labels=args.labels)
+    check_out_format(args.out, "process")  # after: naming an input is the worse mistake
+    from .data import load_dataset
+    from .store import save_embeddings
+
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = _load_backbone(args, args.image_size)
+    backbone, pre = _load_backbone(args, _image_size(args))
     emb = _embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     _print(f"wrote {out}")
     return 0
 
 
-def _check_out_format(out: str, engine: str) -> None:
-    """``embed --out``: a ``.safetensors`` file (``--engine ray``: a directory), so the name
-    never lies about the format written.
-
-    Raises:
-        CliError: the name does not fit the engine's output.
-    """
-    path = Path(out)
-    if engine == "ray":
-        if path.suffix in (".safetensors", ".npy", ".npz") or path.is_file():
-            raise CliError(
-                f"--out: --engine ray writes a directory of shards, got the file name {out!r}; "
-                f"name a directory such as {str(path.with_suffix(''))!r}"
-            )
-        return
-    if path.suffix != ".safetensors":
-        raise CliError(
-            f"--out: embed writes a .safetensors file, got {out!r}; name it "
-            f"{str(path.with_suffix('.safetensors'))!r} (--engine ray writes a directory)"
-        )
-
-
 def _embed_ray(args: argparse.Namespace) -> int:
     """``python -m adapters embed ... --engine ray``."""
-    from .ray_embed import embed_on_ray
+    from .ray_command import embed_ray
 
-    result = embed_on_ray(
-        args.spec,
-        args.data,
-        args.out,
-        labels=args.labels,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        strict=args.strict_images,
-        runtime=args.runtime,
-        image_size=args.image_size,
-        mean=args.mean,
-        std=args.std,
-        address=args.address,
-        num_workers=args.num_workers,
-        gpus_per_worker=args.gpus_per_worker,
-        verbose=args.verbose,
-    )
-    rate = result.rows / max(result.seconds, 1e-9)
-    print(
-        f"embedded {result.rows} images into {result.shards} shard(s) "
-        f"({result.written} written, {result.reused} reused) with {result.workers} Ray "
-        f"worker(s) in {result.seconds:.1f}s ({rate:.1f} img/s; Ray start {result.startup_s:.1f}s)",
-        flush=True,
-    )
-    print(f"wrote {result.out}", flush=True)
-    return 0
+    return embed_ray(args, image_size=_image_size(args))
 
 
 def _image_size(args: argparse.Namespace) -> int | None:
-    """``--image-size``, else the default job's own size when probe runs that job."""
+    """``--image-size``, else the default job's own size when embed or probe runs that job."""
     if args.image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
         return DEFAULT_IMAGE_SIZE  # see parser.py
     return args.image_size
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    # the first line comes before any framework import (torch alone takes seconds)
+    stored = args.spec.endswith(".safetensors") or Path(args.spec).is_dir()  # embeddings
+    on = "" if stored and args.data == DEFAULT_DATA else f" on {args.data}"
+    _print(f"probe {args.spec}{on}: {args.head} head, {args.epochs} epochs, seed {args.seed}")
+    if args.report is not None and Path(args.report).is_file():
+        raise CliError(f"--report: expected a directory, got the file {args.report!r}")
     from .data import raw_pixels
     from .probe import format_table, run_probe
     from .report import write_report
 
-    start = time.perf_counter()
-    if args.report is not None and Path(args.report).is_file():
-        raise CliError(f"--report: expected a directory, got the file {args.report!r}")
     emb, ds, step = _probe_inputs(args)
     t_embed = time.perf_counter() - start  # step: "embed", or "load" for an embeddings file
     pixels = None
@@ -331,22 +296,6 @@ def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
             "pass the data that was embedded"
         )
     return ds
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..runtimes.onnx_export import export_onnx
-    from ..sources.onnx_metadata import METADATA_PREPROCESS
-
-    out = _check_out(args)
-    backbone, pre = build_backbone(args.spec, "torch", args.image_size)
-    example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    # the preprocessing travels with the model: 'embed model.onnx' reads it back
-    metadata = {METADATA_PREPROCESS: json.dumps(pre.as_dict())}
-    export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
-    _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
-    return 0
 
 
 #: command name -> its function (the parser sets ``args.command``)

@@ -15,7 +15,8 @@ PLAIN_PROGRESS_EVERY_S = 5.0
 
 def count_parameters(backbone: Any) -> tuple[int, int, str]:
     """``(count, bytes, what)`` of a built backbone's weights: its ``params`` tensors, or, for
-    an ONNX model (whose ``params`` are empty), the graph's initializers.
+    an ONNX model or a backbone served by ONNX Runtime (whose ``params`` are empty), the
+    graph's initializers.
 
     Args:
         backbone: a built adapter.
@@ -25,7 +26,8 @@ def count_parameters(backbone: Any) -> tuple[int, int, str]:
         ``"initializers"`` (what was counted).
     """
     tensors = [v for v in (backbone.params or {}).values() if hasattr(v, "shape")]
-    path = getattr(backbone.spec, "path", None)
+    # an ONNX model, or a backbone served by ONNX Runtime: the weights are in the graph
+    path = (backbone.info or {}).get("onnx_path") or getattr(backbone.spec, "path", None)
     if not tensors and isinstance(path, str) and path.endswith(".onnx"):
         return (*_onnx_initializers(path), "initializers")
     count = sum(int(np.prod(tuple(v.shape))) for v in tensors)

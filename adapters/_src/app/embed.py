@@ -9,9 +9,10 @@ at the end, so a failed run never leaves a partial file.
 from __future__ import annotations
 
 import json
-import math
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,9 +20,9 @@ import numpy as np
 import torch
 
 import interop
+import specs
 
 from ..devices import input_device
-from ..preprocess import MAX_SIDE, PreprocessError
 from .data import (
     Dataset,
     LoaderStats,
@@ -37,88 +38,50 @@ ALIGNMENT = 64
 
 
 #: what a backbone raises on an input it cannot take: torch's shape checks (RuntimeError),
-#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError)
-FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+#: ONNX Runtime's input checks and NumPy / JAX (ValueError, TypeError), indexing (IndexError),
+#: the backbone's own shape asserts (timm's ViT: "Input height (48) doesn't match model (32)")
+FORWARD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
+#: the folders of this project's packages: an assert failing in them is a bug of ours, which
+#: must surface as itself, never as advice about the input size
+_OWN_CODE = tuple(
+    str(root) + os.sep
+    for root in (
+        Path(__file__).resolve().parents[2],  # adapters/
+        Path(specs.__file__).resolve().parent,
+        Path(interop.__file__).resolve().parent,
+    )
+)
 
 
 def run_forward(adapter: Any, x: Any) -> Any:
     """``adapter.forward(adapter.params, x)``, its failure on ``x`` named with ``x``'s shape.
 
     Raises:
-        ForwardError: the forward raised one of `FORWARD_ERRORS`.
+        ForwardError: the forward raised one of `FORWARD_ERRORS` (an ``AssertionError`` only
+            when the backbone's code raised it: one raised by this project's code is re-raised).
     """
     try:
         return adapter.forward(adapter.params, x)
     except FORWARD_ERRORS as err:
+        if isinstance(err, AssertionError) and _raised_in_own_code(err):
+            raise
         lines = str(err).strip().splitlines()
         reason = f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
         raise ForwardError(tuple(int(d) for d in x.shape), reason) from err
 
 
+def _raised_in_own_code(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    return str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(_OWN_CODE)
+
+
 # ---------------------------------------------------------------------------------------------
 # preprocessing defaults of a backbone
 # ---------------------------------------------------------------------------------------------
-
-
-def resolve_preprocess(
-    adapter: Any,
-    *,
-    image_size: int | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> Preprocess:
-    """The backbone's own preprocessing where known, else ImageNet defaults at 224.
-
-    Reads ``adapter.info["preprocess"]``: a `Preprocess` the source filled in at build time
-    (timm's data config, a HuggingFace ``preprocessor_config.json``, an ONNX input shape; see
-    ``adapters/_src/sources/``), or a mapping of `Preprocess` fields a user's builder gave.
-    ``image_size``, ``mean`` and ``std`` (the ``--image-size``, ``--mean``, ``--std`` flags)
-    override what was found.
-    """
-    pre = _from_info(adapter)
-    if pre is None:
-        pre = Preprocess(size=(224, 224), origin="ImageNet defaults")
-    if image_size is not None:
-        if not 1 <= image_size <= MAX_SIDE:
-            raise EmbedError(
-                f"--image-size: expected an integer from 1 to {MAX_SIDE}, got {image_size}"
-            )
-        pre = attrs.evolve(
-            pre, size=(image_size, image_size), origin=pre.origin + " + --image-size"
-        )
-    for flag, value in (("mean", mean), ("std", std)):
-        if value is None:
-            continue
-        value = tuple(float(v) for v in value)
-        bad = not all(math.isfinite(v) and (flag == "mean" or v > 0) for v in value)
-        if len(value) not in (1, pre.channels) or bad:
-            raise EmbedError(
-                f"--{flag}: expected 1 or {pre.channels} finite numbers (one per channel)"
-                f"{', all > 0' if flag == 'std' else ''}, got {list(value)}"
-            )
-        value = value * pre.channels if len(value) == 1 else value
-        pre = attrs.evolve(pre, **{flag: value}, origin=pre.origin + f" + --{flag}")
-    return pre
-
-
-def _from_info(adapter: Any) -> Preprocess | None:
-    info = getattr(adapter, "info", None) or {}
-    given = info.get("preprocess") if isinstance(info, Mapping) else None
-    if isinstance(given, Preprocess):
-        return given
-    if not isinstance(given, Mapping):
-        return None
-    fields = {f.name for f in attrs.fields(Preprocess)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in fields}
-    kwargs.setdefault("origin", "adapter info")
-    kwargs.setdefault("size", (224, 224))
-    try:
-        return Preprocess(**kwargs)
-    except PreprocessError as err:
-        raise EmbedError(
-            f"the backbone's info['preprocess'] (from its source's builder) is not valid "
-            f"preprocessing: {err}; fix what the builder puts there"
-        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,13 +91,18 @@ def _from_info(adapter: Any) -> Preprocess | None:
 
 @attrs.frozen(eq=False)
 class Embeddings:
-    """Embedded dataset.
+    """Embedded dataset: one row per readable image, every field per row, in dataset order.
+
+    Row ``i`` is ``embeddings[i]``, ``labels[i]``, ``ids[i]`` and ``items[i]``. ``ids`` are not
+    indices into ``items``: after an unreadable image (not embedded, so not a row) or with
+    ``--limit``, ``ids[i]`` and ``i`` part, and ``items[ids[i]]`` names another image.
 
     Attributes:
         embeddings: (N, D) float32.
         labels: (N,) int64 (``-1`` without labels).
-        ids: (N,) int64 positions in the full dataset (before ``--limit``); unreadable images
-            are missing.
+        ids: (N,) int64: each row's position in the full dataset as it was listed
+            (``load_dataset(data).index``: unreadable images counted, before ``--limit``),
+            which joins rows back to the images (``load_dataset(data).subset(ids)``).
         metadata: strings stored in the file (spec YAML, preprocessing, class and item names).
     """
 
@@ -149,7 +117,8 @@ class Embeddings:
 
     @property
     def items(self) -> list[str]:
-        """Name of the item behind each row."""
+        """Name of the item behind each row (``items[i]`` names row ``i``): the image's path
+        relative to the folder, or its index in an array file."""
         return json.loads(self.metadata.get("items", "[]"))
 
     def first(self, n: int) -> Embeddings:

@@ -16,13 +16,24 @@ def _print(*parts: Any) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    _print(f"loading backbone {args.spec} ...")  # before torch's import: it takes seconds
     import torch
 
     from .embed import run_forward, spec_yaml
 
-    backbone, pre = build_backbone(
-        args.spec, args.runtime, args.image_size, args.mean, args.std, device=args.device
-    )
+    try:
+        backbone, pre = build_backbone(
+            args.spec,
+            args.runtime,
+            args.image_size,
+            args.mean,
+            args.std,
+            device=args.device,
+            say=_print,
+        )
+    except Exception:
+        _print_named_spec(args.spec)  # what a name stands for is worth seeing most when it fails
+        raise
     x = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     x = x.to(input_device(backbone) or "cpu")
     with torch.inference_mode():
@@ -48,6 +59,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if note:
         _print(f"note: {note}")
     return 0
+
+
+def _print_named_spec(arg: str) -> None:
+    """Print the spec a registry name stands for (nothing for a file or an unknown name)."""
+    import specs
+
+    from ..registry import registry_spec
+    from .backbone import resolve_spec
+    from .embed import spec_yaml
+
+    try:
+        spec = resolve_spec(arg)
+        if not isinstance(spec, specs.RegistrySpec):
+            return
+        text = spec_yaml(registry_spec(spec.model_name, spec.model_kwargs))
+    except Exception:  # the build's own error, printed next, says what is wrong with the name
+        return
+    _print(f"{arg} stands for this spec:")
+    for line in text.rstrip().splitlines():
+        _print(f"  {line}")
 
 
 def _kind(y: Any) -> str:

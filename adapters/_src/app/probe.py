@@ -84,7 +84,11 @@ def baseline_scores(
 
 @attrs.frozen(eq=False)
 class ProbeResult:
-    """Everything `probe` measured (serialisable with `as_dict`)."""
+    """Everything `probe` measured (serialisable with `as_dict`).
+
+    ``best_epoch`` counts from 1, as printed: the epoch whose head was kept (its scores are at
+    index ``best_epoch - 1`` of each ``history`` list).
+    """
 
     head: str
     metrics: Mapping[str, float]
@@ -174,7 +178,7 @@ def run_probe(
         baseline=base,
         chance=float(np.bincount(labels[split[0]]).max() / len(split[0])),
         history={k: list(v) for k, v in fitted.history.items()},
-        best_epoch=fitted.best_epoch,
+        best_epoch=fitted.best_epoch + 1,  # heads.fit counts from 0; people, from 1
         split_sizes={"train": len(split[0]), "val": len(split[1]), "test": len(split[2])},
         confusion=confusion_matrix(y_test, pred, labels=np.arange(k)),
         class_names=tuple(class_names) or tuple(str(i) for i in range(k)),
@@ -193,6 +197,6 @@ def format_table(result: ProbeResult) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)).rstrip() for r in rows]
     lines.append(
         f"(test split of {result.split_sizes['test']}; chance {result.chance:.3f}; "
-        f"best epoch {result.best_epoch + 1} on val)"
+        f"best epoch {result.best_epoch} on val)"
     )
     return "\n".join(lines)

@@ -24,37 +24,43 @@ stops the job at once; Ray's own logs stay quiet unless ``verbose``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 
 from ..preprocess import Preprocess
 from . import shards
 from .data import Dataset
 from .embed import EMBEDDINGS_FORMAT, EmbedError, spec_yaml
-from .ray_setup import Progress, _quiet, _ray, start_ray
-from .ray_workers import Embedder, decode_batch, load_error
+from .interrupts import shielded
+from .ray_pipeline import default_workers, gather, pipeline
+from .ray_setup import _quiet, _ray, start_ray
 
 
 @attrs.frozen
 class RayEmbedResult:
-    """What a run did: ``rows`` embedded in total, ``written`` / ``reused`` shard counts,
-    ``seconds`` of the whole call and ``startup_s`` spent starting or joining Ray."""
+    """What a run did: ``rows`` in the directory, ``new_rows`` of them embedded by this run
+    (the others were in reused shards), ``written`` / ``reused`` shard counts, ``seconds`` of
+    the whole call, ``startup_s`` spent starting or joining Ray, the actors' ``pooling`` and
+    the item names of the unreadable images ``skipped``."""
 
     out: Path
     rows: int
+    new_rows: int
     shards: int
     written: int
     reused: int
     seconds: float
     startup_s: float
     workers: int
+    pooling: str
+    skipped: tuple[str, ...]
 
 
 def embed_on_ray(
@@ -78,19 +84,23 @@ def embed_on_ray(
     shard_batches: int = 16,
     verbose: bool = False,
     progress: bool = True,
+    on_backbone: Callable[[Any, Preprocess], None] | None = None,
     kill_at: tuple[int, str] | None = None,
 ) -> RayEmbedResult:
     """Embed ``data`` with ``spec`` on Ray Data into the shard directory ``out``.
 
     The result equals `embed_dataset`'s bit for bit (same rows in the same order, read back
-    with `shards.load_sharded` / ``embed.load_embeddings``). Rerunning the same call reuses
-    the complete shards; a different job refuses to write into ``out``.
+    with ``adapters.load_embeddings``). Rerunning the same call reuses the complete shards; a
+    different job (spec, weights, data, preprocessing, batching, runtime) refuses to write
+    into ``out``. A run that fails or is interrupted before its first shard leaves no ``out``
+    it created.
 
     Args:
         spec: a spec record, a spec file path or a registry name.
         data: what `data.load_dataset` takes (``labels``, ``limit`` as there), or a `Dataset`.
         preprocess: the backbone's preprocessing; default: resolved by building the backbone
-            once on the driver's CPU (which also fails a bad spec before Ray starts).
+            once on the driver's CPU (which also fails a bad spec before Ray starts, and
+            gives the weights' digest for random or downloaded weights).
         address: a Ray cluster to join (``ray start --head`` prints it); None starts a local
             Ray with every core of this machine, unless this process already runs Ray.
         num_workers: actors in the pool; default one per ``gpus_per_worker`` GPUs of the
@@ -99,14 +109,17 @@ def embed_on_ray(
         shard_batches: loader batches per shard file.
         verbose: Ray's own INFO logs, progress bars and worker output.
         progress: our progress bar (a terminal) or a plain line every 10 s (not a terminal).
+        on_backbone: called with the driver's backbone (torch, CPU) and the preprocessing
+            once it is built, before Ray starts (the command line describes them).
         kill_at: test hook, see `Embedder`.
 
     Raises:
-        EmbedError: bad arguments, an ``out`` holding another job, no readable images.
+        EmbedError: bad arguments, Ray not installed, an ``out`` holding another job, no
+            readable images.
         The builder's own error (e.g. `adapters.BuildError`, ``specs.SpecError``) when an
         actor cannot build the backbone; `data.UnreadableImageError` with ``strict``.
     """
-    from .backbone import build_backbone, resolve_spec
+    from .backbone import resolve_spec
     from .data import load_dataset
 
     t0 = time.perf_counter()
@@ -114,14 +127,11 @@ def embed_on_ray(
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
     ds = data if isinstance(data, Dataset) else load_dataset(data, labels=labels, limit=limit)
     build = {"runtime": runtime, "image_size": image_size, "mean": mean, "std": std, "seed": seed}
-    shown_spec = spec_yaml(spec)
-    if preprocess is None:
-        backbone, preprocess = build_backbone(spec, **{**build, "runtime": "torch"}, device="cpu")
-        shown_spec = spec_yaml(backbone.spec)
-        del backbone
+    shown_spec, preprocess, weights = _driver_build(spec, build, preprocess, on_backbone)
     blocks = shards.plan_blocks(len(ds), batch_size, shard_batches)
     job = shards.job_identity(
         spec_yaml=spec_yaml(spec),
+        weights=weights,
         preprocess=preprocess.as_dict(),
         data=ds.name,
         ids=ds.ids,
@@ -131,37 +141,18 @@ def embed_on_ray(
         runtime=runtime,
     )
     out = Path(out)
-    done = shards.prepare_dir(out, job)
-    todo = [k for k in range(len(blocks)) if k not in done]
-    t_ray = time.perf_counter()
-    started = start_ray(address, verbose=verbose) if todo else False
-    startup_s = time.perf_counter() - t_ray
-    workers = 0
-    try:
-        written: dict[int, shards.ShardInfo] = {}
-        pooling = _pooling_of(out, done)
+    with _removed_if_left_empty(out):
+        done = shards.prepare_dir(out, job)
+        todo = [k for k in range(len(blocks)) if k not in done]
         if todo:
-            batches = sum(len(range(*blocks[k], batch_size)) for k in todo)
-            # more actors than batches would idle (and Ray Data warns about it)
-            workers = min(num_workers or _default_workers(gpus_per_worker), batches)
-            with _quiet(verbose):
-                rows = _pipeline(ds, blocks, todo, preprocess, strict, batch_size, workers,
-                                 gpus_per_worker, spec_yaml(spec, redact=False), build, kill_at)  # fmt: skip
-                written, pooling = _gather(rows, ds, blocks, todo, out, job, progress)
-    finally:
-        if started:
-            _ray().shutdown()
+            _ray()  # not installed: say so before anything starts
+        run = {"t0": t0, "startup_s": 0.0, "workers": 0, "gpus": gpus_per_worker}
+        written, pooling = _run(ds, blocks, todo, out, job, preprocess, spec, build, strict,
+                                run, (address, num_workers, verbose, progress, kill_at))  # fmt: skip
     return _finish(
-        out, ds, job, preprocess, shown_spec, pooling, (done, written), len(blocks),
-        {"t0": t0, "startup_s": startup_s, "workers": workers, "gpus": gpus_per_worker},
+        out, ds, job, preprocess, shown_spec, pooling or shards.pooling_of(out, done),
+        (done, written), len(blocks), run,
     )  # fmt: skip
-
-
-def _check_workers(num_workers: int | None, gpus_per_worker: float) -> None:
-    if gpus_per_worker < 0:
-        raise EmbedError(f"--gpus-per-worker: expected a number >= 0, got {gpus_per_worker}")
-    if num_workers is not None and (isinstance(num_workers, bool) or num_workers < 1):
-        raise EmbedError(f"--num-workers: expected an integer >= 1, got {num_workers!r}")
 
 
 def _finish(
@@ -180,14 +171,15 @@ def _finish(
     all_shards = [*done.values(), *written.values()]
     if not sum(s.rows for s in all_shards):
         raise EmbedError(f"--data: no readable images in {ds.name!r}")
+    skipped = shards.skipped_of(out, all_shards)
     metadata = {
         "format": EMBEDDINGS_FORMAT,
         "spec": shown_spec,
         "data": ds.name,
-        "preprocess": _json(preprocess.as_dict()),
+        "preprocess": json.dumps(preprocess.as_dict()),
         "pooling": pooling,
-        "class_names": _json(list(ds.class_names)),
-        "skipped": _json(_skipped_of(out, all_shards)),
+        "class_names": json.dumps(list(ds.class_names)),
+        "skipped": json.dumps(skipped),
         "seconds": f"{time.perf_counter() - run['t0']:.3f}",
     }
     extra = {"engine": "ray", "workers": run["workers"], "gpus_per_worker": run["gpus"]}
@@ -195,150 +187,104 @@ def _finish(
     return RayEmbedResult(
         out=out,
         rows=sum(s.rows for s in all_shards),
+        new_rows=sum(s.rows for s in written.values()),
         shards=n_blocks,
         written=len(written),
         reused=len(done),
         seconds=time.perf_counter() - run["t0"],
         startup_s=run["startup_s"],
         workers=run["workers"],
-    )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
-
-
-def _default_workers(gpus_per_worker: float) -> int:
-    resources = _ray().cluster_resources()
-    if gpus_per_worker > 0:
-        return max(1, int(resources.get("GPU", 0) // gpus_per_worker))
-    return max(1, int(resources.get("CPU", 1)) // 2)
-
-
-def _pipeline(
-    ds: Dataset,
-    blocks: Sequence[tuple[int, int]],
-    todo: Sequence[int],
-    pre: Preprocess,
-    strict: bool,
-    batch_size: int,
-    workers: int,
-    gpus_per_worker: float,
-    spec_text: str,
-    build: Mapping[str, Any],
-    kill_at: tuple[int, str] | None,
-) -> Any:
-    """The Ray Data dataset of embedded batches (one row per loader batch of ``todo``)."""
-    ray = _ray()
-    items = []
-    for k in todo:
-        lo, hi = blocks[k]
-        for b_lo in range(lo, hi, batch_size):
-            b_hi = min(b_lo + batch_size, hi)
-            item: dict[str, Any] = {"shard": k, "lo": b_lo, "ids": list(ds.ids[b_lo:b_hi])}
-            if ds.images is not None:
-                item["images"] = ds.images[b_lo:b_hi]
-            else:
-                item["paths"] = [str(p) for p in ds.paths[b_lo:b_hi]]  # type: ignore[index]
-            items.append(item)
-    device = "cuda" if gpus_per_worker > 0 else "cpu"
-    return (
-        ray.data.from_items(items, override_num_blocks=len(items))
-        .map(decode_batch, fn_kwargs={"preprocess": pre.as_dict(), "strict": strict})
-        .map_batches(
-            Embedder,
-            fn_constructor_kwargs={
-                "spec_yaml": spec_text,
-                "build": dict(build),
-                "device": device,
-                "kill_at": kill_at,
-            },
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=1,
-            num_gpus=gpus_per_worker or None,
-        )
-    )
-
-
-def _gather(
-    rows: Any,
-    ds: Dataset,
-    blocks: Sequence[tuple[int, int]],
-    todo: Sequence[int],
-    out: Path,
-    job: Mapping[str, Any],
-    progress: bool,
-) -> tuple[dict[int, shards.ShardInfo], str]:
-    """Collect the embedded batches of each block; write a block's shard once it is whole."""
-    import json
-
-    expected = {k: len(range(*blocks[k], job["batch_size"])) for k in todo}
-    pending: dict[int, dict[int, tuple[np.ndarray, np.ndarray, list[str]]]] = {k: {} for k in todo}
-    written: dict[int, shards.ShardInfo] = {}
-    pooling = ""
-    bar = Progress(sum(hi - lo for lo, hi in (blocks[k] for k in todo)), len(todo), progress)
-    try:
-        for row in rows.iter_rows():
-            if len(row["error"]):
-                raise load_error(row["error"])
-            k, lo = int(row["shard"]), int(row["lo"])
-            if k in written or lo in pending[k]:
-                continue  # a retried batch that had already arrived: keep the first
-            emb = np.asarray(row["emb"], dtype=np.float32)
-            pos = np.asarray(row["pos"], dtype=np.int64)
-            pending[k][lo] = (emb, pos, json.loads(row["skipped"]))
-            pooling = row["pooling"] or pooling
-            bar.update(rows=len(pos) + len(pending[k][lo][2]))
-            if len(pending[k]) == expected[k]:
-                written[k] = _write_block(out, k, blocks[k], pending.pop(k), ds, job, pooling)
-                bar.update(shards=1)
-    finally:
-        bar.close()
-    return written, pooling
-
-
-def _write_block(
-    out: Path,
-    k: int,
-    block: tuple[int, int],
-    batches: Mapping[int, tuple[np.ndarray, np.ndarray, list[str]]],
-    ds: Dataset,
-    job: Mapping[str, Any],
-    pooling: str,
-) -> shards.ShardInfo:
-    parts = [batches[lo] for lo in sorted(batches)]
-    pos = np.concatenate([p[1] for p in parts])
-    with_rows = [p[0] for p in parts if len(p[1])]
-    emb = np.concatenate(with_rows) if with_rows else np.zeros((0, 0), np.float32)
-    return shards.write_shard(
-        out,
-        k,
-        block,
-        embeddings=emb,
-        labels=ds.labels[pos],
-        ids=ds.index[pos],
-        items=[ds.ids[i] for i in pos],
-        skipped=[s for p in parts for s in p[2]],
         pooling=pooling,
-        job=job,
+        skipped=tuple(skipped),
     )
 
 
-def _shard_meta(out: Path, info: shards.ShardInfo) -> dict[str, str]:
-    from safetensors import safe_open
+def _driver_build(
+    spec: Any,
+    build: Mapping[str, Any],
+    preprocess: Preprocess | None,
+    on_backbone: Callable[[Any, Preprocess], None] | None,
+) -> tuple[str, Preprocess, dict[str, str]]:
+    """The spec as shown (resolved), the preprocessing and the weights' digest, building the
+    backbone once on the driver's CPU unless ``preprocess`` is given."""
+    from .backbone import build_backbone
+    from .weights import weights_digest
 
-    with safe_open(str(out / info.file), framework="numpy") as f:
-        return f.metadata() or {}
+    if preprocess is not None:
+        resolved = _registry_resolved(spec)
+        return spec_yaml(resolved), preprocess, weights_digest(resolved, seed=build["seed"])
+    backbone, preprocess = build_backbone(spec, **{**build, "runtime": "torch"}, device="cpu")
+    if on_backbone is not None:
+        on_backbone(backbone, preprocess)
+    return spec_yaml(backbone.spec), preprocess, weights_digest(backbone.spec, backbone.params)
 
 
-def _pooling_of(out: Path, done: Mapping[int, shards.ShardInfo]) -> str:
-    return next((_shard_meta(out, info).get("pooling", "") for info in done.values()), "")
+def _registry_resolved(spec: Any) -> Any:
+    """A registry name's own spec (the one that names its checkpoint), else ``spec``."""
+    import specs
+
+    if not isinstance(spec, specs.RegistrySpec):
+        return spec
+    from ..registry import registry_spec
+
+    return registry_spec(spec.model_name, spec.model_kwargs)
 
 
-def _skipped_of(out: Path, infos: Sequence[shards.ShardInfo]) -> list[str]:
-    ordered = sorted(infos, key=lambda s: s.index)
-    return [n for i in ordered for n in json.loads(_shard_meta(out, i).get("skipped", "[]"))]
+@contextlib.contextmanager
+def _removed_if_left_empty(out: Path) -> Iterator[None]:
+    """``out`` removed again when this run created it and fails (or is interrupted) before
+    writing anything into it."""
+    created = not out.exists()
+    try:
+        yield
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _run(
+    ds: Dataset,
+    blocks: Sequence[tuple[int, int]],
+    todo: Sequence[int],
+    out: Path,
+    job: Mapping[str, Any],
+    preprocess: Preprocess,
+    spec: Any,
+    build: Mapping[str, Any],
+    strict: bool,
+    run: dict[str, Any],
+    options: tuple[str | None, int | None, bool, bool, tuple[int, str] | None],
+) -> tuple[dict[int, shards.ShardInfo], str]:
+    """Start (or join) Ray, embed the blocks of ``todo`` and write their shards; Ray is shut
+    down after (when this call started it). Ctrl-C cuts neither the start nor the shutdown
+    off: a driver whose Ray connection breaks halfway is ended by Ray's own threads with
+    status 1, whatever the command meant to return. Records the Ray start time and the
+    workers in ``run``."""
+    if not todo:
+        return {}, ""
+    address, num_workers, verbose, progress, kill_at = options
+    t_ray, started = time.perf_counter(), False
+    try:
+        with shielded():  # started whole, so that it can be shut down whole
+            started = start_ray(address, verbose=verbose)
+        run["startup_s"] = time.perf_counter() - t_ray
+        batches = sum(len(range(*blocks[k], job["batch_size"])) for k in todo)
+        # more actors than batches would idle (and Ray Data warns about it)
+        workers = min(num_workers or default_workers(run["gpus"]), batches)
+        run["workers"] = workers
+        with _quiet(verbose):
+            rows = pipeline(ds, blocks, todo, preprocess, strict, job["batch_size"], workers,
+                            run["gpus"], spec_yaml(spec, redact=False), build, kill_at)  # fmt: skip
+            return gather(rows, ds, blocks, todo, out, job, progress)
+    finally:
+        if started:
+            with shielded():
+                _ray().shutdown()
+
+
+def _check_workers(num_workers: int | None, gpus_per_worker: float) -> None:
+    if gpus_per_worker < 0:
+        raise EmbedError(f"--gpus-per-worker: expected a number >= 0, got {gpus_per_worker}")
+    if num_workers is not None and (isinstance(num_workers, bool) or num_workers < 1):
+        raise EmbedError(f"--num-workers: expected an integer >= 1, got {num_workers!r}")

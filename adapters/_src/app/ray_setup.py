@@ -144,7 +144,8 @@ class Progress:
             flush=True,
         )
 
-    def close(self) -> None:
+    def close(self, line: bool = True) -> None:
+        """Close the bar; without a terminal, print the last plain line (unless not ``line``)."""
         self.bar.close()
-        if self.enabled and not self.tty:
+        if line and self.enabled and not self.tty:
             self._line(time.perf_counter())

@@ -8,8 +8,8 @@ its item names and its skipped images. Every file is written to a temp file in `
 renamed, so a shard file that exists is complete: a rerun of the same job keeps it, a job with
 another spec (or data, preprocessing, batching) refuses to write beside it.
 
-`load_sharded` reads the directory back as one `Embeddings`, checking every shard against
-the manifest's row counts and SHA-256 checksums.
+`shard_reader.load_sharded` reads the directory back as one `Embeddings`, once the manifest
+and every shard agree.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from specs.internal import atomic_write, sha256_file
 
-from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, aligned_empty
+from .embed import EmbedError
 
 SHARD_FORMAT = "fm-adapters/embeddings-shard/v1"
 MANIFEST_FORMAT = "fm-adapters/embeddings-dir/v1"
@@ -83,16 +83,19 @@ def job_identity(
     batch_size: int,
     shard_batches: int,
     runtime: str,
+    weights: Mapping[str, str],
 ) -> dict[str, Any]:
-    """What makes two runs the same job (their shards may be mixed): the spec, the
-    preprocessing (its values, not where they came from), the data and its items, the batching
-    (it decides which images share a forward pass) and the runtime."""
+    """What makes two runs the same job (their shards may be mixed): the spec, the weights
+    (``weights.weights_digest``: the same spec text can name a checkpoint whose bytes have
+    changed), the preprocessing (its values, not where they came from), the data and its
+    items, the batching (it decides which images share a forward pass) and the runtime."""
     digest = hashlib.sha256()
     for item in ids:
         digest.update(item.encode() + b"\0")
     digest.update(np.ascontiguousarray(index, dtype=np.int64).tobytes())
     return {
         "spec": spec_yaml,
+        "weights": dict(weights),
         "preprocess": {k: v for k, v in preprocess.items() if k != "origin"},
         "data": data,
         "rows": len(ids),
@@ -103,13 +106,13 @@ def job_identity(
     }
 
 
-def _normal(job: Mapping[str, Any]) -> dict[str, Any]:
+def normal_job(job: Mapping[str, Any]) -> dict[str, Any]:
     """``job`` as JSON would read it back (tuples become lists), for comparisons."""
     return json.loads(json.dumps(job))
 
 
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    old, new = _normal(old), _normal(new)
+    old, new = normal_job(old), normal_job(new)
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
@@ -154,7 +157,7 @@ def prepare_dir(out: str | os.PathLike[str], job: Mapping[str, Any]) -> dict[int
             # renamed, so never complete
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         elif name == MANIFEST:
-            _check_same_job(json.loads(entry.read_text()).get("job", {}), job, path)
+            _check_same_job(_manifest_job(entry), job, path)
         elif name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX):
             info, shard_job = _read_shard_header(entry)
             _check_same_job(shard_job, job, path)
@@ -167,6 +170,17 @@ def prepare_dir(out: str | os.PathLike[str], job: Mapping[str, Any]) -> dict[int
             f"files ({', '.join(foreign[:5])}); pass a new directory"
         )
     return done
+
+
+def _manifest_job(file: Path) -> Any:
+    try:
+        manifest = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise EmbedError(
+            f"--out: cannot read {str(file)!r} ({err}); delete it and rerun: the shards are "
+            "checked again and a new manifest is written"
+        ) from err
+    return manifest.get("job", {}) if isinstance(manifest, dict) else {}
 
 
 def _check_same_job(old: Mapping[str, Any], new: Mapping[str, Any], path: Path) -> None:
@@ -259,7 +273,7 @@ def write_manifest(
     shards = sorted(shards, key=lambda s: s.index)
     manifest = {
         "format": MANIFEST_FORMAT,
-        "job": _normal(job),
+        "job": normal_job(job),
         "rows": sum(s.rows for s in shards),
         "metadata": dict(metadata),
         "shards": [s.as_dict() for s in shards],
@@ -273,6 +287,24 @@ def write_manifest(
     return path
 
 
+def _shard_meta(out: Path, info: ShardInfo) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(out / info.file), framework="numpy") as f:
+        return f.metadata() or {}
+
+
+def pooling_of(out: Path, done: Mapping[int, ShardInfo]) -> str:
+    """How the complete shards ``done`` were pooled (one header read), ``""`` if none."""
+    return next((_shard_meta(out, info).get("pooling", "") for info in done.values()), "")
+
+
+def skipped_of(out: Path, infos: Sequence[ShardInfo]) -> list[str]:
+    """The unreadable images of the shards ``infos``, in dataset order."""
+    ordered = sorted(infos, key=lambda s: s.index)
+    return [n for i in ordered for n in json.loads(_shard_meta(out, i).get("skipped", "[]"))]
+
+
 def versions() -> dict[str, str | None]:
     """Versions of what computed the embeddings."""
     import importlib.metadata as md
@@ -284,64 +316,3 @@ def versions() -> dict[str, str | None]:
         except md.PackageNotFoundError:
             found[name] = None
     return found
-
-
-# ---------------------------------------------------------------------------------------------
-# reading it back
-# ---------------------------------------------------------------------------------------------
-
-
-def load_sharded(path: str | os.PathLike[str]) -> Embeddings:
-    """Read an ``embed --engine ray`` directory as one `Embeddings` (rows in dataset order).
-
-    Raises:
-        EmbedError: no manifest, a missing shard, or a shard whose checksum or row count
-            differs from the manifest's (a file changed after the run).
-    """
-    from safetensors import safe_open
-
-    root = Path(path)
-    try:
-        manifest = json.loads((root / MANIFEST).read_text())
-    except (OSError, ValueError) as err:
-        raise EmbedError(
-            f"embeddings directory: cannot read {str(root / MANIFEST)!r} ({err}); a directory "
-            "is complete once 'embed --engine ray' wrote its manifest: rerun it"
-        ) from err
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise EmbedError(
-            f"embeddings directory: expected a manifest of format {MANIFEST_FORMAT!r}, got "
-            f"{manifest.get('format')!r} in {str(root)!r}"
-        )
-    shards = [ShardInfo(**s) for s in manifest["shards"]]
-    parts = []
-    for s in shards:
-        file = root / s.file
-        if not file.is_file() or sha256_file(file) != s.sha256:
-            raise EmbedError(
-                f"embeddings directory: shard {str(file)!r} is "
-                f"{'missing' if not file.is_file() else 'not the file the manifest lists'} "
-                "(checksum differs); rerun the same embed command to rewrite it"
-            )
-        with safe_open(str(file), framework="numpy") as f:
-            part = {k: f.get_tensor(k) for k in f.keys()}
-            part["items"] = json.loads((f.metadata() or {}).get("items", "[]"))
-        parts.append(part)
-    dim = next((p["embeddings"].shape[1] for p in parts if p["embeddings"].size), 0)
-    emb = aligned_empty((int(manifest["rows"]), dim), np.float32)
-    filled = 0
-    for s, p in zip(shards, parts, strict=True):
-        n = len(p["ids"])
-        if n != s.rows:
-            raise EmbedError(
-                f"embeddings directory: shard {s.file!r} has {n} rows, the manifest says "
-                f"{s.rows}; rerun the same embed command"
-            )
-        if n:
-            emb[filled : filled + n] = p["embeddings"]
-        filled += n
-    items = [item for p in parts for item in p["items"]]
-    metadata = {**manifest["metadata"], "format": EMBEDDINGS_FORMAT, "items": json.dumps(items)}
-    labels = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
-    ids = np.concatenate([p["ids"] for p in parts]).astype(np.int64)
-    return Embeddings(emb, labels, ids, metadata)

@@ -74,7 +74,8 @@ def lower(
         TypeError: ``module`` is not an ``nn.Module``, or ``train`` not a bool.
 
     Example:
-        >>> forward, params = interop.lower(timm.create_model("resnet18"), torch.randn(2, 3, 224, 224))
+        >>> model = timm.create_model("resnet18")
+        >>> forward, params = interop.lower(model, torch.randn(2, 3, 224, 224))
         >>> y = jax.jit(forward)(params, jnp.ones((8, 3, 224, 224)))
         >>> step, params = interop.lower(model, x, train=True)
         >>> y, new_buffers = jax.jit(step)(params, x, key=jax.random.key(0))

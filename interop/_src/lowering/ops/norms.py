@@ -12,7 +12,8 @@ from interop._src.lowering.ops.registry import op
 
 
 def _affine(y, weight, bias, shape=None):
-    """A norm's optional ``* weight + bias``, reshaped to ``shape`` (channels on axis 1) if given."""
+    """A norm's optional ``* weight + bias``, reshaped to ``shape`` (channels on axis 1) if
+    given."""
     if weight is not None:
         y = y * (weight if shape is None else weight.reshape(shape))
     if bias is not None:

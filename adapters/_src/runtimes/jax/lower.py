@@ -7,12 +7,12 @@ to core ATen, interpreted by a table of JAX functions. The result is an `Adapter
 sharing memory on the CPU) and whose ``forward(params, x)`` is pure JAX: ``jit``, ``grad``,
 ``vmap`` and ``jax.export`` work on it, and a Flax head compiles with it into one program.
 
-The lowered function is cached on disk as a ``jax.export`` artifact (``jax_cache.py``), so a
+The lowered function is cached on disk as a ``jax.export`` artifact (``cache.py``), so a
 second build skips ``torch.export``. With a dynamic batch the batched function is exported
 with a symbolic batch axis. The first build checks the artifact against the lowering (which
 was checked against torch), and whether each output row depends on its input row alone (the
 check batch whole against each row alone), recorded as ``independent_rows``. On a cache hit
-the artifact serves through ``jax_served.py``: ``jit``, ``grad`` (first order), ``vmap`` and
+the artifact serves through ``served.py``: ``jit``, ``grad`` (first order), ``vmap`` and
 ``jax.export`` work; a vmapped axis is folded into the batch (one call) when the rows are
 independent and the params shared, else looped. ``info["cache"]`` tells which it is.
 
@@ -40,10 +40,21 @@ from torch.utils import _pytree as tpytree
 
 import interop
 
-from ..adapter import Adapter
-from ..errors import BuildError
-from .cache_entry import root_source
-from .jax_cache import (
+from ...adapter import Adapter
+from ...errors import BuildError, ParityError
+from ..cache_entry import root_source
+from ..cache_key import params_digest
+from ..inputs import (
+    Traceable,
+    as_torch_inputs,
+    batch_of_two,
+    check_inputs,
+    default_example,
+    restructure,
+)
+from ..outputs import Structure, flatten, unflatten
+from ..parity import parity
+from .cache import (
     ARTIFACT_FILE,
     default_jax_cache_dir,
     enable_compilation_cache,
@@ -51,20 +62,15 @@ from .jax_cache import (
     load_entry,
     save_entry,
 )
-from .jax_device import (
+from .device import (
     ACCELERATOR_TOL,
     exact_float32,
     export_platform,
     params_device,
     torch_device,
 )
-from .jax_served import Flat, served_call
-from .jax_train import lower_train
-from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
-from .onnxruntime import ParityError, _check_inputs
-from .ort_cache import params_digest
-from .outputs import Structure, flatten, unflatten
-from .parity import parity
+from .served import Flat, served_call
+from .train import lower_train
 
 _ALTERNATIVES = (
     "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
@@ -94,7 +100,7 @@ def lower_to_jax(
             ``adapter.info["input_shape"]``.
         dynamic_batch: let the batch axis vary (one lowering for every batch size).
         cache_dir: where lowered artifacts are kept; default ``<cache root>/jax`` (see
-            ``adapters/_src/runtimes/jax_cache.py``).
+            ``adapters/_src/runtimes/jax/cache.py``).
         use_cache: read and write that cache. A cache hit serves the artifact: ``jit``,
             ``grad`` (first order), ``vmap`` and ``jax.export`` work on it (under ``vmap`` over
             examples it is one batched call; over params, or for a model whose outputs mix
@@ -102,7 +108,7 @@ def lower_to_jax(
             derivatives).
         atol, rtol: the first-build check passes when every output is within
             ``atol + rtol * max|torch output|`` of the torch adapter's.
-        train: lower the module's train mode (``adapters/_src/runtimes/jax_train.py``):
+        train: lower the module's train mode (``adapters/_src/runtimes/jax/train.py``):
             ``forward(params, x, *, key=None) -> (y, new_buffers)``, dropout and drop-path
             drawing from the ``jax.random`` key, batch norm on batch statistics with its
             running ones in ``new_buffers`` (under the ``params`` keys). Not cached
@@ -137,9 +143,9 @@ def lower_to_jax(
             adapter, example, dynamic_batch=dynamic_batch, atol=atol, rtol=rtol,
             alternatives=_ALTERNATIVES,
         )  # fmt: skip
-    kind, names, tensors = _as_torch_inputs(example)
+    kind, names, tensors = as_torch_inputs(example)
     if dynamic_batch:
-        tensors = _batch_of_two(names, tensors)
+        tensors = batch_of_two(names, tensors)
     where = torch_device(adapter)
     tensors = [t.to(where) for t in tensors]  # traced where the module is (its params' device)
     params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
@@ -160,7 +166,7 @@ def lower_to_jax(
     flat, structure = _lower(adapter, kind, names, tensors)
     served = _wrap(adapter, flat, params, structure, kind, names, info)
     check = tpytree.tree_map_only(
-        torch.Tensor, lambda t: t.to(where), _check_inputs(_restructure(kind, names, tensors))
+        torch.Tensor, lambda t: t.to(where), check_inputs(restructure(kind, names, tensors))
     )
     with exact_float32(platform):
         _check_parity(served, adapter, check, atol, rtol)
@@ -188,25 +194,6 @@ def lower_to_jax(
     return served
 
 
-def default_example(adapter: Adapter, example_input: Any, runtime: str) -> Any:
-    """``example_input``, or zeros of the adapter's declared ``input_shape``.
-
-    Raises:
-        BuildError: neither is known.
-    """
-    if example_input is not None:
-        return example_input
-    shape = adapter.info.get("input_shape")
-    if shape is None:
-        raise BuildError(
-            "example_input",
-            f"serving with {runtime} needs an example input, and this model does not declare "
-            "its input shape",
-            fix="Pass example_input=torch.randn(1, 3, 224, 224) (your input shape)",
-        )
-    return torch.zeros(tuple(shape))
-
-
 def _require_torch(adapter: Any) -> None:
     if not isinstance(adapter, Adapter) or adapter.framework != "torch":
         got = adapter.framework if isinstance(adapter, Adapter) else type(adapter).__name__
@@ -227,10 +214,10 @@ def _lower(
     """The lowered flat function and the output structure (from one torch call)."""
     with torch.no_grad():
         _, _, structure = flatten(
-            adapter.forward(adapter.params, _restructure(kind, names, tensors))
+            adapter.forward(adapter.params, restructure(kind, names, tensors))
         )
     try:
-        traceable = _Traceable(adapter, kind, names)
+        traceable = Traceable(adapter, kind, names)
         # lower restores the mode it found: a new module's default (training) would leave the
         # adapter's own module in training mode (batch norm on batch statistics) after it
         traceable.train(adapter.module.training)
@@ -243,11 +230,11 @@ def _lower(
         ) from err
 
     def flat(params: Mapping[str, Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
-        # the lowered module is _Traceable, holding the adapter's module as ``inner``
+        # the lowered module is Traceable, holding the adapter's module as ``inner``
         return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, tuple(args)))
 
     # jitted: an eager call (the first-build checks, a user outside jit) would dispatch the
-    # graph op by op, ~5x slower than compiling it once for a tiny model
+    # graph op by op, slower than compiling it once
     return jax.jit(flat), structure
 
 
@@ -278,7 +265,7 @@ def _independent_rows(cached: Adapter, check: Any, atol: float, rtol: float) -> 
     """Whether every output has the batch on axis 0 and its row ``i`` depends on the inputs'
     row ``i`` alone: the check batch whole against each of its rows alone.
 
-    What lets a cache hit fold a ``jax.vmap`` axis into the batch (``jax_served.py``).
+    What lets a cache hit fold a ``jax.vmap`` axis into the batch (``served.py``).
     """
     whole = jax.tree.leaves(cached.forward(cached.params, check))
     n = jax.tree.leaves(check)[0].shape[0]

@@ -1,7 +1,8 @@
 """`OnnxSpec`: an ONNX model served by ONNX Runtime on the caller's memory.
 
-The session, its signature and the input checks are in ``onnx_session.py``; `build_onnx` and
-the IO-binding runners in ``onnx_serve.py``. An ONNX spec carries its own ``device``: the
+The session, its signature and the input checks are in ``session.py``; `build_onnx` and the
+IO-binding runners in ``serve.py``; what an exported file says about its preprocessing in
+``metadata.py``. An ONNX spec carries its own ``device``: the
 ``device`` argument of ``build`` may only repeat it (`check_device`).
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import specs
 
-from ..adapter import Adapter
-from ..devices import check_onnx_device
-from .onnx_serve import build_onnx
+from ...adapter import Adapter
+from ...devices import check_onnx_device
+from .serve import build_onnx
 
 
 def build(spec: specs.OnnxSpec, *, device: str | None = None) -> Adapter:

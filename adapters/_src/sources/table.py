@@ -1,11 +1,11 @@
 """The source table: spec record type -> `Source` (its YAML tag and its builder).
 
-A built-in source is the module ``adapters/_src/sources/<tag>.py`` of its spec's ``source:``
-tag (``specs.SOURCES``), imported on first use, so that building a timm spec never imports
+A built-in source is the module `BUILTIN` names for its spec's ``source:`` tag
+(``specs.SOURCES``), imported on first use, so that building a timm spec never imports
 transformers or flax. It exposes ``build(spec, *, device)`` and, if the device must be checked
 before any weights load, ``check_device(spec, device)``; the registry ``model_kwargs`` whose
-meaning depends on the source, ``REGISTRY_OVERRIDES``. `register_source` adds a user's source and
-teaches ``specs`` its tag.
+meaning depends on the source, ``REGISTRY_OVERRIDES``. `register_source` adds a user's source
+and teaches ``specs`` its tag.
 """
 
 from __future__ import annotations
@@ -14,25 +14,29 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
 import specs
 
-from .adapter import Adapter
-from .devices import check_placed
-from .errors import BuildError
-from .seeding import seed_of, seeded
+from ..adapter import Adapter
+from ..devices import check_placed
+from ..errors import BuildError
+from ..seeding import seed_of, seeded
 
-SOURCES_PACKAGE = "adapters._src.sources"
-
-
-class Builder(Protocol):
-    """``builder(spec, *, device) -> Adapter``: ``device`` is None or a canonical name
-    (``"cpu"``, ``"cuda"``, ``"cuda:N"``) where the builder puts the params."""
-
-    def __call__(self, spec: Any, *, device: str | None = None) -> Adapter: ...
+#: the built-in sources: ``source:`` tag (``specs.SOURCES``) -> the module that builds it
+BUILTIN: dict[str, str] = {
+    "registry": "adapters._src.sources.named",
+    "module": "adapters._src.sources.module",
+    "function": "adapters._src.sources.function",
+    "torch_hub": "adapters._src.sources.torch_hub",
+    "timm": "adapters._src.sources.timm",
+    "huggingface": "adapters._src.sources.huggingface",
+    "onnx": "adapters._src.sources.onnx",
+    "custom": "adapters._src.sources.custom",
+    "flax": "adapters._src.sources.flax",
+}
 
 
 @attrs.frozen
@@ -143,9 +147,9 @@ def register_source(
 
 def _builtin(kind: type) -> Source | None:
     tag = next((t for t, cls in specs.SOURCES.items() if cls is kind), None)
-    if kind not in specs.SPEC_TYPES or tag is None:
+    if tag is None:
         return None
-    module = importlib.import_module(f"{SOURCES_PACKAGE}.{tag}")
+    module = importlib.import_module(BUILTIN[tag])
     return Source(
         kind,
         tag,
@@ -180,14 +184,7 @@ def as_spec(spec: Any) -> Any:
     if isinstance(spec, str):
         return specs.RegistrySpec(model_name=spec)
     if isinstance(spec, Mapping):
-        structure = getattr(specs, "structure", None)
-        if structure is None:
-            raise BuildError(
-                "spec",
-                "building from a dict needs specs.structure, which this install lacks",
-                fix="Construct the spec record directly, e.g. specs.TimmSpec(...)",
-            )
-        return structure(spec)
+        return specs.structure(spec)
     return spec
 
 

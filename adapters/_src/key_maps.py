@@ -1,5 +1,6 @@
-"""Checkpoint converters: functions ``state_dict -> state_dict`` renaming a foreign key layout
-into the one of the model it is loaded into (the role of timm's ``checkpoint_filter_fn``).
+"""Checkpoint key maps: functions ``state_dict -> state_dict`` renaming a foreign key layout
+into the one of the model it is loaded into (the role of timm's ``checkpoint_filter_fn``),
+public as ``adapters.converters``.
 
 A spec names one by import path (``checkpoint_converter: adapters.converters.NAME``); it runs
 after ``checkpoint_prefix`` is stripped and before the strict key check, so a key the

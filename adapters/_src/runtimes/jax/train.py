@@ -30,12 +30,11 @@ import torch
 
 import interop
 
-from ..adapter import Adapter
-from ..errors import BuildError
-from .jax_device import exact_float32, export_platform, params_device, torch_device
-from .onnx_export import _as_torch_inputs, _batch_of_two, _restructure, _Traceable
-from .onnxruntime import ParityError, _check_inputs
-from .outputs import flatten, unflatten
+from ...adapter import Adapter
+from ...errors import BuildError, ParityError
+from ..inputs import Traceable, as_torch_inputs, batch_of_two, check_inputs, restructure
+from ..outputs import flatten, unflatten
+from .device import exact_float32, export_platform, params_device, torch_device
 
 #: ``info["cache"]`` of a train-mode adapter
 NOT_CACHED = "off: train mode is lowered afresh on each build (the cache holds eval mode)"
@@ -57,17 +56,17 @@ def lower_train(
 ) -> Adapter:
     """The train-mode JAX adapter of the torch ``adapter`` (see the module and
     ``lower_to_jax``, which checks the arguments and calls this)."""
-    kind, names, tensors = _as_torch_inputs(example)
+    kind, names, tensors = as_torch_inputs(example)
     if dynamic_batch:
-        tensors = _batch_of_two(names, tensors)
+        tensors = batch_of_two(names, tensors)
     where = torch_device(adapter)
     tensors = [t.to(where) for t in tensors]
     params = {k: interop.to_jax(v, downcast=True) for k, v in adapter.params.items()}
     with torch.no_grad():
         _, _, structure = flatten(
-            adapter.forward(adapter.params, _restructure(kind, names, tensors))
+            adapter.forward(adapter.params, restructure(kind, names, tensors))
         )
-    traceable = _Traceable(adapter, kind, names)
+    traceable = Traceable(adapter, kind, names)
     traceable.train(adapter.module.training)  # lower restores the mode it found
     try:
         lowered, _ = interop.lower(
@@ -92,7 +91,7 @@ def lower_train(
         y, new = step(dict(p), tuple(_on(a, device) for a in leaves), key)
         return unflatten(structure, list(y)), new
 
-    check = _check_inputs(_restructure(kind, names, tensors))
+    check = check_inputs(restructure(kind, names, tensors))
     platform = "cpu" if where.type == "cpu" else export_platform(device)
     with exact_float32(platform):
         checked = _check(forward, params, traceable, check, where, atol, rtol, alternatives)

@@ -1,14 +1,14 @@
 """The JAX runtime's on-disk cache: a lowered backbone stored as a ``jax.export`` artifact.
 
-An entry is a directory named after `jax_cache_key` (the ONNX Runtime cache's key inputs, see
-``ort_cache.cache_key``, plus the JAX version, this layout's format and the export platform)
-holding
-``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its first-order VJP, so
-``jax.grad`` works on a cache hit) and ``meta.json`` (the output structure, whether output rows
-depend on their input rows alone, which lets ``jax.vmap`` fold into the batch, and what
-``cache_entry.py`` records: the key, the weights digest, the sha256 of ``forward.jax``). An
-entry that does not match them is removed with a `CacheWarning` naming it, and rebuilt; an
-entry is built aside and published atomically, so concurrent builds of it all succeed.
+An entry is a directory named after `jax_cache_key` (what every runtime key holds, see
+``cache_key.source_payload``, plus the JAX version, this layout's format and the export
+platform) holding ``forward.jax`` (``Exported.serialize(vjp_order=1)``: StableHLO with its
+first-order VJP, so ``jax.grad`` works on a cache hit) and ``meta.json`` (the output
+structure, whether output rows depend on their input rows alone, which lets ``jax.vmap`` fold
+into the batch, and what ``cache_entry.py`` records: the key, the weights digest, the sha256 of
+``forward.jax``). An entry that does not match them is removed with a `CacheWarning` naming
+it, and rebuilt; an entry is built aside and published atomically, so concurrent builds of it
+all succeed.
 
 The entries live beside the ONNX exports: ``$FM_ADAPTERS_CACHE/jax`` (or
 ``~/.cache/fm-adapters/jax``). JAX's persistent compilation cache is switched on under the same
@@ -17,8 +17,6 @@ root (``.../xla``) unless the user has chosen one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,12 @@ import jax
 
 from specs.internal import atomic_write
 
-from ..adapter import Adapter
-from .cache_entry import discard, load, publish, staging
-from .ort_cache import cache_key, default_cache_dir
+from ...adapter import Adapter
+from ..cache_entry import cache_root, discard, load, publish, staging
+from ..cache_key import hex_key, source_payload
 
-#: bumped whenever the cached layout or the export settings change (2: the batched function
-#: exported on a symbolic batch, no longer per example under vmap; ``independent_rows``; 3:
-#: the meta records the key, the weights digest and ``files``, all checked on a hit)
-JAX_CACHE_FORMAT = 3
+#: bumped whenever the cached layout, the export settings or the key's make-up change
+JAX_CACHE_FORMAT = 4
 ARTIFACT_FILE = "forward.jax"
 #: how warnings name this cache
 WHAT = "JAX runtime"
@@ -42,7 +38,7 @@ WHAT = "JAX runtime"
 
 def default_jax_cache_dir() -> Path:
     """``<cache root>/jax``, beside the ONNX Runtime cache's ``<cache root>/onnx``."""
-    return default_cache_dir().parent / "jax"
+    return cache_root() / "jax"
 
 
 def jax_cache_key(
@@ -52,17 +48,13 @@ def jax_cache_key(
     platform: str,
     weights: str | None = None,
 ) -> str:
-    """The hex key of a lowered backbone: the ONNX key's inputs plus the JAX version and the
-    platform the artifact is exported for (``"cpu"``, ``"cuda"``, ...: an artifact runs only
-    there). ``weights``: ``params_digest(adapter.params)`` when the caller has it already."""
-    base = cache_key(adapter, example_input, dynamic_batch, weights)
-    payload = {
-        "onnx_key": base,
-        "jax": jax.__version__,
-        "format": JAX_CACHE_FORMAT,
-        "platform": platform,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    """The hex key of a lowered backbone: what every runtime key holds
+    (``cache_key.source_payload``) plus the JAX version, this cache's format and the platform
+    the artifact is exported for (``"cpu"``, ``"cuda"``, ...: an artifact runs only there).
+    ``weights``: ``params_digest(adapter.params)`` when the caller has it already."""
+    payload = source_payload(adapter, example_input, dynamic_batch, weights)
+    extra = {"jax": jax.__version__, "format": JAX_CACHE_FORMAT, "platform": platform}
+    return hex_key({**payload, **extra})
 
 
 def enable_compilation_cache(root: Path) -> bool:

@@ -1,18 +1,13 @@
-"""The ``runtime: onnxruntime`` fast path: a torch backbone exported once, served by ORT.
+"""`serve_with_onnxruntime`: a torch backbone exported once to ONNX, cached, served by ORT.
 
-``serve_with_onnxruntime(adapter, example_input)`` exports the adapter to a cache directory
-under a key that hashes everything the file depends on (the spec record, the module's
-architecture, a digest of every parameter's bytes, the example input's signature, the torch /
-onnxruntime versions), checks the export against the torch adapter on random inputs of the
-example's shape (parity, first build only) and serves it through `build_onnx`. A second
-build with the same key loads the cached file without exporting again, after checking the
-entry's recorded key, weights digest and model files' sha256 (``cache_entry.py``): an entry
-that is corrupt or another model's is rebuilt, with a `CacheWarning` naming it. An entry is
-exported in a private directory and published atomically, so concurrent builds of it all
-succeed; where the cache cannot be written the export goes to a temporary directory.
-
-Keying on the weights (not just the spec) is what keeps a random-init spec
-(``pretrained: false``) or an edited checkpoint from being served a stale model.
+The export is cached under `cache_key` (``cache.py``: everything the file depends on, the
+weights included), checked against the torch adapter on random inputs of the example's shape
+(parity, first build only) and served through the ONNX source's `build_onnx`. A second build
+with the same key loads the cached file without exporting again, after checking the entry's
+recorded key, weights digest and model files' sha256 (``cache_entry.py``): an entry that is
+corrupt or another model's is rebuilt, with a `CacheWarning` naming it. An entry is exported in
+a private directory and published atomically, so concurrent builds of it all succeed; where
+the cache cannot be written the export goes to a temporary directory.
 """
 
 from __future__ import annotations
@@ -27,123 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
 
-import interop
 import specs
-from specs.internal import atomic_write
 
-from ..adapter import Adapter
-from ..errors import BuildError
-from ..sources.onnx_serve import build_onnx
-from .cache_entry import load, publish, root_source, staging
-from .onnx_export import export_adapter
-from .ort_cache import (
-    CACHE_ENV as CACHE_ENV,
-)
-from .ort_cache import (
-    CACHE_FORMAT as CACHE_FORMAT,
-)
-from .ort_cache import (
-    MODEL_FILE,
-    WHAT,
-    cache_key,
-    default_cache_dir,
-    params_digest,
-)
-from .ort_cache import (
-    CacheWarning as CacheWarning,
-)
-from .outputs import unflatten
-from .parity import parity
+from ...adapter import Adapter
+from ...errors import BuildError, ParityError
+from ...sources.onnx.serve import build_onnx
+from ..cache_entry import load, publish, root_source, staging
+from ..cache_key import params_digest
+from ..inputs import check_inputs
+from ..outputs import unflatten
+from ..parity import parity
+from .cache import MODEL_FILE, WHAT, cache_key, default_cache_dir
+from .export import export_adapter
+from .fusion import fuse_attention
 
 #: ONNX Runtime session config for served backbones. Spinning off: ORT's intra-op threads
-#: otherwise busy-wait between kernels, which on a shared CPU (data loaders, other jobs)
-#: takes time from whoever holds the core; on a loaded 2-core machine (ViT-S/16 batch 16,
-#: interleaved with torch eager) it lowered the CPU time per batch and did not slow the wall
-#: time. Left at ORT's defaults, as measured no better the same way: inter-op threads /
-#: sequential execution, denormals as zero (random or trained fp32 weights hold no
-#: denormals), memory pattern and CPU arena (turning both off was slower). These were one-off
-#: comparisons; the fast path's committed figure is the `onnx` suite's "fast path" row
-#: (``python -m benchmarks --only onnx``, see benchmarks/README.md).
+#: otherwise busy-wait between kernels, taking time from whoever else holds the core (data
+#: loaders, other jobs). Why the rest stays at ORT's defaults: docs/design/runtimes.md.
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
-
-
-class ParityError(RuntimeError):
-    """The ONNX export does not reproduce the torch backbone within tolerance."""
-
-
-def _check_inputs(example_input: Any) -> Any:
-    """Random inputs shaped like the example (a zero example would hide most errors)."""
-    gen = torch.Generator().manual_seed(0)
-
-    def one(a: Any) -> Any:
-        t = interop.to_torch(a, copy=True)
-        if t.is_floating_point():
-            batch = max(int(t.shape[0]), 2) if t.ndim else None
-            shape = (batch, *t.shape[1:]) if batch else ()
-            return torch.randn(shape, generator=gen, dtype=t.dtype)
-        return t
-
-    if isinstance(example_input, Mapping):
-        return {k: one(v) for k, v in example_input.items()}
-    if isinstance(example_input, (list, tuple)):
-        return tuple(one(v) for v in example_input)
-    return one(example_input)
-
-
-def fuse_attention(path: str | os.PathLike[str]) -> dict[str, int]:
-    """Rewrite an exported model in place so ONNX Runtime runs attention as one kernel.
-
-    The dynamo exporter writes ``scaled_dot_product_attention`` as MatMul / Softmax / MatMul
-    with per-head Transposes around it; onnxscript's ORT fusions turn it into
-    ``com.microsoft.MultiHeadAttention`` (shapes simplified first, so the pattern matches
-    under a dynamic batch). Models without attention are left untouched.
-
-    Why: on ViT-S/16 (ORT profiler, one thread) the unfused MatMul / Softmax / MatMul with
-    per-head Transposes took more kernel time than the fused MultiHeadAttention, and the
-    exported file ran faster after this rewrite than before it, timed interleaved with torch
-    eager on a shared 2-core machine (a one-off comparison; the committed figure for the fast
-    path is the `onnx` suite's "fast path" row, ``python -m benchmarks --only onnx``).
-    Tried and left out, as they measured slower or no better the same way:
-
-    * the rest of ``optimize_for_ort``: its SkipLayerNormalization costs more than the
-      LayerNormalization + Add it replaces here, so the full pipeline is slower;
-    * the TorchScript exporter + ``onnxruntime.transformers`` ``model_type="vit"``: fuses no
-      Attention on timm's graph either, only the same slow SkipLayerNormalization, and the
-      exporter is deprecated;
-    * saving ORT's own optimised graph into the cache (``optimized_model_filepath``): later
-      session creation barely faster, and ORT warns that a level-"all" graph is tied to the
-      machine it was optimised on.
-
-    Args:
-        path: an ``.onnx`` file, rewritten atomically when a fusion applies.
-
-    Returns:
-        ``{"sdpa": n, "multi_head_attention": n}``: how many attention blocks were fused.
-    """
-    import onnx_ir as ir  # lazy: onnxscript's rewriter is only needed on a cache miss
-    from onnxscript.optimizer import optimize
-    from onnxscript.rewriter.ort_fusions import shape_optimization
-    from onnxscript.rewriter.ort_fusions.sdpa import fuse_sdpa
-    from onnxscript.rewriter.ort_fusions.sdpa_via_mha import replace_sdpa_by_mha
-
-    path = Path(path)
-    model = ir.load(path)
-    ir.passes.common.ShapeInferencePass()(model)
-    optimize(model)
-    shape_optimization.rules.apply_to_model(model)
-    optimize(model)
-    counts = {"sdpa": fuse_sdpa(model, apply_shape_inference=True), "multi_head_attention": 0}
-    if counts["sdpa"]:
-        counts["multi_head_attention"] = replace_sdpa_by_mha(model)
-    if not counts["multi_head_attention"]:
-        return counts
-    optimize(model)  # inlines any SDPA function left unfused
-    external = (path.parent / f"{path.name}.data").is_file()  # as export_adapter writes it
-    with atomic_write(path) as staged:
-        ir.save(model, staged, external_data=f"{path.name}.data" if external else None)
-    return counts
 
 
 def serve_with_onnxruntime(
@@ -250,7 +147,7 @@ def _export_checked(
     exported = export_adapter(adapter, model_path, example_input)
     fusions = fuse_attention(model_path)
     served = session(directory)
-    report = parity(served, adapter, [_check_inputs(example_input), example_input])
+    report = parity(served, adapter, [check_inputs(example_input), example_input])
     if not report.ok(atol, rtol):
         raise ParityError(
             f"serve_with_onnxruntime: the ONNX export of {type(adapter.spec).__name__} "

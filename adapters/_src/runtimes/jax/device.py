@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import torch
 
-from ..adapter import Adapter
+from ...adapter import Adapter
 
 #: the first-build check of the cached artifact against the lowering, off the CPU: both run at
 #: JAX's default matmul precision (TF32 on NVIDIA GPUs since Ampere, ~1e-3 relative apart after

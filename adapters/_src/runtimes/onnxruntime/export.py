@@ -1,15 +1,14 @@
-"""Export any torch-family adapter to ONNX, and compare two adapters numerically.
+"""Export a torch-family adapter to an ONNX file: `export_onnx` (public) and `export_adapter`
+(which also returns how to read the file back).
 
-``export_onnx`` traces ``adapter.forward`` (so the spec's output transforms are in the graph)
-with the ``torch.export``-based exporter, the one torch 2.9+ supports without deprecation
-warnings (the TorchScript exporter is faster but deprecated, and warns on timm's shape
-asserts). The file is written next to its destination and renamed into
-place, so an interrupted export leaves nothing half-written.
+The export traces ``adapter.forward`` (so the spec's output transforms are in the graph) with
+the ``torch.export``-based exporter (``dynamo=True``). The file is written next to its
+destination and renamed into place, so an interrupted export leaves nothing half-written.
 
-Inputs and outputs get stable names: one tensor is ``input`` / ``output``; a tuple is
-``input_0``, ``input_1``, ...; a dict keeps its keys; nested outputs join their path with
-``.`` (``output.0``, ``hidden_states.3``). `structure_of` records the output nesting so the
-ONNX outputs can be put back into the adapter's own structure (`unflatten`).
+Inputs get stable names (``inputs.py``); outputs too: one tensor is ``output``, a tuple
+``output_0``, ``output_1``, ..., a dict keeps its keys, and nested outputs join their path with
+``.`` (``output.0``, ``hidden_states.3``). `Exported.structure` records the output nesting so
+the ONNX outputs can be put back into the adapter's own structure (``outputs.unflatten``).
 """
 
 from __future__ import annotations
@@ -17,31 +16,26 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
-import interop
 import specs
 from specs.internal import atomic_write
 
-from ..adapter import Adapter
-from ..errors import BuildError
-from ..plugins import as_spec, dispatch
-from ..sources.onnx_metadata import METADATA_SPEC
-from .outputs import Structure, flatten, interop_array
+from ...adapter import Adapter
+from ...errors import BuildError
+from ...sources.onnx.metadata import METADATA_SPEC
+from ...sources.table import as_spec, dispatch
+from ..inputs import Traceable, as_torch_inputs, batch_of_two, restructure
+from ..outputs import Structure, flatten
 
 #: above this many parameter bytes the weights go to a ``<name>.data`` file next to the model
 #: (a single protobuf cannot exceed 2 GiB)
 EXTERNAL_DATA_BYTES = 1 << 30
-
-
-# ---------------------------------------------------------------------------------------------
-# export
-# ---------------------------------------------------------------------------------------------
 
 
 @attrs.frozen(eq=False)
@@ -60,51 +54,6 @@ class Exported:
     output_names: tuple[str, ...]
     input_kind: str
     structure: Structure
-
-
-def _as_torch_inputs(example_input: Any) -> tuple[str, list[str], list[torch.Tensor]]:
-    def one(a: Any, where: str) -> torch.Tensor:
-        if not interop_array(a):
-            raise TypeError(
-                f"export_onnx: example_input{where}: expected a torch.Tensor, jax.Array or "
-                f"numpy.ndarray, got {type(a).__name__}. Pass an array of the input's shape, "
-                "e.g. torch.randn(2, 3, 224, 224)."
-            )
-        return interop.to_torch(a, copy=True)  # a private contiguous copy: export may keep it
-
-    if isinstance(example_input, Mapping):
-        names = [str(k) for k in example_input]
-        tensors = [one(v, f"[{k!r}]") for k, v in example_input.items()]
-        return "dict", names, tensors
-    if isinstance(example_input, (tuple, list)):
-        tensors = [one(v, f"[{i}]") for i, v in enumerate(example_input)]
-        return "tuple", [f"input_{i}" for i in range(len(tensors))], tensors
-    return "array", ["input"], [one(example_input, "")]
-
-
-def _restructure(kind: str, names: Sequence[str], tensors: Sequence[Any]) -> Any:
-    if kind == "dict":
-        return dict(zip(names, tensors, strict=True))
-    if kind == "tuple":
-        return tuple(tensors)
-    return tensors[0]
-
-
-class _Traceable(torch.nn.Module):
-    """``adapter.forward(adapter.params, x)`` as a module taking flat tensors, returning flat
-    tensors (the adapter's module is a submodule, so its weights export as initialisers)."""
-
-    def __init__(self, adapter: Adapter, kind: str, names: Sequence[str]) -> None:
-        super().__init__()
-        if isinstance(adapter.module, torch.nn.Module):
-            self.inner = adapter.module
-        self._adapter = adapter
-        self._kind = kind
-        self._names = list(names)
-
-    def forward(self, *args: torch.Tensor) -> tuple[Any, ...]:
-        y = self._adapter.forward(self._adapter.params, _restructure(self._kind, self._names, args))
-        return tuple(flatten(y)[1])
 
 
 def _torch_adapter(spec_or_adapter: Any, fn: str) -> Adapter:
@@ -157,18 +106,6 @@ def _checked_destination(path: str | os.PathLike[str]) -> Path:
     return dest
 
 
-def _batch_of_two(names: Sequence[str], tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The example inputs with a batch axis of at least 2 (torch.export specialises axes of
-    size 0 or 1, so a batch of 1 would be fixed in the graph)."""
-    for name, t in zip(names, tensors, strict=True):
-        if t.ndim == 0:
-            raise ValueError(
-                f"export_onnx: input {name!r} is a scalar, so it has no batch axis. Pass "
-                "dynamic_batch=False, or give it a leading batch axis."
-            )
-    return [t if t.shape[0] >= 2 else t.expand(2, *t.shape[1:]).clone() for t in tensors]
-
-
 def export_adapter(
     adapter: Adapter,
     path: str | os.PathLike[str],
@@ -181,13 +118,13 @@ def export_adapter(
     """`export_onnx` for an adapter, returning everything needed to read the file back."""
     # the path is checked before the adapter runs on the example (a whole forward pass)
     dest = _checked_destination(path)
-    kind, names, tensors = _as_torch_inputs(example_input)
+    kind, names, tensors = as_torch_inputs(example_input)
     if dynamic_batch:
-        tensors = _batch_of_two(names, tensors)
+        tensors = batch_of_two(names, tensors)
     with torch.no_grad():
-        reference = adapter.forward(adapter.params, _restructure(kind, names, tensors))
+        reference = adapter.forward(adapter.params, restructure(kind, names, tensors))
     output_names, _, structure = flatten(reference)
-    module = _Traceable(adapter, kind, names).eval()
+    module = Traceable(adapter, kind, names).eval()
     dynamic_shapes = None
     if dynamic_batch:
         batch = torch.export.Dim("batch")

@@ -1,37 +1,19 @@
-"""The ONNX Runtime fast path's on-disk cache: where it lives and the key an export is stored
-under (everything the file depends on). Entries themselves (checked against their recorded
-key, weights digest and files when read; built aside and published atomically) are
-``cache_entry.py``'s."""
+"""What every runtime cache key is made of: the spec, the module's architecture, a digest of
+the weights, the example input's signature and the torch version (`source_payload`). Each
+runtime keeps its own key, adding its format, its own versions and whatever else its files
+depend on, and hashes the whole (`hex_key`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
-import onnxruntime as ort
 import torch
 
 from ..adapter import Adapter
-from .cache_entry import CACHE_ENV as CACHE_ENV
-from .cache_entry import CacheWarning as CacheWarning
-from .cache_entry import cache_root
-
-#: bumped whenever the cached layout or export settings change (2: attention fused, 3: the
-#: meta file holds a sha256 of every model file, 4: and the weights digest, checked on a hit)
-CACHE_FORMAT = 4
-MODEL_FILE = "model.onnx"
-#: how warnings name this cache
-WHAT = "ONNX Runtime"
-
-
-def default_cache_dir() -> Path:
-    """Where ONNX exports are cached: ``<cache root>/onnx`` (``$FM_ADAPTERS_CACHE``, else the
-    XDG cache directory's ``fm-adapters``, see ``cache_entry.cache_root``). Not created."""
-    return cache_root() / "onnx"
 
 
 def _canonical(value: Any) -> Any:
@@ -76,19 +58,22 @@ def _input_signature(example_input: Any) -> Any:
     return sig(example_input)
 
 
-def cache_key(
-    adapter: Adapter, example_input: Any, dynamic_batch: bool = True, weights: str | None = None
-) -> str:
-    """The hex key a fast-path export is cached under (see the module docstring); ``weights``
-    is ``params_digest(adapter.params)`` when the caller has it already."""
-    payload = {
-        "format": CACHE_FORMAT,
+def source_payload(
+    adapter: Adapter, example_input: Any, dynamic_batch: bool, weights: str | None = None
+) -> dict[str, Any]:
+    """What a runtime's files depend on before the runtime itself: keying on the weights (not
+    just the spec) keeps a random-init spec or an edited checkpoint from being served a stale
+    model. ``weights`` is ``params_digest(adapter.params)`` when the caller has it already."""
+    return {
         "spec": _canonical(adapter.spec),
         "module": repr(adapter.module),
         "params": weights if weights is not None else params_digest(adapter.params),
         "input": _input_signature(example_input),
         "dynamic_batch": dynamic_batch,
         "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
     }
+
+
+def hex_key(payload: Mapping[str, Any]) -> str:
+    """The sha256 hex digest of a JSON-able key payload (key order does not matter)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -7,9 +7,9 @@ import attrs
 import specs
 
 from ..adapter import Adapter
-from ..plugins import dispatch
 from ..registry import registry_spec
 from ..seeding import with_seed
+from .table import dispatch
 
 
 def build_registry(spec: specs.RegistrySpec, *, device: str | None = None) -> Adapter:
@@ -25,5 +25,5 @@ def build_registry(spec: specs.RegistrySpec, *, device: str | None = None) -> Ad
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_registry

@@ -11,8 +11,8 @@ import onnxruntime as ort
 from specs import SpecError
 from specs.internal import parse_json
 
-from ..errors import BuildError
-from ..preprocess import Preprocess, PreprocessError
+from ...errors import BuildError
+from ...preprocess import Preprocess, PreprocessError
 
 #: ``metadata_props`` keys written by `adapters.export_onnx` and read back here
 METADATA_SPEC = "fm_adapters.spec"

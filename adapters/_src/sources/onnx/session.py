@@ -1,4 +1,5 @@
-"""`OnnxSpec` -> `Adapter`: an ONNX Runtime session fed the caller's memory through IO binding.
+"""The ONNX source's session, model signature and input checks, and the source's contract:
+an ONNX Runtime session fed the caller's memory through IO binding.
 
 eva's ``ONNXModel`` copies every input to the host through NumPy and feeds only the first
 input. Here ``forward(params, x)``:
@@ -34,7 +35,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 import specs
 from interop.internal import ORT_TO_NAME, TORCH_TO_NAME
 
-from ..errors import BuildError
+from ...errors import BuildError
 
 #: ONNX Runtime type strings -> dtype names (torch / NumPy spelling): interop's table
 ORT_DTYPES: Mapping[str, str] = ORT_TO_NAME
@@ -226,8 +227,6 @@ def create_session(
 # inputs
 # ---------------------------------------------------------------------------------------------
 
-_FRAMEWORKS = ("torch", "jax", "numpy")
-
 
 def _framework(a: Any) -> str | None:
     if isinstance(a, torch.Tensor):
@@ -246,7 +245,7 @@ def _dtype_name(a: Any, framework: str) -> str:
     return np.dtype(a.dtype).name
 
 
-def _by_name(x: Any, inputs: Sequence[OnnxIO], where: str) -> dict[str, Any]:
+def by_name(x: Any, inputs: Sequence[OnnxIO], where: str) -> dict[str, Any]:
     """The caller's input(s) as ``{input name: array}`` in graph order."""
     names = [i.name for i in inputs]
     sig = _input_signature(tuple(inputs))

@@ -1,7 +1,7 @@
 """Running an ONNX Runtime session on the caller's memory: `build_onnx` and its IO binding.
 
-See ``adapters/_src/sources/onnx_session.py`` for the contract (zero-copy inputs and outputs, checks
-before the run, one session for every thread); this module is the serving half of that source.
+See ``session.py`` beside it for the contract (zero-copy inputs and outputs, checks before the
+run, one session for every thread); this module is the serving half of that source.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from torch.utils.dlpack import to_dlpack as _torch_capsule
 import interop
 import specs
 
-from ..adapter import Adapter
-from .onnx_metadata import stored_metadata
-from .onnx_session import (
+from ...adapter import Adapter
+from .metadata import stored_metadata
+from .session import (
     CUDA_PROVIDERS,
     ORT_ERRORS,
     OUTPUT_STYLES,
     OnnxInputError,
     OnnxIO,
-    _by_name,
+    by_name,
     check_inputs,
     create_session,
     format_signature,
@@ -136,8 +136,9 @@ def _run_cpu(
 
     The same zero-copy inputs (OrtValues over the caller's memory) and ORT-allocated outputs
     as an ``IOBinding``, without building one per call: ``run_with_ort_values`` of the
-    session's C object, since the public wrapper re-validates its arguments in Python. ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding
-    when it is missing.
+    session's C object, since the public wrapper re-validates its arguments in Python.
+    ``InferenceSession._sess`` is private, so `run_bound` falls back to IO binding when it is
+    missing.
     """
     values = {name: interop.to_ortvalue(a)._ortvalue for name, a in feeds.items()}
     result = run(values, output_names, None)
@@ -197,7 +198,7 @@ def build_onnx(
     device = _device_of(session)
     post = None
     if spec.transforms:
-        from ..transforms.of_spec import from_specs
+        from ...transforms.of_spec import from_specs
 
         post = from_specs(spec.transforms)
 
@@ -261,7 +262,7 @@ def _general_path(
         if single_input and not isinstance(x, (Mapping, tuple, list)):
             feeds = {single_input: x}
         else:
-            feeds = _by_name(x, inputs_sig, "forward")
+            feeds = by_name(x, inputs_sig, "forward")
         # the check depends only on each input's type, dtype and shape: done once per kind
         key = tuple((type(a), getattr(a, "dtype", None), _shape(a)) for a in feeds.values())
         framework = checked.get(key)
