@@ -215,3 +215,19 @@ def test_train_mode_batch_norm_with_a_symbolic_batch() -> None:
 def test_train_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="expected train to be True or False, got 'yes'"):
         interop.lower(torch.nn.Linear(2, 2), _x(2, 2), train="yes")
+
+
+def test_rrelu_uses_its_mean_slope_in_eval_mode_and_draws_slopes_in_train_mode() -> None:
+    """A random op that draws only in training lowers in eval mode (no key) as torch has it."""
+    model, x = torch.nn.RReLU(0.1, 0.3), _x(4, 50)
+    evaluate, params = interop.lower(model.eval(), x)
+    with torch.no_grad():
+        want = model(x).numpy()
+    np.testing.assert_allclose(np.asarray(evaluate(params, jnp.asarray(x.numpy()))), want, 1e-6)
+    train, params = interop.lower(model, x, train=True)
+    y, _ = train(params, jnp.asarray(x.numpy()), key=KEY)
+    y, x = np.asarray(y), x.numpy()
+    np.testing.assert_array_equal(y[x > 0], x[x > 0])
+    slopes = y[x < 0] / x[x < 0]
+    assert 0.1 - 1e-6 <= slopes.min() and slopes.max() <= 0.3 + 1e-6
+    assert len(np.unique(slopes.round(6))) > 10  # drawn, not one mean slope

@@ -3,8 +3,8 @@ naming every missing (or refused) op with the submodules using it, and any state
 mutates.
 
 Nothing here knows an op: an op is missing when the table lacks its name, refused when its
-registration's ``refuses(node)`` gives a reason. In eval mode an op registered ``random=True``
-is refused too (``forward(params, x)`` has no key to draw with); in train mode the forward may
+registration's ``refuses(node)`` gives a reason. In eval mode a use of a random op that draws
+(``ops.draws``) is refused too (``forward(params, x)`` has no key to draw with); in train mode the forward may
 update buffers (``forward`` returns them), and nothing else.
 """
 
@@ -36,7 +36,7 @@ def check(ep: torch.export.ExportedProgram, module_name: str, train: bool = Fals
         if node.op == "call_function":
             name = _ops.op_name(node.target)
             problem = _ops.refusal(name, node)
-            if problem is None and not train and name in _ops.RANDOM:
+            if problem is None and not train and _ops.draws(name, node):
                 problem = f"{name} ({_NO_KEY})"
         elif node.op == "get_attr":
             problem = f"get_attr {node.target} (a higher-order op's subgraph)"

@@ -4,7 +4,7 @@ The walk happens when JAX traces ``forward``; under ``jax.jit`` it runs once per
 and never again. It knows no op by name: each ``call_function`` node calls the table's
 function for its op, and the result is cast to the dtype torch recorded for the node.
 
-Randomness (train mode): an op registered ``random=True`` gets ``key=fold_in(key, i)``, ``i``
+Randomness (train mode): an op registered ``random=`` gets ``key=fold_in(key, i)``, ``i``
 the node's index in the graph, so each random node draws from its own stream, the same key
 gives the same output, and nothing but the key varies the draws (``jit`` and ``vmap`` over
 keys work).
@@ -58,9 +58,10 @@ def interpreter(
                 kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
                 name = _ops.op_name(node.target)
                 if name in _ops.RANDOM:
-                    if key is None:
+                    if key is None and _ops.draws(name, node):
                         raise LoweringError(f"{name} draws random numbers and no key was given")
-                    kwargs = {**kwargs, "key": jax.random.fold_in(key, index)}
+                    mine = None if key is None else jax.random.fold_in(key, index)
+                    kwargs = {**kwargs, "key": mine}
                 out = _ops.TABLE[name](*args, **kwargs)
                 env[node] = _cast(out, node.meta.get("val"))
             elif node.op == "output":
@@ -71,9 +72,10 @@ def interpreter(
 
 
 def draws(ep: torch.export.ExportedProgram) -> list[str]:
-    """The random ops (``random=True``) ``ep``'s graph calls, in order, each once."""
-    names = (_ops.op_name(n.target) for n in ep.graph.nodes if n.op == "call_function")
-    return list(dict.fromkeys(n for n in names if n in _ops.RANDOM))
+    """The random ops ``ep``'s graph calls where they draw (``ops.draws``), in order, once each."""
+    nodes = (n for n in ep.graph.nodes if n.op == "call_function")
+    names = (_ops.op_name(n.target) for n in nodes if _ops.draws(_ops.op_name(n.target), n))
+    return list(dict.fromkeys(names))
 
 
 def _cast(value: Any, meta: Any) -> Any:

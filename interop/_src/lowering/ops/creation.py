@@ -46,9 +46,8 @@ def zeros(size, *, dtype=None, layout=None, device=None, pin_memory=None, memory
 
 @op("aten.empty_permuted.default")
 def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """Zeros, as ``empty``: the layout in memory is not a JAX array's concern (alpha dropout
-    draws its mask into one)."""
-    return jnp.zeros(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
+    # a memory layout has no meaning for a JAX array; the values are unset, so zeros
+    return zeros(size, dtype=dtype)
 
 
 @op("aten.ones.default")

@@ -3,9 +3,10 @@ overload), ``uniform``, ``bernoulli``, ``exponential``, ``geometric``, ``cauchy`
 ``log_normal``, ``poisson``, ``multinomial``, ``randperm``, and the random layers
 ``native_dropout`` and ``rrelu``, each drawn with ``jax.random``.
 
-Every op here is registered ``random=True``: it takes a keyword-only ``key``, its node's own
+Every op here is registered ``random=``: it takes a keyword-only ``key``, its node's own
 key (the interpreter folds the node's index into the key the train-mode ``forward`` is
-given), so one key gives one output and ``jax.jit`` / ``jax.vmap`` over keys work. The draws
+given; ``None`` for a dropout or rrelu out of training, which draws nothing and lowers in eval
+mode too), so one key gives one output and ``jax.jit`` / ``jax.vmap`` over keys work. The draws
 follow torch's distributions, not its bit streams: the same seed gives other numbers than
 torch. In-place samplers (``x.exponential_()``) reach the graph in their functional form
 (``aten.exponential``), which takes ``x`` for its shape and dtype only.
@@ -187,7 +188,12 @@ def randperm(n, *, dtype=None, layout=None, device=None, pin_memory=None, key):
     return jax.random.permutation(key, n).astype(as_dtype(dtype) or jnp.int32)
 
 
-@sampler("aten.native_dropout.default")
+def _arg(node, index: int, name: str, default):
+    """Argument ``name`` of a graph node, positional at ``index`` or a keyword."""
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
+@op("aten.native_dropout.default", random=lambda node: _arg(node, 2, "train", None) is not False)
 def native_dropout(x, p, train, *, key):
     """``(x * mask / (1 - p), mask)`` with ``mask`` kept with probability ``1 - p`` (all
     zeros at ``p == 1``); ``train=False`` is the identity with an all-True mask, as ATen."""
@@ -199,7 +205,10 @@ def native_dropout(x, p, train, *, key):
     return (jnp.where(mask, up(x), 0) * scale).astype(x.dtype), mask
 
 
-@sampler("aten.rrelu_with_noise_functional.default")
+@op(
+    "aten.rrelu_with_noise_functional.default",
+    random=lambda node: bool(_arg(node, 4, "training", False)),
+)
 def rrelu(x, noise, lower=0.125, upper=1.0 / 3.0, training=False, generator=None, *, key):
     """Randomised leaky ReLU, ``(out, noise)``: in training each negative input's slope is
     drawn from ``U[lower, upper)`` (the noise is that slope there and 1 elsewhere); out of
