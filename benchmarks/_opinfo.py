@@ -40,6 +40,7 @@ import torch
 from torch.utils import _pytree as tpytree
 
 import interop
+from benchmarks.conformance_exclusions import STATISTICAL
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: (rtol, atol): float32 at torchax's bar; low precision at torch.testing's defaults
@@ -231,10 +232,16 @@ def first_line(err: BaseException) -> str:
 
 
 def run_sample(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
-    """The verdict of one sample: ``{"verdict", "reason", "missing"}`` (see the module)."""
+    """The verdict of one sample: ``{"verdict", "reason", "missing"}`` (see the module); an
+    entry listed ``STATISTICAL`` is compared by distribution (``_opinfo_random``)."""
+    stat = STATISTICAL.get(entry_key(op)) if hasattr(op, "variant_test_name") else None
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")
         try:
+            if stat is not None:
+                from benchmarks import _opinfo_random  # it builds on this module
+
+                return _opinfo_random.run(op, sample, dtype, stat)
             return _run(op, sample, dtype)
         except Exception as err:  # the harness's own comparison failed: not the lowering's
             return {"verdict": "skipped", "reason": f"harness: {first_line(err)}"}
