@@ -7,6 +7,7 @@ from ._src.errors import SpecError
 from ._src.eva import EVA_TRANSFORMS, EVA_WRAPPERS
 from ._src.frozen import FrozenDict
 from ._src.io import FORMATS, dump, dumps, load, loads
+from ._src.precision import PRECISIONS
 from ._src.records import (
     SOURCES,
     SPEC_TYPES,
@@ -41,6 +42,7 @@ __all__ = [
     "EVA_TRANSFORMS",
     "EVA_WRAPPERS",
     "FORMATS",
+    "PRECISIONS",
     "SOURCES",
     "SPEC_TYPES",
     "TORCH_SOURCES",

@@ -16,6 +16,7 @@ from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
 from .errors import Location, SpecError
 from .frozen import FrozenDict
+from .precision import PrecisionName, structure_optional_precision, structure_precision
 from .records import SPEC_TYPES, TRANSFORM_TYPES, Transform
 from .validators import is_int
 
@@ -51,6 +52,9 @@ def make_converter(structure_transforms: TransformsHook) -> cattrs.Converter:
     hook(tuple[int, ...], _ints)
     hook(int | tuple[int, ...] | None, _int_or_ints)
     hook(tuple[Transform, ...], structure_transforms)
+    # a precision takes Lightning's aliases, the integers 16 and 32 among them
+    hook(PrecisionName, structure_precision)
+    hook(PrecisionName | None, structure_optional_precision)
     return converter
 
 

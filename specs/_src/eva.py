@@ -254,6 +254,13 @@ def _split(config: Mapping[str, Any], location: Location, what: str) -> tuple[st
     return class_path.strip(), dict(init_args)
 
 
+#: eva (Lightning) sets the precision on its trainer, not on a model wrapper
+_TRAINER_PRECISION = (
+    "eva sets the precision on its trainer: write 'trainer: {class_path: eva.Trainer, "
+    "init_args: {precision: ...}}' beside 'backbone:'."
+)
+
+
 def _rename(
     init_args: Mapping[str, Any], names: Mapping[str, str], base: Location, owner: str
 ) -> tuple[dict[str, Any], dict[str, Location]]:
@@ -267,7 +274,7 @@ def _rename(
                 f"an argument of eva's {owner}",
                 key,
                 choices=sorted(names),
-                hint="Remove or rename it.",
+                hint=_TRAINER_PRECISION if key == "precision" else "Remove or rename it.",
             )
         if not field:
             continue  # handled in _special_cases

@@ -16,6 +16,13 @@ import attrs
 from . import validators as v
 from .errors import SpecError
 from .frozen import FrozenDict, freeze
+from .precision import (
+    DEFAULT_PRECISION,
+    PrecisionName,
+    canonical_precision,
+    optional_precision,
+)
+from .precision import precision as _precision
 from .transform_records import TRANSFORM_TYPES as TRANSFORM_TYPES
 from .transform_records import TRANSFORMS as TRANSFORMS
 from .transform_records import AsDiscrete as AsDiscrete
@@ -94,13 +101,25 @@ def _seed_field() -> Any:
     return attrs.field(default=0, validator=v.seed, kw_only=True)
 
 
+# The precision the backbone runs at, in Lightning's names (``precision.py``): every record
+# has it, ``adapters.build`` applies it on every runtime (or refuses). Keyword-only, last.
+def _precision_field() -> Any:
+    return attrs.field(
+        default=DEFAULT_PRECISION,
+        converter=canonical_precision,
+        validator=_precision,
+        kw_only=True,
+    )
+
+
 @attrs.frozen
 class RegistrySpec:
     """A named entry of the adapters registry (eva's ``ModelFromRegistry``).
 
     ``model_kwargs`` override the entry's own arguments; ``out_indices`` there (last n
-    blocks, or block indices) asks for feature maps, as in eva. ``seed``, when set, replaces
-    the entry's own (null: the entry's, 0 unless it says otherwise).
+    blocks, or block indices) asks for feature maps, as in eva. ``seed`` and ``precision``,
+    when set, replace the entry's own (null: the entry's: seed 0 and ``32-true`` unless it
+    says otherwise).
     """
 
     model_name: str = attrs.field(validator=v.non_empty_str)
@@ -109,6 +128,9 @@ class RegistrySpec:
     )
     transforms: tuple[Transform, ...] = _transforms_field()
     seed: int | None = attrs.field(default=None, validator=v.optional_seed, kw_only=True)
+    precision: PrecisionName | None = attrs.field(
+        default=None, converter=canonical_precision, validator=optional_precision, kw_only=True
+    )
 
 
 @attrs.frozen
@@ -124,6 +146,7 @@ class ModuleSpec:
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -140,6 +163,7 @@ class FunctionSpec:
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -166,6 +190,7 @@ class TorchHubSpec:
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -186,6 +211,7 @@ class TimmSpec:
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -200,6 +226,7 @@ class HuggingFaceSpec:
     trust_remote_code: bool = attrs.field(default=False, validator=v.boolean)
     transforms: tuple[Transform, ...] = _transforms_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -216,6 +243,7 @@ class OnnxSpec:
         default="all", validator=v.one_of("disable", "basic", "extended", "all")
     )
     transforms: tuple[Transform, ...] = _transforms_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -232,6 +260,7 @@ class CustomSpec:
     arguments: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
     seed: int = _seed_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 @attrs.frozen
@@ -248,6 +277,7 @@ class FlaxSpec:
         default=(1, 3, 224, 224), converter=_as_tuple, validator=v.shape
     )
     transforms: tuple[Transform, ...] = _transforms_field()
+    precision: PrecisionName = _precision_field()  # noqa: RUF009 (attrs field factory)
 
 
 Spec = (

@@ -22,6 +22,7 @@ import cattrs
 from . import eva, interpolate
 from .converter import check_keys_are_strings, make_converter, structure_record
 from .errors import Location, SpecError, closest
+from .precision import trainer_precision
 from .records import (
     RENAMED,
     TRANSFORM_TYPES,
@@ -106,19 +107,45 @@ def _structure_spec(obj: Any, location: Location) -> Spec:
     check_keys_are_strings(obj, location)
     if "backbone" in obj:
         for key in obj:
-            if key != "backbone":
+            if key not in ("backbone", "trainer"):
                 raise SpecError(
                     (*location, key),
-                    "nothing next to 'backbone' (a spec file describes one backbone)",
+                    "nothing next to 'backbone' but eva's 'trainer' precision (a spec file "
+                    "describes one backbone)",
                     key,
                     hint="Remove it, or move it under 'backbone'.",
                 )
-        return _structure_spec(obj["backbone"], (*location, "backbone"))
+        spec = _structure_spec(obj["backbone"], (*location, "backbone"))
+        if "trainer" in obj:
+            spec = _with_trainer_precision(spec, obj["trainer"], (*location, "trainer"))
+        return spec
     if "source" in obj:
         return _structure_tagged(obj, location, "source", source_table())
     if "class_path" in obj:
         return _structure_translated(eva.translate_model(obj, location))
     raise _shape_error(obj, location, ("source", "class_path", "backbone"), _SPEC_SHAPES)
+
+
+def _with_trainer_precision(spec: Spec, trainer: Any, location: Location) -> Spec:
+    """``spec`` at the precision of eva's ``trainer:`` beside its ``backbone:`` (Lightning's
+    setting, where eva writes it); a backbone setting another precision is a conflict."""
+    value = trainer_precision(trainer, location)
+    fields = attrs.fields_dict(type(spec))
+    if "precision" not in fields:
+        raise SpecError(
+            (*location, "init_args", "precision"),
+            f"no precision: the backbone's record ({type(spec).__name__}) has no precision field",
+            value,
+        )
+    own = spec.precision
+    if own not in (None, fields["precision"].default, value):
+        raise SpecError(
+            (*location, "init_args", "precision"),
+            f"the backbone's own precision ({own}) or none",
+            value,
+            hint="Set the precision in one place.",
+        )
+    return attrs.evolve(spec, precision=value)
 
 
 def _structure_transform(obj: Any, location: Location) -> Transform:

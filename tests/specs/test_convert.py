@@ -199,13 +199,30 @@ checkpoint = {
     "strict": st.booleans(),
 }
 
+#: every setting and Lightning's aliases (a record holds the setting an alias stands for)
+precision = st.sampled_from([*specs.PRECISIONS, "bf16", "16", 16, "32", 32])
+
 SPEC_STRATEGIES = {
-    RegistrySpec: st.builds(RegistrySpec, names, kwargs, transforms=transforms),
+    RegistrySpec: st.builds(
+        RegistrySpec, names, kwargs, transforms=transforms, precision=st.none() | precision
+    ),
     ModuleSpec: st.builds(
-        ModuleSpec, dotted, kwargs, maybe_name, transforms=transforms, **checkpoint
+        ModuleSpec,
+        dotted,
+        kwargs,
+        maybe_name,
+        transforms=transforms,
+        precision=precision,
+        **checkpoint,
     ),
     FunctionSpec: st.builds(
-        FunctionSpec, dotted, kwargs, maybe_name, transforms=transforms, **checkpoint
+        FunctionSpec,
+        dotted,
+        kwargs,
+        maybe_name,
+        transforms=transforms,
+        precision=precision,
+        **checkpoint,
     ),
     TorchHubSpec: st.builds(
         TorchHubSpec,
@@ -219,6 +236,7 @@ SPEC_STRATEGIES = {
         st.booleans(),
         kwargs,
         transforms=transforms,
+        precision=precision,
         **checkpoint,
     ),
     TimmSpec: st.builds(
@@ -229,10 +247,11 @@ SPEC_STRATEGIES = {
         out_indices,
         kwargs,
         transforms=transforms,
+        precision=precision,
         **checkpoint,
     ),
     HuggingFaceSpec: st.builds(
-        HuggingFaceSpec, names, kwargs, st.booleans(), transforms=transforms
+        HuggingFaceSpec, names, kwargs, st.booleans(), transforms=transforms, precision=precision
     ),
     OnnxSpec: st.builds(
         OnnxSpec,
@@ -242,8 +261,11 @@ SPEC_STRATEGIES = {
         st.none() | st.integers(1, 8),
         st.sampled_from(["disable", "basic", "extended", "all"]),
         transforms=transforms,
+        precision=precision,
     ),
-    CustomSpec: st.builds(CustomSpec, dotted, st.none() | dotted, kwargs, transforms=transforms),
+    CustomSpec: st.builds(
+        CustomSpec, dotted, st.none() | dotted, kwargs, transforms=transforms, precision=precision
+    ),
     FlaxSpec: st.builds(
         FlaxSpec,
         dotted,
@@ -252,6 +274,7 @@ SPEC_STRATEGIES = {
         st.integers(0, 2**31),
         st.lists(st.integers(1, 512), min_size=1, max_size=4),
         transforms=transforms,
+        precision=precision,
     ),
 }
 any_spec = st.one_of(*SPEC_STRATEGIES.values())
