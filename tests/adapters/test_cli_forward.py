@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import specs
-from adapters._src.app import cli, embed
+from adapters._src.app import backbone, cli
+from adapters._src.app.backbone import run_forward
+from adapters._src.app.errors import ForwardError
 
 MYLIB = """
 import torch
@@ -60,8 +62,8 @@ def test_library_error_speaks_api_terms(custom_spec):
 
     backbone = adapters.build(specs.load(custom_spec))
     x = torch.randn(2, 3, 8, 8)
-    with pytest.raises(embed.ForwardError, match=r"shape \(2, 3, 8, 8\).*image_size") as info:
-        embed.run_forward(backbone, x)
+    with pytest.raises(ForwardError, match=r"shape \(2, 3, 8, 8\).*image_size") as info:
+        run_forward(backbone, x)
     assert info.value.shape == (2, 3, 8, 8) and isinstance(info.value.__cause__, RuntimeError)
 
 
@@ -126,9 +128,9 @@ def test_a_users_assert_is_a_forward_error_and_ours_stays_a_bug(tmp_path):
 
     x = torch.zeros(2, 3, 8, 8)
     theirs = SimpleNamespace(forward=_forward_from(str(tmp_path / "mylib.py")), params={})
-    with pytest.raises(embed.ForwardError, match=r"shape \(2, 3, 8, 8\).*AssertionError"):
-        embed.run_forward(theirs, x)
+    with pytest.raises(ForwardError, match=r"shape \(2, 3, 8, 8\).*AssertionError"):
+        run_forward(theirs, x)
     # an assert failing inside this project's code is a bug of ours: it surfaces as itself
-    ours = SimpleNamespace(forward=_forward_from(embed.__file__), params={})
+    ours = SimpleNamespace(forward=_forward_from(backbone.__file__), params={})
     with pytest.raises(AssertionError, match="a failed assert"):
-        embed.run_forward(ours, x)
+        run_forward(ours, x)

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from adapters._src.app import cli, parser
+from adapters._src.app import cli, commands, parser
+from adapters._src.app.backbone import build_backbone
+from adapters._src.app.flags import DEFAULT_IMAGE_SIZE, image_size
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("torch", "jax", "timm", "transformers")
@@ -89,10 +91,10 @@ def run(capsys, *argv: str) -> tuple[int | str | None, str, str]:
 def test_every_option_has_help_and_examples(capsys, command):
     _, out, _ = run(capsys, command, "--help")
     assert "examples:\n" in out and f"python -m adapters {command}" in out.split("examples:")[1]
-    sub = next(a for a in parser.build_parser()._actions if a.choices and command in a.choices)
+    sub = next(a for a in cli.build_parser()._actions if a.choices and command in a.choices)
     for action in sub.choices[command]._actions:
         assert action.help, f"{command} {action.option_strings or action.dest} has no help"
-        shown = parser._Formatter("x")._get_help_string(action) % vars(action)
+        shown = parser.HelpFormatter("x")._get_help_string(action) % vars(action)
         if action.default not in (None, False, argparse.SUPPRESS):
             assert "default" in shown, f"{command} {action.dest}: default not shown: {shown}"
 
@@ -119,9 +121,7 @@ def test_no_prefix_abbreviation_and_did_you_mean(capsys):
 def test_usage_names_how_it_was_invoked(argv0, expected):
     assert parser.prog_name(argv0) == expected
     assert (
-        parser.build_parser(parser.prog_name(argv0))
-        .format_usage()
-        .startswith(f"usage: {expected} ")
+        cli.build_parser(parser.prog_name(argv0)).format_usage().startswith(f"usage: {expected} ")
     )
 
 
@@ -247,7 +247,7 @@ def test_list_matching_nothing_says_so_and_suggests(capsys, pattern, hint):
 
 
 def test_embed_and_probe_share_the_default_job():
-    p = parser.build_parser()
+    p = cli.build_parser()
     embed = p.parse_args(["embed", "--out", "e.safetensors"])
     probe = p.parse_args(["probe"])
     assert (
@@ -255,16 +255,16 @@ def test_embed_and_probe_share_the_default_job():
         == (probe.spec, probe.data)
         == ("universal/efficientnet_lite0_imagenet", "digits")
     )
-    assert cli._image_size(embed) == cli._image_size(probe) == parser.DEFAULT_IMAGE_SIZE
+    assert image_size(embed) == image_size(probe) == DEFAULT_IMAGE_SIZE
 
 
 def test_the_first_embed_example_gives_features():
     """The first example a newcomer copies embeds features, not a random classifier's logits."""
     from adapters._src.app.describe import logits_note
 
-    example = parser.EXAMPLES["embed"].splitlines()[0].split()
+    example = commands.module("embed").EXAMPLES.splitlines()[0].split()
     name = example[example.index("embed") + 1]
-    backbone, pre = cli.build_backbone(name, "torch", device="cpu")
+    backbone, pre = build_backbone(name, "torch", device="cpu")
     assert logits_note(backbone) is None, name
     import torch
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters._src.app import cli, describe
+from adapters._src.app import cli
+from adapters._src.app.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -38,7 +39,7 @@ def tiny_spec(tmp_path):
 def test_embed_says_what_it_loads_and_prints_plain_progress(capsys, monkeypatch, tiny_spec):
     import timm
 
-    monkeypatch.setattr(describe, "PLAIN_PROGRESS_EVERY_S", 0.0)  # a line per batch
+    monkeypatch.setattr("adapters._src.app.progress.PLAIN_PROGRESS_EVERY_S", 0.0)  # each batch
     out = Path(tiny_spec).with_name("e.safetensors")
     argv = ["embed", tiny_spec, "--data", "digits", "--limit", "40", "--batch-size", "16"]
     code = cli.main([*argv, "--image-size", "32", "--out", str(out)])
@@ -60,9 +61,9 @@ def test_embed_says_what_it_loads_and_prints_plain_progress(capsys, monkeypatch,
 
 
 def test_plain_progress_is_silent_when_disabled(capsys):
-    progress = describe.PlainProgress(10, enabled=False)
-    progress(10)
-    progress.line()
+    progress = Progress(10, enabled=False)
+    progress.update(10)
+    progress.close()
     assert capsys.readouterr().err == ""
 
 

@@ -15,7 +15,8 @@ from PIL import Image
 
 import adapters
 import specs
-from adapters._src.app import cli, preprocessing, store
+from adapters._src.app import cli, store
+from adapters._src.app.backbone import resolve_preprocess
 from adapters._src.sources.onnx.metadata import METADATA_PREPROCESS, METADATA_SPEC
 
 
@@ -56,7 +57,7 @@ def test_embed_exported_onnx_agrees_with_the_spec(job, capsys):
     # the library reads the same back: build_onnx's info, then resolve_preprocess
     served = adapters.build(specs.OnnxSpec(path=str(model)))
     assert served.info["source_spec"] == stored[METADATA_SPEC]
-    back = preprocessing.resolve_preprocess(served)
-    want = preprocessing.resolve_preprocess(adapters.build(specs.load(job["spec"])))
+    back = resolve_preprocess(served)
+    want = resolve_preprocess(adapters.build(specs.load(job["spec"])))
     assert back.origin == "ONNX model metadata (timm data config)"
     assert attrs.evolve(back, origin=want.origin) == want

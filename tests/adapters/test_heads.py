@@ -161,7 +161,7 @@ def test_constant_channels_are_divided_by_one(std_floor):
 
 
 def test_aligned_numpy_reaches_jax_without_copy():
-    from adapters._src.app.embed import aligned_empty
+    from adapters._src.app.embeddings import aligned_empty
 
     x = aligned_empty((64, 8), np.float32)
     x[...] = np.random.default_rng(0).normal(size=x.shape)

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adapters._src.app import cli, data
+from adapters._src.app import cli
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.data.loader import LoaderStats, iter_batches
+from adapters._src.app.errors import UnreadableImageError
+from adapters._src.preprocess import Preprocess
 
 SIDE = 40  # the bomb: 40 x 40 = 1600 pixels, over the lowered limits below
 
@@ -37,13 +41,13 @@ LIMITS = {"error": 700, "warning": 1000}
 @pytest.mark.parametrize("warnings_as", ["error", "record"])
 def test_bomb_is_skipped_and_reported(bomb_folder, monkeypatch, form, warnings_as):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", LIMITS[form])
-    ds = data.load_dataset(str(bomb_folder))
-    pre = data.Preprocess(size=(8, 8))
-    stats = data.LoaderStats()
+    ds = load_dataset(str(bomb_folder))
+    pre = Preprocess(size=(8, 8))
+    stats = LoaderStats()
     with warnings.catch_warnings(record=warnings_as == "record"):
         if warnings_as == "error":
             warnings.simplefilter("error")
-        idx = np.concatenate([b[1] for b in data.iter_batches(ds, pre, 4, stats=stats)])
+        idx = np.concatenate([b[1] for b in iter_batches(ds, pre, 4, stats=stats)])
     assert stats.skipped == ["a/bomb.png"]
     assert sorted(ds.ids[i] for i in idx) == ["a/ok0.png", "a/ok1.png"]
 
@@ -51,10 +55,10 @@ def test_bomb_is_skipped_and_reported(bomb_folder, monkeypatch, form, warnings_a
 @pytest.mark.parametrize("form", list(LIMITS))
 def test_bomb_is_named_under_strict_images(bomb_folder, monkeypatch, form):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", LIMITS[form])
-    ds = data.load_dataset(str(bomb_folder))
-    with pytest.raises(data.UnreadableImageError, match=r"bomb\.png.*decompression.bomb"):
+    ds = load_dataset(str(bomb_folder))
+    with pytest.raises(UnreadableImageError, match=r"bomb\.png.*decompression.bomb"):
         with warnings.catch_warnings(record=True):
-            list(data.iter_batches(ds, data.Preprocess(size=(8, 8)), 4, strict=True))
+            list(iter_batches(ds, Preprocess(size=(8, 8)), 4, strict=True))
 
 
 def test_cli_strict_images_bomb_one_line(bomb_folder, monkeypatch, capsys, tmp_path):

@@ -18,7 +18,11 @@ from safetensors.torch import save_file
 
 import adapters
 import specs
-from adapters._src.app import cli, data, embed, shards, store, weights
+from adapters._src.app import cli, store, weights
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.embeddings import EMBEDDINGS_FORMAT, Embeddings
+from adapters._src.app.errors import EmbedError
+from adapters._src.app.ray import shards
 
 #: 40 dataset positions in 4 blocks of 10; the image at position 13 is unreadable
 ROWS, BLOCK, UNREADABLE, DIM = 40, 10, 13, 6
@@ -48,7 +52,7 @@ def _write_dir(out: Path, job: dict = JOB) -> np.ndarray:
                 job=job,
             )
         )
-    metadata = {"format": embed.EMBEDDINGS_FORMAT, "data": "x", "class_names": '["a","b","c"]'}
+    metadata = {"format": EMBEDDINGS_FORMAT, "data": "x", "class_names": '["a","b","c"]'}
     shards.write_manifest(out, infos, job=job, metadata=metadata)
     return emb
 
@@ -115,7 +119,7 @@ def _claim_more_rows_in_a_shard(m):
 def test_a_manifest_that_does_not_match_its_shards_is_refused(ray_dir, edit, match):
     out, _ = ray_dir
     _edit(out, edit)
-    with pytest.raises(embed.EmbedError, match=match) as caught:
+    with pytest.raises(EmbedError, match=match) as caught:
         store.load_embeddings(out)
     assert "rerun the same embed command" in str(caught.value)
 
@@ -140,9 +144,7 @@ def test_a_shard_of_another_job_is_refused(ray_dir, tmp_path):
         m["shards"][2]["sha256"] = shards.sha256_file(out / name)
 
     _edit(out, list_its_checksum)
-    with pytest.raises(
-        embed.EmbedError, match=r"shard-00002.* another block or job .*\(job differs\)"
-    ):
+    with pytest.raises(EmbedError, match=r"shard-00002.* another block or job .*\(job differs\)"):
         store.load_embeddings(out)
 
 
@@ -158,27 +160,27 @@ def test_a_shard_repeating_rows_is_refused(ray_dir):
         m["shards"][2] = info.as_dict()
 
     _edit(out, point_at_it)
-    with pytest.raises(embed.EmbedError, match=r"shard-00002.* repeats or reorders"):
+    with pytest.raises(EmbedError, match=r"shard-00002.* repeats or reorders"):
         store.load_embeddings(out)
 
 
 def test_a_file_must_hold_one_row_per_embedding(tmp_path):
-    e = embed.Embeddings(
+    e = Embeddings(
         np.zeros((3, 2), np.float32),
         np.zeros(3, np.int64),
         np.arange(3),
-        {"format": embed.EMBEDDINGS_FORMAT, "items": json.dumps(["a", "b", "c"])},
+        {"format": EMBEDDINGS_FORMAT, "items": json.dumps(["a", "b", "c"])},
     )
     store.save_embeddings(e, tmp_path / "ok.safetensors")
     assert store.load_embeddings(tmp_path / "ok.safetensors").items == ["a", "b", "c"]
     tensors = {"embeddings": torch.zeros(3, 2), "labels": torch.zeros(2, dtype=torch.int64)}
     tensors["ids"] = torch.arange(3)
     save_file(tensors, tmp_path / "bad.safetensors", metadata=dict(e.metadata))
-    with pytest.raises(embed.EmbedError, match=r"one row per embedding .*labels \(2,\)"):
+    with pytest.raises(EmbedError, match=r"one row per embedding .*labels \(2,\)"):
         store.load_embeddings(tmp_path / "bad.safetensors")
     tensors["labels"] = torch.zeros(3, dtype=torch.int64)
     save_file(tensors, tmp_path / "items.safetensors", metadata={**e.metadata, "items": '["a"]'})
-    with pytest.raises(embed.EmbedError, match=r"one row per embedding .*1 item names"):
+    with pytest.raises(EmbedError, match=r"one row per embedding .*1 item names"):
         store.load_embeddings(tmp_path / "items.safetensors")
 
 
@@ -189,7 +191,7 @@ def test_rows_are_per_row_and_ids_are_dataset_positions(work, tmp_path):
     argv = ["embed", work["spec"], "--data", work["images"], "--out", str(out)]
     assert cli.main(argv) == 0
     emb = adapters.load_embeddings(out)
-    ds = data.load_dataset(work["images"])
+    ds = load_dataset(work["images"])
     assert emb.embeddings.shape == (len(ds) - 1, 192) and emb.embeddings.dtype == np.float32
     assert len(emb.labels) == len(emb.ids) == len(emb.items) == len(ds) - 1
     assert [ds.ids[i] for i in emb.ids] == emb.items  # ids index the dataset listing

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from adapters._src.app import cli, embed, store
+from adapters._src.app import cli, store
+from adapters._src.app.embeddings import Embeddings
+from adapters._src.app.errors import EmbedError
+from adapters._src.app.out_paths import check_output_path
 
 #: a spec that fails to build: an error naming --out proves the check ran before the build
 UNBUILDABLE = {"source": "module", "class_path": "no_such_package.Model"}
@@ -124,18 +127,18 @@ def test_out_in_an_unwritable_directory(capsys, job):
 
 def test_library_names_its_own_arguments(job):
     data = job["images"]
-    with pytest.raises(embed.EmbedError, match=r"^out: .* the input data .*images\.npy"):
-        store.check_output_path(data, inputs={"data": str(data)})
-    emb = embed.Embeddings(
+    with pytest.raises(EmbedError, match=r"^out: .* the input data .*images\.npy"):
+        check_output_path(data, inputs={"data": str(data)})
+    emb = Embeddings(
         np.zeros((1, 2), np.float32),
         np.zeros(1, np.int64),
         np.zeros(1, np.int64),
         {"data": str(data)},
     )
     before = data.read_bytes()
-    with pytest.raises(embed.EmbedError, match=r"^out: .* input data"):
+    with pytest.raises(EmbedError, match=r"^out: .* input data"):
         store.save_embeddings(emb, data)
     assert data.read_bytes() == before
     # a fresh file, a name that is not a path, or a missing input is no conflict
     fresh = job["root"] / "out" / "new.safetensors"
-    assert store.check_output_path(fresh, inputs={"data": "digits", "spec": None}) == fresh
+    assert check_output_path(fresh, inputs={"data": "digits", "spec": None}) == fresh

@@ -16,8 +16,8 @@ from timm.data import ImageNetInfo
 
 import adapters
 import interop
-from adapters._src.app.embed import resolve_preprocess
-from adapters._src.app.images import preprocess_batch
+from adapters._src.app.backbone import resolve_preprocess
+from adapters._src.app.data.images import preprocess_batch
 from adapters.converters import efficientnet_lite0
 
 NAME = "universal/efficientnet_lite0_imagenet"

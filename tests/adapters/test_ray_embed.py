@@ -1,4 +1,4 @@
-"""``embed --engine ray`` (adapters._src.app.ray_embed, ray_workers, shards) on one local Ray per
+"""``embed --engine ray`` (adapters._src.app.ray: engine, workers, shards) on one local Ray per
 module: bit-identical to the single-process embed on digits and an image folder, resume, a
 changed spec refused, a killed actor, a spec no worker can build, the directory read back.
 
@@ -22,11 +22,16 @@ import pytest
 
 import adapters
 import specs
-from adapters._src.app import cli, data, embed, loader, shards, store
+from adapters._src.app import cli, store
+from adapters._src.app.data import loader
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.errors import EmbedError, UnreadableImageError
+from adapters._src.app.ray import shards
+from adapters._src.preprocess import Preprocess
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'fm-adapters[distributed]'")
-ray_embed = pytest.importorskip("adapters._src.app.ray_embed")
-ray_workers = pytest.importorskip("adapters._src.app.ray_workers")
+ray_engine = pytest.importorskip("adapters._src.app.ray.engine")
+ray_workers = pytest.importorskip("adapters._src.app.ray.workers")
 
 # Ray forks helper processes from the driver; when an earlier test in the same pytest process
 # has started JAX, JAX's at-fork hook warns that forking a multithreaded process may deadlock.
@@ -73,7 +78,7 @@ def digits_run(local_ray, work):
     """digits (150 rows, 10 shards) with 2 actors, one of which is killed on its 3rd batch."""
     out = work["root"] / "digits_ray"
     marker = work["root"] / "killed"
-    result = ray_embed.embed_on_ray(
+    result = ray_engine.embed_on_ray(
         work["spec"], "digits", out, limit=150, batch_size=BATCH, shard_batches=SHARD_BATCHES,
         num_workers=2, kill_at=(3, str(marker)), progress=False,
     )  # fmt: skip
@@ -156,7 +161,7 @@ def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_pa
     (out / f".{shards.shard_name(7)}.x1y2.tmp").write_bytes(b"half a shard")  # killed writer
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*")}
     kwargs = {"limit": 150, "batch_size": BATCH, "shard_batches": SHARD_BATCHES, "num_workers": 1}
-    result = ray_embed.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
+    result = ray_engine.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
     assert (result.written, result.reused) == (1, 9)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*") if p.name in before} == (
         before
@@ -164,7 +169,7 @@ def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_pa
     assert not list(out.glob(".*.tmp"))
     assert_same(store.load_embeddings(out), store.load_embeddings(digits_run["out"]))
     # complete: nothing left to do, Ray is not needed
-    again = ray_embed.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
+    again = ray_engine.embed_on_ray(work["spec"], "digits", out, progress=False, **kwargs)
     assert (again.written, again.reused, again.workers) == (0, 10, 0)
 
 
@@ -174,11 +179,11 @@ def test_changed_spec_refuses_to_mix(digits_run, work, tmp_path):
     spec = specs.structure(other)
     out = digits_run["out"]
     before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
-    with pytest.raises(embed.EmbedError, match=r"different job \(spec differs\)"):
-        ray_embed.embed_on_ray(spec, "digits", out, limit=150, batch_size=BATCH,
+    with pytest.raises(EmbedError, match=r"different job \(spec differs\)"):
+        ray_engine.embed_on_ray(spec, "digits", out, limit=150, batch_size=BATCH,
                                shard_batches=SHARD_BATCHES)  # fmt: skip
-    with pytest.raises(embed.EmbedError, match=r"different job \(batch_size differs\)"):
-        ray_embed.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=4,
+    with pytest.raises(EmbedError, match=r"different job \(batch_size differs\)"):
+        ray_engine.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=4,
                                shard_batches=SHARD_BATCHES)  # fmt: skip
     assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
 
@@ -194,14 +199,14 @@ def test_manifest_and_shards_hold_the_spec_without_credentials(
     kwargs = {**work["raw"]["model_kwargs"], "pretrained_cfg_overlay": {"url": url}}
     spec = specs.structure({**work["raw"], "model_kwargs": kwargs})
     out = tmp_path / "ray"
-    result = ray_embed.embed_on_ray(spec, "digits", out, limit=16, batch_size=BATCH,
+    result = ray_engine.embed_on_ray(spec, "digits", out, limit=16, batch_size=BATCH,
                                     shard_batches=SHARD_BATCHES, num_workers=1, progress=False)  # fmt: skip
     assert result.rows == 16 and result.written == 1
     for path in out.iterdir():
         assert token.encode() not in path.read_bytes() and sig.encode() not in path.read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert "https://***@host.invalid/w.pth?sig=***" in json.dumps(manifest)
-    assert store.load_embeddings(out).metadata["spec"] == embed.spec_yaml(spec)
+    assert store.load_embeddings(out).metadata["spec"] == specs.dumps(spec, redact=True)
 
 
 @pytest.mark.slow  # a local Ray and its actors start here
@@ -219,8 +224,8 @@ def test_changed_checkpoint_bytes_refuse_to_mix(local_ray, digits_run, work, tmp
     original = checkpoint.read_bytes()
     try:
         save_file({k: v + 1 for k, v in work["model"].state_dict().items()}, checkpoint)
-        with pytest.raises(embed.EmbedError, match=r"different job \(weights differs\)"):
-            ray_embed.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=BATCH,
+        with pytest.raises(EmbedError, match=r"different job \(weights differs\)"):
+            ray_engine.embed_on_ray(work["spec"], "digits", out, limit=150, batch_size=BATCH,
                                    shard_batches=SHARD_BATCHES, num_workers=1, progress=False)  # fmt: skip
     finally:
         checkpoint.write_bytes(original)
@@ -230,8 +235,8 @@ def test_changed_checkpoint_bytes_refuse_to_mix(local_ray, digits_run, work, tmp
 def test_without_ray_no_directory_is_left(work, tmp_path, monkeypatch):
     """Ray missing: one clear error, and the --out it would have created is not there."""
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    with pytest.raises(embed.EmbedError, match=r"--engine ray: Ray Data is not installed"):
-        ray_embed.embed_on_ray(work["spec"], "digits", tmp_path / "o", limit=20, progress=False)
+    with pytest.raises(EmbedError, match=r"--engine ray: Ray Data is not installed"):
+        ray_engine.embed_on_ray(work["spec"], "digits", tmp_path / "o", limit=20, progress=False)
     assert not (tmp_path / "o").exists()
 
 
@@ -274,7 +279,7 @@ def test_bad_spec_fails_before_ray_with_the_builders_error(work, tmp_path):
     with pytest.raises(Exception) as ref:
         adapters.build(_bad_spec(work))
     with pytest.raises(type(ref.value)) as got:
-        ray_embed.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20)
+        ray_engine.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20)
     assert str(got.value) == str(ref.value)
     assert not (tmp_path / "o").exists()
 
@@ -284,9 +289,9 @@ def test_worker_that_cannot_build_fails_the_job_with_the_builders_error(local_ra
     """With the preprocessing given, only the actors build: their error comes back as is."""
     with pytest.raises(Exception) as ref:
         adapters.build(_bad_spec(work))
-    pre = data.Preprocess(size=(32, 32))
+    pre = Preprocess(size=(32, 32))
     with pytest.raises(type(ref.value)) as got:
-        ray_embed.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20,
+        ray_engine.embed_on_ray(_bad_spec(work), "digits", tmp_path / "o", limit=20,
                                preprocess=pre, num_workers=1, progress=False)  # fmt: skip
     assert str(got.value) == str(ref.value)
     assert not (tmp_path / "o").exists()  # no shard, no manifest, no empty directory
@@ -300,15 +305,15 @@ def test_directory_checksums_are_checked(digits_run, tmp_path):
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(embed.EmbedError, match=r"shard-00002\.safetensors.*checksum differs"):
+    with pytest.raises(EmbedError, match=r"shard-00002\.safetensors.*checksum differs"):
         store.load_embeddings(out)
 
 
 def test_out_with_foreign_files_or_a_file_is_refused(work, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(embed.EmbedError, match=r"holding other files \(notes\.txt\)"):
+    with pytest.raises(EmbedError, match=r"holding other files \(notes\.txt\)"):
         shards.prepare_dir(tmp_path, {"spec": "x"})
-    with pytest.raises(embed.EmbedError, match="output is a directory of shards"):
+    with pytest.raises(EmbedError, match="output is a directory of shards"):
         shards.prepare_dir(tmp_path / "notes.txt", {"spec": "x"})
 
 
@@ -329,14 +334,14 @@ def test_engine_flags_misuse_one_line(capsys, work, tmp_path, argv, match):
 
 def test_plan_blocks_start_on_batch_boundaries():
     assert shards.plan_blocks(150, 8, 2) == [(lo, min(lo + 16, 150)) for lo in range(0, 150, 16)]
-    with pytest.raises(embed.EmbedError, match="shard_batches: expected an integer >= 1"):
+    with pytest.raises(EmbedError, match="shard_batches: expected an integer >= 1"):
         shards.plan_blocks(10, 8, 0)
 
 
 def test_decode_batch_is_the_loaders_batch(work):
     """The Ray task's output for one batch equals the single-process loader's batch."""
-    ds = data.load_dataset(work["images"])
-    pre = data.Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    ds = load_dataset(work["images"])
+    pre = Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3)
     row = {
         "shard": 0,
         "lo": 8,
@@ -344,14 +349,14 @@ def test_decode_batch_is_the_loaders_batch(work):
         "paths": [str(p) for p in ds.paths[8:16]],
     }
     got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
-    x, index = loader._make_batch(ds, pre, 8, 16, False, loader.LoaderStats())
+    x, index = loader.make_batch(ds, pre, 8, 16, False, loader.LoaderStats())
     np.testing.assert_array_equal(got["x"], x.numpy())
     np.testing.assert_array_equal(got["pos"], index)
     assert json.loads(got["skipped"]) == ["green/broken.jpg"]
 
 
 def test_decode_batch_of_unreadable_files_and_strict(work):
-    pre = data.Preprocess(size=(32, 32))
+    pre = Preprocess(size=(32, 32))
     broken = str(work["root"] / "images" / "green" / "broken.jpg")
     row = {"shard": 1, "lo": 16, "ids": ["green/broken.jpg"], "paths": [broken]}
     got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=False)
@@ -359,7 +364,7 @@ def test_decode_batch_of_unreadable_files_and_strict(work):
     assert json.loads(got["skipped"]) == ["green/broken.jpg"] and got["error"] == b""
     got = ray_workers.decode_batch(row, preprocess=pre.as_dict(), strict=True)
     err = ray_workers.load_error(got["error"])
-    assert isinstance(err, data.UnreadableImageError) and "broken.jpg" in str(err)
+    assert isinstance(err, UnreadableImageError) and "broken.jpg" in str(err)
 
 
 def test_errors_cross_processes_as_themselves(work):

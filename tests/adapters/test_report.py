@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from adapters._src.app.probe import run_probe
+from adapters._src.app.probing import run_probe
 from adapters._src.app.report import DPI, write_report
 
 
@@ -56,7 +56,7 @@ def _result(epochs: int = 12):
 def test_report_json_names_the_best_epoch_as_printed(tmp_path):
     import json
 
-    from adapters._src.app.probe import format_table
+    from adapters._src.app.probing import format_table
 
     result, _, _ = _result()
     write_report(result, tmp_path)

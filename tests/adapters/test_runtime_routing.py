@@ -11,7 +11,7 @@ import torch
 
 import adapters
 import specs
-from adapters._src.app import parser
+from adapters._src.app import cli
 from adapters._src.runtimes.table import RUNTIMES, runtime_module
 
 pytest.importorskip("onnxruntime")
@@ -72,7 +72,7 @@ def test_every_runtime_has_the_same_face(name: str) -> None:
 
 
 def test_the_cli_offers_the_runtimes_of_the_table() -> None:
-    commands = parser.build_parser()._subparsers._group_actions[0].choices.values()
+    commands = cli.build_parser()._subparsers._group_actions[0].choices.values()
     flags = [a for c in commands for a in c._actions if "--runtime" in a.option_strings]
     assert flags and all(tuple(a.choices) == tuple(RUNTIMES) for a in flags)
 

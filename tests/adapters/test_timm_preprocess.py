@@ -14,7 +14,11 @@ from PIL import Image
 
 import adapters
 import specs
-from adapters._src.app import data, preprocessing
+from adapters._src.app.backbone import resolve_preprocess
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.data.images import decode_image, preprocess_batch
+from adapters._src.app.data.loader import iter_batches
+from adapters._src.preprocess import Preprocess
 
 SIZES = [(451, 300), (300, 451), (97, 513), (224, 224)]  # (width, height)
 MODELS = {
@@ -38,21 +42,21 @@ def odd_folder(tmp_path_factory) -> Path:
 def test_folder_batches_equal_timms_transform(odd_folder, name):
     model_name, kwargs = MODELS[name]
     backbone = adapters.build(specs.TimmSpec(model_name, pretrained=False, model_kwargs=kwargs))
-    pre = preprocessing.resolve_preprocess(backbone)
+    pre = resolve_preprocess(backbone)
     assert pre.pipeline == "timm"
     config = timm.data.resolve_model_data_config(backbone.module)
     transform = timm.data.create_transform(**config, is_training=False)
-    ds = data.load_dataset(str(odd_folder))
-    x = torch.cat([b[0] for b in data.iter_batches(ds, pre, 3)])
+    ds = load_dataset(str(odd_folder))
+    x = torch.cat([b[0] for b in iter_batches(ds, pre, 3)])
     want = torch.stack([transform(Image.open(p).convert("RGB")) for p in ds.paths])
     assert x.shape == want.shape == (len(SIZES), 3, 224, 224)
     torch.testing.assert_close(x, want, rtol=0, atol=0)
 
 
 def test_non_timm_sources_keep_the_pil_pipeline(odd_folder):
-    pre = data.Preprocess(size=(16, 16), interpolation="bilinear", crop_pct=0.8)
+    pre = Preprocess(size=(16, 16), interpolation="bilinear", crop_pct=0.8)
     assert pre.pipeline == "pil"
-    ds = data.load_dataset(str(odd_folder))
-    x = torch.cat([b[0] for b in data.iter_batches(ds, pre, 3)])
-    want = data.preprocess_batch(np.stack([data.decode_image(p, pre) for p in ds.paths]), pre)
+    ds = load_dataset(str(odd_folder))
+    x = torch.cat([b[0] for b in iter_batches(ds, pre, 3)])
+    want = preprocess_batch(np.stack([decode_image(p, pre) for p in ds.paths]), pre)
     torch.testing.assert_close(x, want, rtol=0, atol=0)

@@ -13,7 +13,11 @@ import torch
 
 import adapters
 import specs
-from adapters._src.app import cli, data, embed, preprocessing, store
+from adapters._src.app import cli, store
+from adapters._src.app.backbone import resolve_preprocess
+from adapters._src.app.data.datasets import load_dataset
+from adapters._src.app.data.images import preprocess_batch
+from adapters._src.app.engine import embed_dataset
 from adapters._src.sources import table as source_table
 
 MODULE = "fm_user_scale_source"
@@ -70,13 +74,13 @@ def test_yaml_load_dump_and_build(user, tmp_path):
 
 def test_embed_writes_the_user_spec_as_yaml(user, tmp_path):
     backbone = adapters.build(user.ScaleSpec(2.0))
-    ds = data.load_dataset("digits", limit=12)
-    pre = preprocessing.resolve_preprocess(backbone, image_size=8)
-    out = embed.embed_dataset(backbone, ds, pre, batch_size=5, progress=False)
+    ds = load_dataset("digits", limit=12)
+    pre = resolve_preprocess(backbone, image_size=8)
+    out = embed_dataset(backbone, ds, pre, batch_size=5, progress=False)
     store.save_embeddings(out, tmp_path / "scale.safetensors")
     back = store.load_embeddings(tmp_path / "scale.safetensors")
     assert specs.loads(back.metadata["spec"]) == user.ScaleSpec(2.0)
-    pixels = data.preprocess_batch(ds.images[:12], pre)
+    pixels = preprocess_batch(ds.images[:12], pre)
     want = 2.0 * pixels.flatten(1)[:, :8].numpy()
     np.testing.assert_allclose(back.embeddings, want, rtol=1e-6)
 

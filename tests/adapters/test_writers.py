@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import specs
-from adapters._src.app.embed import Embeddings
-from adapters._src.app.probe import run_probe
+from adapters._src.app.embeddings import Embeddings
+from adapters._src.app.probing import run_probe
 from adapters._src.app.report import write_report
 from adapters._src.app.store import load_embeddings, save_embeddings
 from adapters._src.runtimes.onnxruntime.export import export_onnx

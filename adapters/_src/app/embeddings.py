@@ -1,114 +1,88 @@
-"""The embeddings file: checked before any work (never an input, always writable), written
-with `atomic_write`, read back (a single file, or an ``embed --engine ray`` directory)."""
+"""The `Embeddings` record (one row per embedded image, every field per row) and its aligned
+buffers, which ``interop.to_jax`` shares without a copy."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
+from typing import Any
 
+import attrs
 import numpy as np
 
-from specs.internal import atomic_write
+from .errors import EmbedError
 
-from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, as_aligned
-from .out_paths import check_output_path as check_output_path  # where it was
-from .out_paths import spec_inputs as spec_inputs
-
-
-def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
-    """Write ``emb`` to ``out`` (.safetensors) with `atomic_write`: all or nothing, with the
-    mode a plain ``open`` would give."""
-    from safetensors.numpy import save_file
-
-    data = emb.metadata.get("data")
-    path = check_output_path(out, inputs={"data": data} if data else None)
-    with atomic_write(path) as staged:
-        save_file(
-            {"embeddings": emb.embeddings, "labels": emb.labels, "ids": emb.ids},
-            str(staged),
-            metadata=dict(emb.metadata),
-        )
-    return path
+EMBEDDINGS_FORMAT = "fm-adapters/embeddings/v1"
+#: the file an ``embed --engine ray`` directory is read from, written last
+MANIFEST = "manifest.json"
+#: XLA's CPU client shares only buffers aligned to this many bytes (it copies the others)
+ALIGNMENT = 64
 
 
-def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Read embeddings written by ``embed``: a ``.safetensors`` file, or the directory that
-    ``embed --engine ray`` writes (read as if it were one file, once its manifest and shards
-    agree).
+@attrs.frozen(eq=False)
+class Embeddings:
+    """Embedded dataset: one row per readable image, every field per row, in dataset order.
 
-    Every field is per row, in dataset order: row ``i`` is ``embeddings[i]`` (a (D,) float32
-    vector), ``labels[i]`` (its class index, ``-1`` without labels), ``ids[i]`` and
-    ``items[i]`` (its item name: the image's path relative to the folder, or its index in an
-    array file). ``ids[i]`` is the row's position in the full dataset as ``embed`` listed it
-    (``load_dataset(data)``: the sorted folder with its unreadable files, before ``--limit``),
-    which joins the rows back to the images; it is not an index into ``items``, which holds
-    the embedded rows only (after an unreadable image, ``ids`` and row numbers part).
+    Row ``i`` is ``embeddings[i]``, ``labels[i]``, ``ids[i]`` and ``items[i]``. ``ids`` are not
+    indices into ``items``: after an unreadable image (not embedded, so not a row) or with
+    ``--limit``, ``ids[i]`` and ``i`` part, and ``items[ids[i]]`` names another image.
 
-    Args:
-        path: the ``.safetensors`` file or the ``embed --engine ray`` directory.
-
-    Returns:
-        An ``Embeddings`` record: ``embeddings`` (N, D) float32 (C-contiguous and 64-byte
-        aligned: ``interop.to_jax`` shares it without a copy), ``labels`` (N,) int64,
-        ``ids`` (N,) int64, ``metadata`` (strings: ``spec`` YAML, ``preprocess`` JSON,
-        ``pooling``, ``data``, ``class_names`` / ``items`` / ``skipped`` JSON lists), and the
-        properties ``items`` (N item names; empty if none were recorded) and
-        ``class_names``.
-
-    Raises:
-        ValueError: (the application's ``EmbedError``) the path is missing, is not a file
-            ``embed`` wrote, or its rows do not hold together (fields of different lengths;
-            for a directory, a manifest that does not match its shards).
-
-    Example::
-
-        emb = adapters.load_embeddings("emb.safetensors")
-        for name, vector, label in zip(emb.items, emb.embeddings, emb.labels):
-            ...
+    Attributes:
+        embeddings: (N, D) float32.
+        labels: (N,) int64 (``-1`` without labels).
+        ids: (N,) int64: each row's position in the full dataset as it was listed
+            (``load_dataset(data).index``: unreadable images counted, before ``--limit``),
+            which joins rows back to the images (``load_dataset(data).subset(ids)``).
+        metadata: strings stored in the file (spec YAML, preprocessing, class and item names).
     """
-    from safetensors import safe_open
 
-    p = Path(path)
-    if p.is_dir():
-        from .shard_reader import load_sharded
+    embeddings: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    metadata: Mapping[str, str]
 
-        return load_sharded(p)
-    if not p.is_file():
-        raise EmbedError(f"embeddings file: {str(p)!r} does not exist")
-    try:
-        with safe_open(str(p), framework="numpy") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:
-        raise EmbedError(f"embeddings file: cannot read {str(p)!r} as safetensors: {err}") from err
-    missing = {"embeddings", "labels", "ids"} - set(tensors)
-    if missing or metadata.get("format") != EMBEDDINGS_FORMAT:
-        raise EmbedError(
-            f"embeddings file: expected a file written by the 'embed' command with tensors "
-            f"embeddings, labels, ids, got {str(p)!r} with {sorted(tensors)}"
-        )
-    emb = as_aligned(np.asarray(tensors["embeddings"], dtype=np.float32))
-    _check_rows(p, emb, tensors["labels"], tensors["ids"], metadata)
-    return Embeddings(emb, tensors["labels"], tensors["ids"], metadata)
+    @property
+    def class_names(self) -> list[str]:
+        return json.loads(self.metadata.get("class_names", "[]"))
+
+    @property
+    def items(self) -> list[str]:
+        """Name of the item behind each row (``items[i]`` names row ``i``): the image's path
+        relative to the folder, or its index in an array file."""
+        return json.loads(self.metadata.get("items", "[]"))
+
+    def first(self, n: int) -> Embeddings:
+        """The first ``n`` rows (all of them if there are fewer), metadata ``items`` to match.
+
+        ``embeddings`` stays a prefix view of the same aligned buffer (no copy).
+
+        Raises:
+            EmbedError: ``n`` < 1 (the ``--limit`` flag).
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise EmbedError(f"--limit: expected an integer >= 1, got {n!r}")
+        if n >= len(self.ids):
+            return self
+        metadata = dict(self.metadata)
+        if "items" in metadata:
+            metadata["items"] = json.dumps(self.items[:n])
+        return Embeddings(self.embeddings[:n], self.labels[:n], self.ids[:n], metadata)
 
 
-def _check_rows(
-    path: Path, emb: np.ndarray, labels: np.ndarray, ids: np.ndarray, meta: Mapping[str, str]
-) -> None:
-    """One row per embedding in every field: (N, D) embeddings, (N,) labels and ids, and N
-    item names unless none were recorded (a record made by hand may have none)."""
-    try:
-        items = json.loads(meta.get("items", "[]"))
-    except ValueError:
-        items = None
-    n = emb.shape[0] if emb.ndim == 2 else -1
-    named = isinstance(items, list) and len(items) in (0, n)
-    if not (labels.shape == ids.shape == (n,) and named):
-        got = f"embeddings {emb.shape}, labels {labels.shape}, ids {ids.shape}, "
-        got += f"{len(items) if isinstance(items, list) else 'unreadable'} item names"
-        raise EmbedError(
-            f"embeddings file: {str(path)!r} does not hold one row per embedding (got {got}); "
-            "it was changed after 'embed' wrote it: embed again"
-        )
+def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = ALIGNMENT) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ``alignment``-byte boundary,
+    so that ``interop.to_jax(..., copy=False)`` can share it with XLA."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def as_aligned(x: np.ndarray, alignment: int = ALIGNMENT) -> np.ndarray:
+    """``x`` itself if C-contiguous and aligned, else an aligned copy."""
+    if x.flags.c_contiguous and x.ctypes.data % alignment == 0:
+        return x
+    out = aligned_empty(x.shape, x.dtype, alignment)
+    out[...] = x
+    return out

@@ -1,4 +1,5 @@
-"""Linear / MLP probing of embeddings: split, train a JAX/Flax head, score it next to a baseline.
+"""Linear / MLP probing of embeddings: split, train a JAX/Flax head, score it next to a
+baseline on the raw pixels.
 
 Embeddings reach JAX through ``interop.to_jax(..., copy=False)``: the head trains on the very
 buffer the backbone wrote.
@@ -13,8 +14,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .embed import as_aligned
-from .errors import ProbeError as ProbeError  # re-exported: probe.ProbeError as before
+from .embeddings import as_aligned
+from .errors import ProbeError
 
 #: fractions of the train / validation / test splits
 SPLIT = (0.6, 0.2, 0.2)
@@ -33,9 +34,10 @@ def stratified_split(
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2 or counts.min() < 3:
+        got = dict(zip(classes.tolist(), counts.tolist(), strict=True))
         raise ProbeError(
             f"labels: expected at least 2 classes with at least 3 examples each for a "
-            f"train/val/test split, got counts {dict(zip(classes.tolist(), counts.tolist(), strict=True))}; "
+            f"train/val/test split, got counts {got}; "
             "use more data (raise --limit)"
         )
     rng = np.random.default_rng(seed)

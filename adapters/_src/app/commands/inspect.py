@@ -5,21 +5,32 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..devices import input_device
-from .backbone import build_backbone
-from .describe import count_parameters, logits_note
-from .weights import describe_weights
+import specs
+
+from ...devices import input_device
+from ...registry import registry_spec
+from ..backbone import build_backbone, resolve_spec, run_forward
+from ..describe import count_parameters, logits_note, say
+from ..flags import add_backbone_flags
+from ..weights import describe_weights
+
+HELP = "build a backbone, run one example input, describe it"
+EXAMPLES = (
+    "{prog} inspect universal/vit_tiny_patch16_224_random\n"
+    "  {prog} inspect timm/resnet18 --image-size 160\n  {prog} inspect model.onnx"
+)
 
 
-def _print(*parts: Any) -> None:
-    print(*parts, flush=True)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``SPEC`` and the backbone's flags."""
+    p.add_argument("spec", help="spec file (YAML/JSON, eva config, .onnx) or registry name")
+    add_backbone_flags(p)
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    _print(f"loading backbone {args.spec} ...")  # before torch's import: it takes seconds
+def run(args: argparse.Namespace) -> int:
+    """Build ``args.spec``, run a seeded random input through it, and print what it is."""
+    say(f"loading backbone {args.spec} ...")  # before torch's import: it takes seconds
     import torch
-
-    from .embed import run_forward, spec_yaml
 
     try:
         backbone, pre = build_backbone(
@@ -29,7 +40,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             args.mean,
             args.std,
             device=args.device,
-            say=_print,
+            say=say,
         )
     except Exception:
         _print_named_spec(args.spec)  # what a name stands for is worth seeing most when it fails
@@ -38,47 +49,39 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     x = x.to(input_device(backbone) or "cpu")
     with torch.inference_mode():
         y = run_forward(backbone, x)
-    import specs
-
     info = dict(backbone.info or {})
     note = logits_note(backbone)
-    _print(f"source:      {specs.source_of(backbone.spec)}")
-    _print(f"framework:   {backbone.framework}")
-    _print(f"device:      {info.get('device') or 'cpu'}")
-    _print(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
-    _print(f"weights:     {describe_weights(backbone, seed=0)}")
-    _print(f"output kind: {'classifier logits (B, classes)' if note else _kind(y)}")
-    _print(f"output:      {_shape_dtype(y)}")
+    say(f"source:      {specs.source_of(backbone.spec)}")
+    say(f"framework:   {backbone.framework}")
+    say(f"device:      {info.get('device') or 'cpu'}")
+    say(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
+    say(f"weights:     {describe_weights(backbone, seed=0)}")
+    say(f"output kind: {'classifier logits (B, classes)' if note else _kind(y)}")
+    say(f"output:      {_shape_dtype(y)}")
     count, size, what = count_parameters(backbone)  # an ONNX model: its initializers
-    _print(f"{what + ':':<12} {count:,} ({size / 2**20:.2f} MiB)")
+    say(f"{what + ':':<12} {count:,} ({size / 2**20:.2f} MiB)")
     transforms = getattr(backbone.spec, "transforms", ())
-    _print(f"transforms:  {', '.join(type(t).__name__ for t in transforms) or 'none'}")
-    _print("spec:")
-    for line in spec_yaml(backbone.spec).rstrip().splitlines():
-        _print(f"  {line}")
+    say(f"transforms:  {', '.join(type(t).__name__ for t in transforms) or 'none'}")
+    say("spec:")
+    for line in specs.dumps(backbone.spec, redact=True).rstrip().splitlines():
+        say(f"  {line}")
     if note:
-        _print(f"note: {note}")
+        say(f"note: {note}")
     return 0
 
 
 def _print_named_spec(arg: str) -> None:
     """Print the spec a registry name stands for (nothing for a file or an unknown name)."""
-    import specs
-
-    from ..registry import registry_spec
-    from .backbone import resolve_spec
-    from .embed import spec_yaml
-
     try:
         spec = resolve_spec(arg)
         if not isinstance(spec, specs.RegistrySpec):
             return
-        text = spec_yaml(registry_spec(spec.model_name, spec.model_kwargs))
+        text = specs.dumps(registry_spec(spec.model_name, spec.model_kwargs), redact=True)
     except Exception:  # the build's own error, printed next, says what is wrong with the name
         return
-    _print(f"{arg} stands for this spec:")
+    say(f"{arg} stands for this spec:")
     for line in text.rstrip().splitlines():
-        _print(f"  {line}")
+        say(f"  {line}")
 
 
 def _kind(y: Any) -> str:

@@ -10,13 +10,24 @@ import argparse
 import difflib
 import re
 
-from ..registry import TIMM_PREFIX
-from .backbone import CliError
-from .parser import prog_name
+from ...registry import TIMM_PREFIX, list_models
+from ..describe import say
+from ..errors import CliError
+from ..parser import prog_name
+
+HELP = "registry names, one a line"
+EXAMPLES = "{prog} list\n  {prog} list 'pathology/*'\n  {prog} list 'timm/vit_*'"
 
 
-def _print(*parts: str) -> None:
-    print(*parts, flush=True)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The optional wildcard ``pattern``."""
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default=None,
+        help="wildcard pattern, e.g. 'pathology/*' (default: the project's own names, and how "
+        "to list the timm/* names)",
+    )
 
 
 def may_match_timm(pattern: str) -> bool:
@@ -27,13 +38,11 @@ def may_match_timm(pattern: str) -> bool:
 
 
 def _names(pattern: str | None) -> list[str]:
-    from ..registry import list_models
-
     timm = pattern is not None and may_match_timm(pattern)
     return list_models(pattern, include_timm=timm)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the names matching ``args.pattern``, or the project's own names and how to list
     timm's; a pattern that matches nothing raises `CliError` with a suggestion."""
     if args.pattern is not None:
@@ -41,12 +50,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not names:
             raise CliError(_no_match(args.pattern))
         for name in names:
-            _print(name)
+            say(name)
         return 0
     own = _names(None)
     for name in own:
-        _print(name)
-    _print(
+        say(name)
+    say(
         f"({len(own)} names above; every timm architecture is a name too, as timm/<name>: run "
         f"\"{prog_name()} list 'timm/*'\" to list them, or a part: 'timm/vit_*')"
     )

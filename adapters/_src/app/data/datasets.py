@@ -1,12 +1,9 @@
-"""Datasets for `embed` / `probe`: loading, preprocessing, and a prefetching batch loader.
+"""Datasets for ``embed`` / ``probe``: what ``--data`` names, read into a `Dataset`.
 
 A dataset is ``digits`` (scikit-learn's bundled 8x8 digits), an image folder (one sub-folder
-per class, PIL-readable files), or a ``.npz`` / ``.npy`` array of images (+ labels). Images
-become float32 ``(batch, channels, height, width)`` torch tensors preprocessed with a
-`Preprocess` record (resize, channels, normalisation), decoded in a background thread so the
-backbone never waits. For a CUDA backbone the thread also pins each batch (page-locked host
-memory) and the consumer copies it with ``non_blocking=True``, so the host-to-device copy
-overlaps the work already queued on the GPU.
+per class, PIL-readable files), or a ``.npz`` / ``.npy`` array of images (+ labels). Images in
+memory are held as float32 in [0, 1]; a folder's are read by the loader (`loader`), batch by
+batch.
 """
 
 from __future__ import annotations
@@ -18,22 +15,10 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from ..preprocess import Preprocess as Preprocess  # re-exported: data.Preprocess as before
-from .errors import DataError
-from .errors import UnreadableImageError as UnreadableImageError  # re-exported, as before
-from .images import decode_image as decode_image  # re-exported, as before the split
-from .images import preprocess_batch as preprocess_batch
-from .images import raw_pixels as raw_pixels
-from .loader import LoaderStats as LoaderStats  # re-exported: data.iter_batches as before
-from .loader import iter_batches as iter_batches
+from ..errors import DataError
 
 #: file name endings read from an image folder (others, such as README files, are ignored)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
-
-
-# ---------------------------------------------------------------------------------------------
-# datasets
-# ---------------------------------------------------------------------------------------------
 
 
 @attrs.frozen(eq=False)
@@ -184,7 +169,8 @@ def _arrays(path: Path, labels_path: str | None) -> Dataset:
                 if image_key is None:
                     raise DataError(
                         f"--data: expected a .npz with an 'images' array (and 'labels'), got "
-                        f"arrays {sorted(keys)}; save it with np.savez(path, images=..., labels=...)"
+                        f"arrays {sorted(keys)}; save it with "
+                        "np.savez(path, images=..., labels=...)"
                     )
                 images = archive[image_key]
                 label_key = next((k for k in ("labels", "y", "Y") if k in keys), None)

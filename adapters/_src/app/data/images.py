@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..preprocess import Preprocess
+from ...preprocess import Preprocess
 
 #: the longest side of the raw-pixel images the baseline classifier sees
 BASELINE_MAX_SIDE = 32

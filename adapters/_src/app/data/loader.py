@@ -1,5 +1,7 @@
 """A prefetching batch loader: a background thread decodes and preprocesses batches ahead of
-the backbone, pinning them for a CUDA one (copied with ``non_blocking=True``)."""
+the backbone, so it never waits. For a CUDA backbone the thread also pins each batch
+(page-locked host memory) and the consumer copies it with ``non_blocking=True``, so the
+host-to-device copy overlaps the work already queued on the GPU."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import attrs
 import numpy as np
 import torch
 
-from ..preprocess import Preprocess
-from .errors import DataError, UnreadableImageError
+from ...preprocess import Preprocess
+from ..errors import DataError, UnreadableImageError
 from .images import decode_image, decode_image_timm, preprocess_batch
 
 
@@ -92,20 +94,23 @@ def iter_batches(
         thread.join()
 
 
-def _make_batch(
+def make_batch(
     ds: Any, pre: Preprocess, lo: int, hi: int, strict: bool, stats: LoaderStats
 ) -> tuple[torch.Tensor, np.ndarray] | None:
+    """The batch of dataset positions [lo, hi): (x, the positions of its readable images), or
+    None when none is readable. Unreadable files are recorded in ``stats.skipped`` or, with
+    ``strict``, raise `UnreadableImageError`."""
     if ds.images is not None:
         return preprocess_batch(ds.images[lo:hi], pre), np.arange(lo, hi, dtype=np.int64)
     arrays, index = [], []
     decode = decode_image_timm if pre.pipeline == "timm" else decode_image
     for i in range(lo, hi):
         try:
-            arrays.append(decode(ds.paths[i], pre))  # type: ignore[index]
+            arrays.append(decode(ds.paths[i], pre))
         except (OSError, ValueError, SyntaxError) as err:
             if strict:
                 raise UnreadableImageError(
-                    f"--data: cannot read image {str(ds.paths[i])!r} ({err}); fix or remove it, "  # type: ignore[index]
+                    f"--data: cannot read image {str(ds.paths[i])!r} ({err}); fix or remove it, "
                     "or drop --strict-images to skip unreadable files"
                 ) from err
             stats.skipped.append(ds.ids[i])
@@ -140,7 +145,7 @@ def _produce(
     try:
         for start in range(0, len(ds), batch_size):
             t0, c0 = time.perf_counter(), time.thread_time()
-            batch = _make_batch(ds, pre, start, min(start + batch_size, len(ds)), strict, stats)
+            batch = make_batch(ds, pre, start, min(start + batch_size, len(ds)), strict, stats)
             if pin and batch is not None:
                 batch = (batch[0].pin_memory(), batch[1])
             stats.produce_s += time.perf_counter() - t0

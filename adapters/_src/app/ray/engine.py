@@ -6,10 +6,10 @@ the backbone once on its CPU, unless given one), and cuts the dataset into block
 exists (same job) are skipped. The rest flow through Ray Data, one row per loader batch:
 
 1. a ``map`` task decodes and preprocesses the batch with the loader's own code
-   (``data._make_batch``: the same images, skipped files and tensors as one process);
+   (`loader.make_batch`: the same images, skipped files and tensors as one process);
 2. a ``map_batches`` actor pool (``ActorPoolStrategy``) runs the backbone: each actor builds
    its adapter once from the spec's YAML (specs are data; nothing framework-specific is
-   pickled), on ``cuda`` when it holds GPUs, and pools the output like `embed_dataset`;
+   pickled), on ``cuda`` when it holds GPUs, and pools the output like the process engine;
 3. the driver gathers each block's batches and writes its shard atomically, then the
    manifest last.
 
@@ -34,13 +34,19 @@ from typing import Any
 
 import attrs
 
-from ..preprocess import Preprocess
+import specs
+
+from ...preprocess import Preprocess
+from ...registry import registry_spec
+from ..backbone import build_backbone, resolve_spec
+from ..data.datasets import Dataset, load_dataset
+from ..embeddings import EMBEDDINGS_FORMAT
+from ..errors import EmbedError
+from ..interrupts import shielded
+from ..weights import weights_digest
 from . import shards
-from .data import Dataset
-from .embed import EMBEDDINGS_FORMAT, EmbedError, spec_yaml
-from .interrupts import shielded
-from .ray_pipeline import default_workers, gather, pipeline
-from .ray_setup import _quiet, _ray, start_ray
+from .pipeline import default_workers, gather, pipeline
+from .setup import quiet, ray_module, start_ray
 
 
 @attrs.frozen
@@ -89,7 +95,7 @@ def embed_on_ray(
 ) -> RayEmbedResult:
     """Embed ``data`` with ``spec`` on Ray Data into the shard directory ``out``.
 
-    The result equals `embed_dataset`'s bit for bit (same rows in the same order, read back
+    The result equals `engine.embed_dataset`'s bit for bit (same rows in the same order, read back
     with ``adapters.load_embeddings``). Rerunning the same call reuses the complete shards; a
     different job (spec, weights, data, preprocessing, batching, runtime) refuses to write
     into ``out``. A run that fails or is interrupted before its first shard leaves no ``out``
@@ -97,7 +103,7 @@ def embed_on_ray(
 
     Args:
         spec: a spec record, a spec file path or a registry name.
-        data: what `data.load_dataset` takes (``labels``, ``limit`` as there), or a `Dataset`.
+        data: what `datasets.load_dataset` takes (``labels``, ``limit`` as there), or a `Dataset`.
         preprocess: the backbone's preprocessing; default: resolved by building the backbone
             once on the driver's CPU (which also fails a bad spec before Ray starts, and
             gives the weights' digest for random or downloaded weights).
@@ -108,7 +114,7 @@ def embed_on_ray(
         gpus_per_worker: GPUs each actor holds (its backbone then runs on ``cuda``).
         shard_batches: loader batches per shard file.
         verbose: Ray's own INFO logs, progress bars and worker output.
-        progress: our progress bar (a terminal) or a plain line every 10 s (not a terminal).
+        progress: say how far it got (`progress.Progress`).
         on_backbone: called with the driver's backbone (torch, CPU) and the preprocessing
             once it is built, before Ray starts (the command line describes them).
         kill_at: test hook, see `Embedder`.
@@ -117,11 +123,8 @@ def embed_on_ray(
         EmbedError: bad arguments, Ray not installed, an ``out`` holding another job, no
             readable images.
         The builder's own error (e.g. `adapters.BuildError`, ``specs.SpecError``) when an
-        actor cannot build the backbone; `data.UnreadableImageError` with ``strict``.
+        actor cannot build the backbone; `errors.UnreadableImageError` with ``strict``.
     """
-    from .backbone import resolve_spec
-    from .data import load_dataset
-
     t0 = time.perf_counter()
     _check_workers(num_workers, gpus_per_worker)
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
@@ -130,7 +133,7 @@ def embed_on_ray(
     shown_spec, preprocess, weights = _driver_build(spec, build, preprocess, on_backbone)
     blocks = shards.plan_blocks(len(ds), batch_size, shard_batches)
     job = shards.job_identity(
-        spec_yaml=spec_yaml(spec),
+        spec_yaml=specs.dumps(spec, redact=True),
         weights=weights,
         preprocess=preprocess.as_dict(),
         data=ds.name,
@@ -145,10 +148,11 @@ def embed_on_ray(
         done = shards.prepare_dir(out, job)
         todo = [k for k in range(len(blocks)) if k not in done]
         if todo:
-            _ray()  # not installed: say so before anything starts
+            ray_module()  # not installed: say so before anything starts
         run = {"t0": t0, "startup_s": 0.0, "workers": 0, "gpus": gpus_per_worker}
+        options = (address, num_workers, verbose, progress, kill_at)
         written, pooling = _run(ds, blocks, todo, out, job, preprocess, spec, build, strict,
-                                run, (address, num_workers, verbose, progress, kill_at))  # fmt: skip
+                                run, options)  # fmt: skip
     return _finish(
         out, ds, job, preprocess, shown_spec, pooling or shards.pooling_of(out, done),
         (done, written), len(blocks), run,
@@ -207,26 +211,21 @@ def _driver_build(
 ) -> tuple[str, Preprocess, dict[str, str]]:
     """The spec as shown (resolved), the preprocessing and the weights' digest, building the
     backbone once on the driver's CPU unless ``preprocess`` is given."""
-    from .backbone import build_backbone
-    from .weights import weights_digest
-
     if preprocess is not None:
         resolved = _registry_resolved(spec)
-        return spec_yaml(resolved), preprocess, weights_digest(resolved, seed=build["seed"])
+        digest = weights_digest(resolved, seed=build["seed"])
+        return specs.dumps(resolved, redact=True), preprocess, digest
     backbone, preprocess = build_backbone(spec, **{**build, "runtime": "torch"}, device="cpu")
     if on_backbone is not None:
         on_backbone(backbone, preprocess)
-    return spec_yaml(backbone.spec), preprocess, weights_digest(backbone.spec, backbone.params)
+    shown = specs.dumps(backbone.spec, redact=True)
+    return shown, preprocess, weights_digest(backbone.spec, backbone.params)
 
 
 def _registry_resolved(spec: Any) -> Any:
     """A registry name's own spec (the one that names its checkpoint), else ``spec``."""
-    import specs
-
     if not isinstance(spec, specs.RegistrySpec):
         return spec
-    from ..registry import registry_spec
-
     return registry_spec(spec.model_name, spec.model_kwargs)
 
 
@@ -273,14 +272,14 @@ def _run(
         # more actors than batches would idle (and Ray Data warns about it)
         workers = min(num_workers or default_workers(run["gpus"]), batches)
         run["workers"] = workers
-        with _quiet(verbose):
+        with quiet(verbose):
             rows = pipeline(ds, blocks, todo, preprocess, strict, job["batch_size"], workers,
-                            run["gpus"], spec_yaml(spec, redact=False), build, kill_at)  # fmt: skip
+                            run["gpus"], specs.dumps(spec), build, kill_at)  # fmt: skip
             return gather(rows, ds, blocks, todo, out, job, progress)
     finally:
         if started:
             with shielded():
-                _ray().shutdown()
+                ray_module().shutdown()
 
 
 def _check_workers(num_workers: int | None, gpus_per_worker: float) -> None:

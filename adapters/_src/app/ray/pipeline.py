@@ -1,6 +1,6 @@
-"""The Ray Data side of ``embed --engine ray`` (see `ray_embed`): the blocks still to do as
-one row per loader batch, through the decode tasks and the backbone actors (`ray_workers`),
-gathered on the driver into one shard file per block."""
+"""The Ray Data side of ``embed --engine ray`` (see `engine`): the blocks still to do as one
+row per loader batch, through the decode tasks and the backbone actors (`workers`), gathered
+on the driver into one shard file per block."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from ..preprocess import Preprocess
+from ...preprocess import Preprocess
+from ..data.datasets import Dataset
+from ..progress import Progress
 from . import shards
-from .data import Dataset
-from .ray_setup import Progress, _ray
-from .ray_workers import Embedder, decode_batch, load_error
+from .setup import ray_module
+from .workers import Embedder, decode_batch, load_error
 
 
 def default_workers(gpus_per_worker: float) -> int:
-    resources = _ray().cluster_resources()
+    """Actors for the cluster: one per ``gpus_per_worker`` GPUs, else half the CPUs (the
+    other half decodes)."""
+    resources = ray_module().cluster_resources()
     if gpus_per_worker > 0:
         return max(1, int(resources.get("GPU", 0) // gpus_per_worker))
     return max(1, int(resources.get("CPU", 1)) // 2)
@@ -39,7 +42,7 @@ def pipeline(
     kill_at: tuple[int, str] | None,
 ) -> Any:
     """The Ray Data dataset of embedded batches (one row per loader batch of ``todo``)."""
-    ray = _ray()
+    ray = ray_module()
     items = []
     for k in todo:
         lo, hi = blocks[k]
@@ -90,7 +93,10 @@ def gather(
     pending: dict[int, dict[int, tuple[np.ndarray, np.ndarray, list[str]]]] = {k: {} for k in todo}
     written: dict[int, shards.ShardInfo] = {}
     pooling = ""
-    bar = Progress(sum(hi - lo for lo, hi in (blocks[k] for k in todo)), len(todo), progress)
+    rows_todo = sum(hi - lo for lo, hi in (blocks[k] for k in todo))
+    bar = Progress(
+        rows_todo, desc="embed (ray)", noun="rows", unit="rows", shards=len(todo), enabled=progress
+    )
     try:
         for row in rows.iter_rows():
             if len(row["error"]):
@@ -102,7 +108,7 @@ def gather(
             pos = np.asarray(row["pos"], dtype=np.int64)
             pending[k][lo] = (emb, pos, json.loads(row["skipped"]))
             pooling = row["pooling"] or pooling
-            bar.update(rows=len(pos) + len(pending[k][lo][2]))
+            bar.update(len(pos) + len(pending[k][lo][2]))
             if len(pending[k]) == expected[k]:
                 written[k] = _write_block(out, k, blocks[k], pending.pop(k), ds, job, pooling)
                 bar.update(shards=1)

@@ -24,8 +24,9 @@ import numpy as np
 
 from specs.internal import sha256_file
 
-from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, aligned_empty
-from .shards import MANIFEST, MANIFEST_FORMAT, SHARD_FORMAT, ShardInfo, normal_job, shard_name
+from ..embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, aligned_empty
+from ..errors import EmbedError
+from .shards import MANIFEST_FORMAT, SHARD_FORMAT, ShardInfo, normal_job, shard_name
 
 RERUN = "rerun the same embed command to rewrite it"
 

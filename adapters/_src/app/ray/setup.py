@@ -1,19 +1,17 @@
-"""Ray for ``embed --engine ray``: started or joined quietly (Ray's own logs, bars and its
-deprecation warnings about its own fields stay out of the user's way unless ``verbose``), and
-one progress display for the driver."""
+"""Ray for ``embed --engine ray``: imported (or the extra to install named), started or joined
+quietly (Ray's own logs, bars and its deprecation warnings about its own fields stay out of
+the user's way unless ``verbose``)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .embed import EmbedError
+from ..errors import EmbedError
 
 #: DataContext() assigns its own deprecated fields in __init__ (ray 2.60), warning about each;
 #: they are Ray's, not ours, and say nothing about our use, so these three alone are filtered
@@ -22,11 +20,14 @@ RAY_OWN_DEPRECATIONS = (
     r"`use_polars` is deprecated",
     r"`use_arrow_tensor_v2` is deprecated",
 )
-#: seconds between plain progress lines when stderr is not a terminal
-PLAIN_PROGRESS_EVERY_S = 10.0
 
 
-def _ray() -> Any:
+def ray_module() -> Any:
+    """The ``ray`` module, with ``ray.data``.
+
+    Raises:
+        EmbedError: Ray Data is not installed (naming the extra that installs it).
+    """
     try:
         import ray
         import ray.data  # registers ray.data on the ray module
@@ -40,7 +41,7 @@ def _ray() -> Any:
 
 def data_context() -> Any:
     """Ray Data's current context, created without Ray's warnings about its own fields."""
-    ray = _ray()
+    ray = ray_module()
     with warnings.catch_warnings():
         for message in RAY_OWN_DEPRECATIONS:
             warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
@@ -53,7 +54,7 @@ def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
 
     Ray logs at ERROR unless ``verbose`` (then INFO, with the workers' output forwarded).
     """
-    ray = _ray()
+    ray = ray_module()
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {
@@ -84,7 +85,7 @@ def start_ray(address: str | None = None, *, verbose: bool = False) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet(verbose: bool) -> Iterator[Any]:
+def quiet(verbose: bool) -> Iterator[Any]:
     """Ray Data without its progress bars and INFO logs (ours replace them), unless verbose;
     the previous settings come back afterwards."""
     ctx = data_context()
@@ -103,49 +104,3 @@ def _quiet(verbose: bool) -> Iterator[Any]:
             setattr(ctx, key, value)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
-
-
-# ---------------------------------------------------------------------------------------------
-# the driver
-# ---------------------------------------------------------------------------------------------
-
-
-class Progress:
-    """One tqdm bar (rows/s, shards done) in a terminal; a plain line every
-    `PLAIN_PROGRESS_EVERY_S` seconds otherwise; nothing when disabled."""
-
-    def __init__(self, rows: int, shards_total: int, enabled: bool) -> None:
-        from tqdm.auto import tqdm
-
-        self.rows, self.shards, self.total, self.shards_total = 0, 0, rows, shards_total
-        self.enabled = enabled
-        self.tty = enabled and sys.stderr.isatty()
-        self.t0 = self.last = time.perf_counter()
-        self.bar = tqdm(total=rows, unit="row", desc="embed (ray)", disable=not self.tty)
-        self.bar.set_postfix_str(f"shards 0/{shards_total}")
-
-    def update(self, rows: int = 0, shards: int = 0) -> None:
-        self.rows += rows
-        self.shards += shards
-        self.bar.update(rows)
-        if shards:
-            self.bar.set_postfix_str(f"shards {self.shards}/{self.shards_total}")
-        now = time.perf_counter()
-        if self.enabled and not self.tty and now - self.last >= PLAIN_PROGRESS_EVERY_S:
-            self.last = now
-            self._line(now)
-
-    def _line(self, now: float) -> None:
-        rate = self.rows / max(now - self.t0, 1e-9)
-        print(
-            f"embed (ray): {self.rows}/{self.total} rows, {self.shards}/{self.shards_total} "
-            f"shards, {rate:.1f} rows/s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self, line: bool = True) -> None:
-        """Close the bar; without a terminal, print the last plain line (unless not ``line``)."""
-        self.bar.close()
-        if line and self.enabled and not self.tty:
-            self._line(time.perf_counter())

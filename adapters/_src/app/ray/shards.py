@@ -1,4 +1,4 @@
-"""The sharded embeddings directory that ``embed --engine ray`` writes, and reading it back.
+"""The sharded embeddings directory that ``embed --engine ray`` writes.
 
 ``OUT/`` holds one ``shard-NNNNN.safetensors`` per block of the dataset (a fixed range of
 rows: ``shard_batches`` loader batches) and a ``manifest.json`` written last. A shard file has
@@ -8,8 +8,8 @@ its item names and its skipped images. Every file is written to a temp file in `
 renamed, so a shard file that exists is complete: a rerun of the same job keeps it, a job with
 another spec (or data, preprocessing, batching) refuses to write beside it.
 
-`shard_reader.load_sharded` reads the directory back as one `Embeddings`, once the manifest
-and every shard agree.
+`reader.load_sharded` reads the directory back as one `Embeddings`, once the manifest and
+every shard agree.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import numpy as np
 
 from specs.internal import atomic_write, sha256_file
 
-from .embed import EmbedError
+from ..embeddings import MANIFEST
+from ..errors import EmbedError
 
 SHARD_FORMAT = "fm-adapters/embeddings-shard/v1"
 MANIFEST_FORMAT = "fm-adapters/embeddings-dir/v1"
-MANIFEST = "manifest.json"
 SHARD_PREFIX = "shard-"
 SHARD_SUFFIX = ".safetensors"
 
@@ -119,11 +119,6 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # the directory: check, scan for complete shards, write shards and the manifest
 # ---------------------------------------------------------------------------------------------
-
-
-def is_embeddings_dir(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a directory with a manifest (a finished ``embed --engine ray``)."""
-    return (Path(path) / MANIFEST).is_file()
 
 
 def prepare_dir(out: str | os.PathLike[str], job: Mapping[str, Any]) -> dict[int, ShardInfo]:

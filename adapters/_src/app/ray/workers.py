@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..preprocess import Preprocess
-from .data import Dataset
-from .errors import UnreadableImageError
-from .loader import LoaderStats, _make_batch
+from ...preprocess import Preprocess
+from ..data.datasets import Dataset
+from ..data.loader import LoaderStats, make_batch
+from ..errors import UnreadableImageError
 
 
 def _preprocess_of(pre: Mapping[str, Any]) -> Preprocess:
@@ -72,7 +72,7 @@ def decode_batch(row: dict[str, Any], *, preprocess: Mapping[str, Any], strict: 
     """Ray Data ``map`` task: one loader batch -> its preprocessed images.
 
     ``row`` holds the batch's ``ids`` and either ``images`` (in-memory data) or ``paths``;
-    the work is the single-process loader's own (``data._make_batch``).
+    the work is the single-process loader's own (`loader.make_batch`).
 
     Returns:
         ``shard``, ``lo``, ``x`` (b, channels, H, W) float32, ``pos`` (b,) positions of the
@@ -94,7 +94,7 @@ def decode_batch(row: dict[str, Any], *, preprocess: Mapping[str, Any], strict: 
     )
     stats = LoaderStats()
     try:
-        made = _make_batch(batch, pre, 0, len(ids), strict, stats)
+        made = make_batch(batch, pre, 0, len(ids), strict, stats)
     except UnreadableImageError as err:
         return _error_row(row, err)
     if made is None:  # every image of the batch unreadable
@@ -122,8 +122,8 @@ class Embedder:
     embeds one loader batch per call (``batch_size=1`` rows of `decode_batch`).
 
     Args:
-        spec_yaml: the spec as YAML text (`embed.spec_yaml`).
-        build: keywords of ``cli.build_backbone`` (runtime, image_size, mean, std, seed).
+        spec_yaml: the spec as YAML text (``specs.dumps``, not redacted).
+        build: keywords of `backbone.build_backbone` (runtime, image_size, mean, std, seed).
         device: ``cuda`` when the actor holds GPUs, else ``cpu``.
         kill_at: test hook: (n, marker file) kills this actor's process on its n-th batch,
             once per marker (the first actor to create the marker dies).
@@ -138,7 +138,7 @@ class Embedder:
     ) -> None:
         import specs
 
-        from .backbone import build_backbone
+        from ..backbone import build_backbone
 
         self.kill_at, self.calls, self.error = kill_at, 0, None
         try:
@@ -151,8 +151,8 @@ class Embedder:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         import torch
 
-        from ..devices import input_device
-        from .embed import pool_features
+        from ...devices import input_device
+        from ..engine import pool_features
 
         self.calls += 1
         self._maybe_die()
