@@ -18,7 +18,7 @@ from adapters._src.app import cli, commands, parser
 from adapters._src.app.backbone import build_backbone
 from adapters._src.app.flags import DEFAULT_IMAGE_SIZE, image_size
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FRAMEWORKS = ("torch", "jax", "timm", "transformers")
 COMMANDS = ("list", "inspect", "embed", "probe", "export")
 

@@ -17,7 +17,7 @@ import yaml
 from adapters._src.app import cli
 from adapters._src.app.progress import Progress
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = {
     "source": "timm",
     "model_name": "vit_tiny_patch16_224",

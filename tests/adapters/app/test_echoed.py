@@ -1,7 +1,7 @@
 """What is echoed back (errors) and what is printed or stored of a spec (``inspect``, the
 embeddings file, ONNX export metadata): long values shortened, URL credentials hidden.
 
-The Ray manifest's case is in test_ray_embed.py (it needs a local Ray)."""
+The Ray manifest's case is in ray/test_engine.py (it needs a local Ray)."""
 
 from __future__ import annotations
 

@@ -311,7 +311,7 @@ def non_regular(tmp_path_factory) -> dict[str, tuple[str, dict[str, str]]]:
         "link-to-dev-zero": str(root / "zero.pth"),
         "directory": str(root / "folder.pth"),
     }
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(repo), "FM_ADAPTERS_CACHE": str(root / "cache")}
     try:
         run = subprocess.run(

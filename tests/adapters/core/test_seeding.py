@@ -18,7 +18,7 @@ import specs
 from adapters._src.app import backbone as cli_backbone
 from adapters._src.app.weights import describe_weights
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 #: a random-weight timm ViT small enough to build in a blink
 VIT = specs.TimmSpec(
     "vit_tiny_patch16_224",

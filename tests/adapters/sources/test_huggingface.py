@@ -12,7 +12,7 @@ import pytest
 import torch
 import transformers
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 CUSTOM_CODE = """
 from pathlib import Path

@@ -39,7 +39,7 @@ ray_workers = pytest.importorskip("adapters._src.app.ray.workers")
 # an error inside the hook, it would surface as an unraisable-exception error).
 pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 BATCH = 8
 SHARD_BATCHES = 2  # 16 rows per shard
 

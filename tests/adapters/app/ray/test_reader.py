@@ -4,7 +4,7 @@ read as rows it does not hold; a single file must hold one row per embedding; th
 (every field per row, ``ids`` positions in the full dataset) is what the docs say.
 
 The directories here are written with the engine's own writers (`shards.write_shard`,
-`shards.write_manifest`), without Ray; test_ray_embed.py covers the engine itself."""
+`shards.write_manifest`), without Ray; test_engine.py covers the engine itself."""
 
 from __future__ import annotations
 
