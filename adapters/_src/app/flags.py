@@ -25,6 +25,11 @@ def image_size(args: argparse.Namespace) -> int | None:
     return args.image_size
 
 
+def add_job_spec(p: argparse.ArgumentParser, help: str) -> None:
+    """The optional ``SPEC`` of a command that runs the default job without one."""
+    p.add_argument("spec", nargs="?", default=DEFAULT_MODEL, help=help)
+
+
 def add_data_flags(p: argparse.ArgumentParser) -> None:
     """``--data``, ``--labels``, ``--limit``, ``--batch-size``, ``--strict-images``."""
     p.add_argument(

@@ -9,7 +9,7 @@ from .. import flag_types
 from ..data.datasets import load_dataset
 from ..describe import say
 from ..errors import CliError
-from ..flags import DEFAULT_MODEL, add_backbone_flags, add_data_flags, image_size
+from ..flags import DEFAULT_MODEL, add_backbone_flags, add_data_flags, add_job_spec, image_size
 from ..job import embed, load_backbone
 from ..out_paths import check_out, check_out_format
 from ..store import save_embeddings
@@ -26,12 +26,10 @@ RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """``SPEC``, the data's flags, ``--out``, the backbone's flags and the engine's."""
-    p.add_argument(
-        "spec",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        help=f"spec file (YAML/JSON, eva config, .onnx) or registry name (default: "
-        f"{DEFAULT_MODEL}, as probe)",
+    add_job_spec(
+        p,
+        f"spec file (YAML/JSON, eva config, .onnx) or registry name (default: {DEFAULT_MODEL}, "
+        "as probe)",
     )
     add_data_flags(p)
     p.add_argument(

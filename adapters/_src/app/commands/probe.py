@@ -15,7 +15,14 @@ from .. import flag_types
 from ..data.datasets import load_dataset
 from ..describe import say
 from ..errors import CliError
-from ..flags import DEFAULT_DATA, DEFAULT_MODEL, add_backbone_flags, add_data_flags, image_size
+from ..flags import (
+    DEFAULT_DATA,
+    DEFAULT_MODEL,
+    add_backbone_flags,
+    add_data_flags,
+    add_job_spec,
+    image_size,
+)
 from ..job import embed, load_backbone
 from ..probing import format_table, run_probe, stratified_split
 from ..store import is_embeddings_dir, load_embeddings
@@ -29,11 +36,9 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """``SPEC`` (or embeddings), the data's and the backbone's flags, and the head's."""
-    p.add_argument(
-        "spec",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        help=f"spec, registry name, an embeddings .safetensors or an 'embed --engine ray' "
+    add_job_spec(
+        p,
+        f"spec, registry name, an embeddings .safetensors or an 'embed --engine ray' "
         f"directory (default: {DEFAULT_MODEL})",
     )
     add_data_flags(p)
