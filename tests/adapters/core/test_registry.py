@@ -248,6 +248,22 @@ def test_unknown_name_lists_the_closest(name, closest) -> None:
     assert "adapters.list_models" in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["vit_tiny_patch16_224", "universal/vit_tiny_patch16_224_randon"])
+def test_the_library_and_the_command_line_suggest_the_same_names(name, capsys) -> None:
+    """One suggestion for a mistyped name (a timm architecture given without ``timm/`` is
+    named with it first), in ``adapters.build``'s error and in the command line's line."""
+    from adapters._src.app import cli
+
+    with pytest.raises(adapters.BuildError) as info:
+        adapters.build(name)
+    library = str(info.value).split("Closest names: ")[1].split(". ")[0]
+    assert cli.main(["inspect", name]) == 2
+    line = capsys.readouterr().err
+    assert f"did you mean {library}? " in line
+    if "/" not in name:
+        assert library.startswith(f"timm/{name}, ")
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "field", "message"),
     [
