@@ -13,6 +13,7 @@ from typing import Any
 
 from .adapter import Adapter
 from .devices import normalize_device
+from .errors import BuildError
 from .runtimes.table import runtime_module
 from .seeding import check_seed, with_seed
 from .sources.table import as_spec, dispatch
@@ -25,6 +26,7 @@ def build(
     example_input: Any = None,
     device: Any = None,
     seed: int | None = None,
+    train: bool = False,
 ) -> Adapter:
     """Build a backbone adapter: a pure ``forward(params, x)`` plus its ``params``.
 
@@ -53,6 +55,10 @@ def build(
             builds and restored afterwards (the caller's random stream is unchanged); a Flax
             source takes its init key from it. A given seed replaces the spec's, and
             ``adapter.spec.seed`` records it.
+        train: with ``runtime="jax"``, lower the backbone's train mode: ``forward(params, x,
+            *, key=None) -> (y, new_buffers)`` (dropout drawing from the ``jax.random`` key,
+            batch norm on batch statistics, its updated running statistics in
+            ``new_buffers``; see `adapters.lower_to_jax`).
 
     Returns:
         An `Adapter`; ``adapter(x)`` is ``adapter.forward(adapter.params, x)``. For torch
@@ -61,9 +67,10 @@ def build(
         through the spec's ``transforms`` (e.g. ``(batch, dim)`` CLS features).
 
     Raises:
-        BuildError: the spec cannot be built, ``seed`` is not a seed, or ``device`` is
-            invalid, unavailable (CUDA without a GPU) or conflicts with an ONNX spec; the
-            message names the field at fault.
+        BuildError: the spec cannot be built, ``seed`` is not a seed, ``train`` is not a bool
+            or is asked of a runtime other than ``"jax"``, or ``device`` is invalid,
+            unavailable (CUDA without a GPU) or conflicts with an ONNX spec; the message
+            names the field at fault.
         specs.SpecError: a dict spec is invalid.
 
     Example:
@@ -72,10 +79,32 @@ def build(
         >>> other = adapters.build(backbone.spec, seed=1)       # other random weights
         >>> on_gpu = adapters.build("timm/resnet18", device="cuda")
         >>> features = on_gpu(images.cuda(non_blocking=True))
+        >>> step = adapters.build("timm/resnet18", runtime="jax", train=True)
+        >>> y, new_buffers = step.forward(step.params, x, key=jax.random.key(0))
     """
     run = runtime_module(runtime)
     device = normalize_device(device)
     run.check_device(device)
     check_seed(seed)
+    _check_train(train, runtime)
     spec = with_seed(as_spec(spec), seed)
-    return run.convert(dispatch(spec, device, seed=seed), example_input)
+    adapter = dispatch(spec, device, seed=seed)
+    # train is the jax runtime's option (its convert's **options); the others take none
+    return (
+        run.convert(adapter, example_input, train=True)
+        if train
+        else run.convert(adapter, example_input)
+    )
+
+
+def _check_train(train: Any, runtime: str) -> None:
+    if not isinstance(train, bool):
+        raise BuildError("train", "must be a bool", expected="True or False", got=train)
+    if train and runtime != "jax":
+        raise BuildError(
+            "train",
+            f"train mode is lowered by runtime='jax' (a JAX train step); runtime={runtime!r} "
+            "serves the model in eval mode",
+            fix="Pass runtime='jax' with train=True, or train the torch module itself "
+            "(adapter.module.train())",
+        )

@@ -1,9 +1,10 @@
 """The ``jax`` runtime: a torch backbone lowered into a pure JAX function (`lower_to_jax`,
 called by the runtime's `convert`), where its params are.
 
-Its modules: ``lower.py`` (lower, check and cache), ``served.py`` (a cached artifact as a
-forward that ``jit``, ``grad`` and ``vmap`` take), ``cache.py`` (its cache entry and key),
-``device.py`` (where it runs).
+Its modules: ``lower.py`` (lower, check and cache), ``train.py`` (train mode: a JAX train
+step, ``convert(..., train=True)``), ``served.py`` (a cached artifact as a forward that
+``jit``, ``grad`` and ``vmap`` take), ``cache.py`` (its cache entry and key), ``device.py``
+(where it runs).
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ from .device import (
     torch_device,
 )
 from .served import Flat, served_call
+from .train import lower_train
 
 _ALTERNATIVES = (
     "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
@@ -86,6 +87,7 @@ def lower_to_jax(
     use_cache: bool = True,
     atol: float = 1e-4,
     rtol: float = 1e-4,
+    train: bool = False,
 ) -> Adapter:
     """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
 
@@ -106,6 +108,12 @@ def lower_to_jax(
             derivatives).
         atol, rtol: the first-build check passes when every output is within
             ``atol + rtol * max|torch output|`` of the torch adapter's.
+        train: lower the module's train mode (``adapters/_src/runtimes/jax/train.py``):
+            ``forward(params, x, *, key=None) -> (y, new_buffers)``, dropout and drop-path
+            drawing from the ``jax.random`` key, batch norm on batch statistics with its
+            running ones in ``new_buffers`` (under the ``params`` keys). Not cached
+            (``cache_dir`` / ``use_cache`` do not apply); the first build checks the step
+            against torch's train mode when it is deterministic (``info["train_check"]``).
 
     Returns:
         An `Adapter` with ``framework="jax"``, the torch adapter's ``spec``, ``module``,
@@ -130,6 +138,11 @@ def lower_to_jax(
     """
     _require_torch(adapter)
     example = default_example(adapter, example_input, "jax")
+    if train:
+        return lower_train(
+            adapter, example, dynamic_batch=dynamic_batch, atol=atol, rtol=rtol,
+            alternatives=_ALTERNATIVES,
+        )  # fmt: skip
     kind, names, tensors = as_torch_inputs(example)
     if dynamic_batch:
         tensors = batch_of_two(names, tensors)

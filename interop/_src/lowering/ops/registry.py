@@ -23,12 +23,17 @@ OPS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(TABLE)
 REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
 #: ops kept whole when the exported graph is decomposed to core ATen (``decompose=False``)
 KEEP: set[str] = set()
+#: ops drawing random numbers (``random=``): the interpreter passes each node its own key
+RANDOM: set[str] = set()
+#: op name -> ``draws(node)``, for a random op that draws only in some uses (see `draws`)
+DRAWS: dict[str, Callable[[torch.fx.Node], bool]] = {}
 
 
 def op(
     *names: str,
     refuses: Callable[[torch.fx.Node], str | None] | None = None,
     decompose: bool = True,
+    random: bool | Callable[[torch.fx.Node], bool] = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
 
@@ -44,6 +49,12 @@ def op(
         decompose: False to keep the op whole where torch would decompose it (the
             function is faster than the decomposition, or the decomposition depends on
             the device); the graph then calls the function with the op itself.
+        random: True when the op draws random numbers: the function takes a keyword-only
+            ``key`` (a ``jax.random`` key, one per graph node, derived from the key the
+            train-mode ``forward`` is given); eval mode (no key) refuses the op. Or, for an op
+            drawing only in some uses (dropout with ``train=False`` does not), a function of
+            the graph node saying whether this one draws: eval mode refuses only those, and
+            the others get ``key=None``.
 
     Raises:
         ValueError: a name is already registered.
@@ -67,6 +78,10 @@ def op(
                 REFUSALS[name] = refuses
             if not decompose:
                 KEEP.add(name)
+            if random:
+                RANDOM.add(name)
+            if callable(random):
+                DRAWS[name] = random
         return fn
 
     return register
@@ -87,6 +102,11 @@ def op_name(target: Any) -> str:
     if module.startswith("torch"):
         return f"torch.{name}"
     return f"{module}.{name}"
+
+
+def draws(name: str, node: torch.fx.Node) -> bool:
+    """Whether ``node`` (of op ``name``) draws random numbers (needs a key)."""
+    return name in RANDOM and (name not in DRAWS or bool(DRAWS[name](node)))
 
 
 def refusal(name: str, node: torch.fx.Node) -> str | None:
