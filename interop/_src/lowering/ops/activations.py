@@ -79,3 +79,19 @@ def softmax(x, dim, half_to_float=False):
 @op("aten._log_softmax.default")
 def log_softmax(x, dim, half_to_float=False):
     return jax.nn.log_softmax(up(x), axis=dim).astype(jnp.float32 if half_to_float else x.dtype)
+
+
+def _rrelu_training(node) -> str | None:
+    training = node.args[4] if len(node.args) > 4 else node.kwargs.get("training", False)
+    if training:
+        return (
+            "training=True, which draws each negative slope at random; "
+            "F.rrelu(x, training=False) uses the mean slope (lower + upper) / 2"
+        )
+    return None
+
+
+@op("aten.rrelu_with_noise_functional.default", refuses=_rrelu_training)
+def rrelu_with_noise(x, noise, lower=0.125, upper=1.0 / 3.0, training=False, generator=None):
+    # eval mode: ATen's leaky_relu with the mean slope; the noise buffer is left as it was
+    return leaky_relu(x, (lower + upper) / 2), noise

@@ -44,6 +44,12 @@ def zeros(size, *, dtype=None, layout=None, device=None, pin_memory=None, memory
     return jnp.zeros(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
 
 
+@op("aten.empty_permuted.default")
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, pin_memory=None):
+    # a memory layout has no meaning for a JAX array; the values are unset, so zeros
+    return zeros(size, dtype=dtype)
+
+
 @op("aten.ones.default")
 def ones(size, *, dtype=None, layout=None, device=None, pin_memory=None):
     return jnp.ones(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
@@ -91,3 +97,8 @@ def to_copy(
     memory_format=None,
 ):
     return x if dtype is None else x.astype(jax_dtype(dtype))
+
+
+@op("prims.convert_element_type.default")
+def convert_element_type(x, dtype):
+    return x.astype(jax_dtype(dtype))
