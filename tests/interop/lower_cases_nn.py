@@ -7,6 +7,7 @@ Each case is ``(op name, case id, args, kwargs)``, built once at import from a s
 from __future__ import annotations
 
 import torch
+import torch.nn.modules.linear_cross_entropy
 
 _g = torch.Generator().manual_seed(22)
 
@@ -62,6 +63,13 @@ case(
     [4, 3, 5],
     torch.rand(2, 2, 3, generator=_g),
 )
+_y, _i = torch.ops.aten.max_pool2d_with_indices(_x, [3, 3], [2, 2], [1, 1])
+case("aten.max_pool2d_with_indices_backward.default", _r(*_y.shape), _x, [3, 3], [2, 2], [1, 1],
+     [1, 1], False, _i)  # fmt: skip
+_x3 = _r(1, 2, 5, 6, 7)
+_y, _i = torch.ops.aten.max_pool3d_with_indices(_x3, [3, 3, 3], [2, 2, 2], [1, 1, 1])
+case("aten.max_pool3d_with_indices_backward.default", _r(*_y.shape), _x3, [3, 3, 3], [2, 2, 2],
+     [1, 1, 1], [1, 1, 1], False, _i)  # fmt: skip
 case("aten.avg_pool3d.default", _r(2, 2, 6, 7, 8), [2, 2, 2], [1, 2, 1], [1, 0, 1], True, False)
 case("aten.avg_pool3d.default", _r(1, 2, 5, 5, 5), [3, 3, 3], [2, 2, 2], [1, 1, 1], True, True, 5,
      id="divisor")  # fmt: skip
@@ -128,3 +136,14 @@ case("prims.convert_element_type.default", _r(3, 4), torch.bfloat16)
 # a low-precision dtype= accumulates in float32, as torch does, not in the low precision
 case("aten.sum.dim_IntList", (_r(4096) * 3).half(), [0], dtype=torch.float16, id="f16-dtype")
 case("aten.mean.dim", (_r(4096) * 3).bfloat16(), [0], dtype=torch.bfloat16, id="bf16-dtype")
+# F.linear_cross_entropy with chunking options: torch's custom op, one piece here
+_lce = "torch_nn._linear_cross_entropy_batch_chunked.default"
+_flags = (2, "compact", torch.float32, True, False, False, False)
+_lx, _lw, _lt = _r(8, 3), _r(5, 3), torch.tensor([0, 4, -100, 2, 1, 1, 3, 0])
+case(_lce, _lx, _lw, _lt, None, None, "mean", -100, 0.0, *_flags)
+case(_lce, _lx, _lw, _lt, _r(5), torch.rand(5, generator=_g), "mean", -100, 0.0, *_flags,
+     id="bias-weight")  # fmt: skip
+case(_lce, _lx, _lw, torch.softmax(_r(8, 5), -1), None, _r(5).abs(), "sum", -100, 0.0, *_flags,
+     id="probabilities")  # fmt: skip
+case("torch_nn._linear_cross_entropy_batch_chunked_no_reduction.default", _lx, _lw, _lt, _r(5),
+     torch.rand(5, generator=_g), -100, 2, "compact", torch.float32)  # fmt: skip

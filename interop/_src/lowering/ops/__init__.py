@@ -17,6 +17,7 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     histograms,
     indexing,
     linalg,
+    losses,
     norms,
     pooling,
     pooling_indices,

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from interop._src.lowering.ops._helpers import tup
+from interop._src.lowering.ops._helpers import tup, up
 from interop._src.lowering.ops.pooling import max_pool, out_len
 from interop._src.lowering.ops.registry import op
 
@@ -173,3 +173,29 @@ def fractional_max_pool2d(x, kernel_size, output_size, random_samples):
 @op("aten.fractional_max_pool3d.default")
 def fractional_max_pool3d(x, kernel_size, output_size, random_samples):
     return fractional_max_pool(x, kernel_size, output_size, random_samples, 3)
+
+
+def _indices_backward(grad, x, indices, n: int):
+    """Max pooling's backward: each window's gradient added to the element its index names
+    (float32 accumulation for low precision)."""
+    lead = x.shape[: x.ndim - n]
+    rows = math.prod(lead)
+    g = up(grad).reshape(rows, -1)
+    idx = indices.reshape(rows, -1)
+    plane = math.prod(x.shape[x.ndim - n :])
+    out = jnp.zeros((rows, plane), g.dtype).at[jnp.arange(rows)[:, None], idx].add(g)
+    return out.reshape(x.shape).astype(x.dtype)
+
+
+@op("aten.max_pool2d_with_indices_backward.default")
+def max_pool2d_with_indices_backward(
+    grad, x, kernel_size, stride, padding, dilation, ceil_mode, indices
+):
+    return _indices_backward(grad, x, indices, 2)
+
+
+@op("aten.max_pool3d_with_indices_backward.default")
+def max_pool3d_with_indices_backward(
+    grad, x, kernel_size, stride, padding, dilation, ceil_mode, indices
+):
+    return _indices_backward(grad, x, indices, 3)

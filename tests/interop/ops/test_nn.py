@@ -245,3 +245,28 @@ def test_bilinear_layer_gradient_on_a_symbolic_batch() -> None:
     grads = jax.grad(loss)(params)
     _close(grads["weight"], model.weight.grad)
     _close(grads["bias"], model.bias.grad)
+
+
+def test_chunked_linear_cross_entropy_gradient() -> None:
+    """``F.linear_cross_entropy`` with chunking options (torch's custom op) lowers to the plain
+    loss: torch's value, and JAX's gradient equals the chunked op's own backward. (torch.export
+    itself cannot take a symbolic batch here: the chunk size becomes ``Min(2, batch)``.)"""
+    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=2, allow_retain_graph=True)
+
+    class _Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(6, 5, bias=False)
+
+        def forward(self, x, target):
+            return F.linear_cross_entropy(x, self.proj.weight, target, options=options)
+
+    model = _Head()
+    x, target = r(6, 6), torch.tensor([0, 4, -100, 2, 1, 3])
+    loss = model(x, target)
+    loss.backward()
+    forward, params = interop.lower(model, (x, target), dynamic_batch=False)
+    args = (interop.to_jax(x), _ints(target))
+    _close(jax.jit(forward)(params, args), loss)
+    grads = jax.grad(lambda p: forward(p, args))(params)
+    _close(grads["proj.weight"], model.proj.weight.grad)
