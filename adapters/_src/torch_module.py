@@ -26,9 +26,9 @@ Devices. ``device`` moves the module (parameters and buffers, persistent or not)
 there and raises a `ValueError` naming the argument, both devices and the fix when it is not:
 it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
 host-to-device copy on every call is the slow path a user should see, and because a loader
-that pins memory and copies with ``non_blocking=True`` (``adapters._src.app.loader.iter_batches``)
-does it better ahead of time. The check compares ``x.device`` with one cached device, so the
-own-params fast path keeps its speed.
+that pins memory and copies with ``non_blocking=True`` (the application's
+``data.loader.iter_batches``) does it better ahead of time. The check compares ``x.device``
+with one cached device, so the own-params fast path keeps its speed.
 """
 
 from __future__ import annotations

@@ -12,10 +12,6 @@ would run to its end and write its output. While `catching_interrupts` is active
   (closing the loader's thread, removing temp files, stopping Ray), and raising into that
   cleanup would cut it short. One after that raises again (something swallowed the first).
 
-An earlier version re-sent SIGINT every 0.2 s until the command's handler saw it; a re-sent
-one landed in that cleanup or after the handler was restored, and probe died from SIGINT or
-SIGSEGV after printing "interrupted".
-
 `shielded` holds SIGINT off for a block that must not stop halfway (starting or shutting Ray
 down: a driver whose shutdown is cut off is ended by Ray's own threads with status 1) and
 raises it when the block ends. ``catching_interrupts(final=True)`` is for the command line,

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .backbone import CliError, resolve_spec
-from .errors import EmbedError
+from .backbone import resolve_spec
+from .errors import CliError, EmbedError
 
 
 def check_out(args: argparse.Namespace, **data: str | None) -> Path:

@@ -1,4 +1,6 @@
-"""The ``python -m adapters`` command line's flags: one parser, its defaults and its help."""
+"""The ``python -m adapters`` parser: one sub-parser per command (each command module adds
+its own flags), help that shows defaults and examples, and usage errors as one line with the
+closest option or choice suggested."""
 
 from __future__ import annotations
 
@@ -7,35 +9,9 @@ import difflib
 import os
 import re
 import sys
+from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, NoReturn
-
-from ..runtimes.table import RUNTIMES as RUNTIME_TABLE
-from . import flag_types
-
-#: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
-#: installed with the package, so the first number a newcomer sees is a pretrained model's
-DEFAULT_MODEL = "universal/efficientnet_lite0_imagenet"
-DEFAULT_DATA = "digits"
-#: the input size of that default job: digits are 8x8 images, so 224 px buys nothing over 112
-#: (linear head 0.900 at 224 against 0.922 at 112) and costs about twice the time on a CPU
-DEFAULT_IMAGE_SIZE = 112
-RUNTIMES = tuple(RUNTIME_TABLE)
-ENGINES = ("process", "ray")
-#: flags that only --engine ray reads
-RAY_FLAGS = ("address", "num_workers", "gpus_per_worker")
-
-
-#: each command's examples, shown under its ``--help`` (``{prog}``: how the program was invoked)
-EXAMPLES = {
-    "list": "{prog} list\n  {prog} list 'pathology/*'\n  {prog} list 'timm/vit_*'",
-    "inspect": "{prog} inspect universal/vit_tiny_patch16_224_random\n"
-    "  {prog} inspect timm/resnet18 --image-size 160\n  {prog} inspect model.onnx",
-    "embed": "{prog} embed universal/efficientnet_lite0_imagenet --data digits --out emb.safetensors\n"
-    "  {prog} embed spec.yaml --data images/ --out emb.safetensors --batch-size 32",
-    "probe": "{prog} probe\n  {prog} probe emb.safetensors --head mlp --report out/\n"
-    "  {prog} probe spec.yaml --data images/ --limit 500 --head mlp",
-    "export": "{prog} export universal/vit_tiny_patch16_224_random --out model.onnx",
-}
 
 
 def prog_name(argv0: str | None = None) -> str:
@@ -47,7 +23,7 @@ def prog_name(argv0: str | None = None) -> str:
     return base
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default (unless None/False, or its help already names it) and keeps
     the examples epilog's line breaks."""
 
@@ -65,7 +41,9 @@ class CliParser(argparse.ArgumentParser):
     status 2), and suggest the closest known option or choice (``--epoch 5`` -> ``did you mean
     --epochs?``; ``emebd`` -> ``did you mean embed?``)."""
 
-    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+    def parse_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> argparse.Namespace:
         """As argparse's, but a command's unknown arguments are that command's error (its
         options suggested, its ``--help`` named)."""
         parsed, extras = self.parse_known_args(args, namespace)
@@ -118,10 +96,12 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return sorted(set(found))
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def make_parser(commands: Mapping[str, ModuleType], prog: str | None = None) -> CliParser:
     """The command-line parser; ``args.command`` names the command.
 
     Args:
+        commands: command name -> its module (``HELP``, ``EXAMPLES``, ``add_arguments``), in
+            the order ``--help`` lists them.
         prog: the name in the usage line (default: `prog_name`, how the program was invoked).
 
     Returns:
@@ -132,44 +112,25 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog,
         description="Functional adapters for vision foundation-model backbones.",
         epilog="examples:\n  "
-        + "\n  ".join(EXAMPLES[c].split("\n")[0].format(prog=prog) for c in EXAMPLES)
+        + "\n  ".join(m.EXAMPLES.split("\n")[0].format(prog=prog) for m in commands.values())
         + f"\n\nrun '{prog} COMMAND --help' for a command's options",
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.set_defaults(command=None)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        epilog = "examples:\n  " + EXAMPLES[name].format(prog=prog)
+    for name, module in commands.items():
         p = sub.add_parser(
             name,
-            help=help,
-            description=help,
-            epilog=epilog,
-            formatter_class=_Formatter,
+            help=module.HELP,
+            description=module.HELP,
+            epilog="examples:\n  " + module.EXAMPLES.format(prog=prog),
+            formatter_class=HelpFormatter,
             allow_abbrev=False,
         )
         p.set_defaults(command=name)
-        return p
-
-    p = command("list", "registry names, one a line")
-    p.add_argument(
-        "pattern",
-        nargs="?",
-        default=None,
-        help="wildcard pattern, e.g. 'pathology/*' (default: the project's own names, and how "
-        "to list the timm/* names)",
-    )
-
-    p = command("inspect", "build a backbone, run one example input, describe it")
-    p.add_argument("spec", help="spec file (YAML/JSON, eva config, .onnx) or registry name")
-    _add_backbone_flags(p)
-
-    _add_embed_args(command("embed", "embed a dataset into a .safetensors file"))
-    _add_probe_args(command("probe", "train a JAX/Flax head on embeddings; report test metrics"))
-    _add_export_args(command("export", "export a backbone to ONNX"))
+        module.add_arguments(p)
     return parser
 
 
@@ -180,132 +141,3 @@ def _version() -> str:
         return version("fm-adapters")
     except PackageNotFoundError:  # a source tree that was never installed
         return "unknown (not installed)"
-
-
-def _add_embed_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "spec",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        help=f"spec file (YAML/JSON, eva config, .onnx) or registry name (default: "
-        f"{DEFAULT_MODEL}, as probe)",
-    )
-    _add_data_flags(p)
-    p.add_argument(
-        "--out", required=True, help="output .safetensors file (--engine ray: a directory)"
-    )
-    _add_backbone_flags(p)
-    _add_engine_flags(p)
-
-
-def _add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="spec file or registry name")
-    p.add_argument(
-        "--out", required=True, type=flag_types.file_with_suffix(".onnx"), help="output .onnx file"
-    )
-    p.add_argument(
-        "--image-size",
-        type=flag_types.positive_int,
-        help="example input size (default: the backbone's)",
-    )
-    p.set_defaults(runtime="torch", mean=None, std=None)
-
-
-def _add_probe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "spec",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        help=f"spec, registry name, an embeddings .safetensors or an 'embed --engine ray' "
-        f"directory (default: {DEFAULT_MODEL})",
-    )
-    _add_data_flags(p)
-    _add_backbone_flags(p)
-    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="the probe head")
-    p.add_argument(
-        "--epochs", type=flag_types.positive_int, default=100, help="training epochs of the head"
-    )
-    p.add_argument(
-        "--lr",
-        type=flag_types.positive_float,
-        help="AdamW step size (default: 1e-2 linear, 1e-3 mlp)",
-    )
-    p.add_argument(
-        "--seed",
-        type=flag_types.seed,
-        default=0,
-        help="seed of random backbone weights, the split, the head",
-    )
-    p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
-
-
-def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data",
-        default=DEFAULT_DATA,
-        help="'digits', an image folder (one sub-folder per class) or a .npz/.npy of images",
-    )
-    p.add_argument("--labels", help="a .npy of labels for a .npy of images")
-    p.add_argument(
-        "--limit",
-        type=flag_types.positive_int,
-        help="a fixed-seed random subset of this many images (of an embeddings file given to "
-        "probe: its first N rows)",
-    )
-    p.add_argument(
-        "--batch-size", type=flag_types.positive_int, default=64, help="images per forward call"
-    )
-    p.add_argument(
-        "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
-    )
-
-
-def _add_engine_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="process",
-        help="process: this process (default); ray: Ray Data actors writing a sharded, "
-        "resumable directory (needs the 'distributed' extra)",
-    )
-    p.add_argument("--address", help="--engine ray: the Ray cluster to join (default: local)")
-    p.add_argument(
-        "--num-workers",
-        type=flag_types.positive_int,
-        help="--engine ray: actors (default: per GPU)",
-    )
-    p.add_argument(
-        "--gpus-per-worker",
-        type=flag_types.non_negative_float,
-        help="--engine ray: GPUs each actor holds (default 0)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="Ray's own logs and bars")
-
-
-def _add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--image-size",
-        type=flag_types.positive_int,
-        help=f"input size (default: the backbone's own; {DEFAULT_IMAGE_SIZE} for the default "
-        f"job, {DEFAULT_MODEL} on {DEFAULT_DATA})",
-    )
-    p.add_argument(
-        "--mean",
-        type=flag_types.finite_float,
-        nargs="+",
-        help="per-channel mean (default: the backbone's)",
-    )
-    p.add_argument(
-        "--std",
-        type=flag_types.positive_float,
-        nargs="+",
-        help="per-channel std (default: the backbone's)",
-    )
-    p.add_argument(
-        "--runtime", choices=RUNTIMES, default="torch", help="what runs the backbone's forward"
-    )
-    p.add_argument(
-        "--device",
-        help="where the backbone runs: cpu, cuda or cuda:N (default: cuda if available, else "
-        "cpu; an ONNX model: its spec's device)",
-    )

@@ -16,7 +16,7 @@ import numpy as np
 
 from specs.internal import atomic_write, current_umask
 
-from .probe import ProbeResult
+from .probing import ProbeResult
 
 #: resolution of every PNG (a user reads them on a laptop screen and in a README)
 DPI = 110

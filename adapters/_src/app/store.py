@@ -1,5 +1,10 @@
-"""The embeddings file: checked before any work (never an input, always writable), written
-with `atomic_write`, read back (a single file, or an ``embed --engine ray`` directory)."""
+"""The embeddings file ``embed`` writes: checked before any work (never an input, always
+writable), written with `atomic_write`, read back (a single ``.safetensors`` file, or an
+``embed --engine ray`` directory, which `ray.reader` reads).
+
+The file holds ``embeddings`` (N, D) float32, ``labels`` (N,) int64 and ``ids`` (N,) int64,
+with the spec (YAML), the preprocessing, the class and item names as string metadata.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ import numpy as np
 
 from specs.internal import atomic_write
 
-from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, as_aligned
-from .out_paths import check_output_path as check_output_path  # where it was
-from .out_paths import spec_inputs as spec_inputs
+from .embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, as_aligned
+from .errors import EmbedError
+from .out_paths import check_output_path
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
@@ -72,7 +77,7 @@ def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
 
     p = Path(path)
     if p.is_dir():
-        from .shard_reader import load_sharded
+        from .ray.reader import load_sharded
 
         return load_sharded(p)
     if not p.is_file():
@@ -112,3 +117,8 @@ def _check_rows(
             f"embeddings file: {str(path)!r} does not hold one row per embedding (got {got}); "
             "it was changed after 'embed' wrote it: embed again"
         )
+
+
+def is_embeddings_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory with a manifest (a finished ``embed --engine ray``)."""
+    return (Path(path) / MANIFEST).is_file()

@@ -73,7 +73,7 @@ def weights_digest(
     """
     from specs.internal import sha256_file
 
-    from .store import spec_inputs
+    from .out_paths import spec_inputs
 
     pinned = getattr(spec, "checkpoint_sha256", None)
     files = {
