@@ -14,6 +14,7 @@ from typing import Any
 from .adapter import Adapter
 from .devices import normalize_device
 from .errors import BuildError
+from .precision import check_precision, precision_of, with_precision
 from .runtimes.table import runtime_module
 from .seeding import check_seed, with_seed
 from .sources.table import as_spec, dispatch
@@ -26,6 +27,7 @@ def build(
     example_input: Any = None,
     device: Any = None,
     seed: int | None = None,
+    precision: str | None = None,
     train: bool = False,
 ) -> Adapter:
     """Build a backbone adapter: a pure ``forward(params, x)`` plus its ``params``.
@@ -55,6 +57,16 @@ def build(
             builds and restored afterwards (the caller's random stream is unchanged); a Flax
             source takes its init key from it. A given seed replaces the spec's, and
             ``adapter.spec.seed`` records it.
+        precision: what the backbone computes in, Lightning's names: ``"32-true"`` (float32),
+            ``"bf16-mixed"`` / ``"16-mixed"`` (float32 weights, compute in bfloat16 / float16),
+            ``"bf16-true"`` / ``"16-true"`` (weights stored in the low dtype: half the
+            memory); Lightning's aliases ``"32"``, ``"16"`` (16-mixed) and ``"bf16"``
+            (bf16-mixed) too. None (the default) takes the spec's own ``precision`` field
+            (``32-true`` unless it says otherwise; a registry entry's recommendation is not
+            applied). Every runtime honours it or refuses with a `BuildError` naming
+            ``precision``; floating outputs come back in its compute dtype (see
+            ``adapters/_src/precision.py``). A given precision replaces the spec's, and
+            ``adapter.spec.precision`` records it.
         train: with ``runtime="jax"``, lower the backbone's train mode: ``forward(params, x,
             *, key=None) -> (y, new_buffers)`` (dropout drawing from the ``jax.random`` key,
             batch norm on batch statistics, its updated running statistics in
@@ -67,7 +79,8 @@ def build(
         through the spec's ``transforms`` (e.g. ``(batch, dim)`` CLS features).
 
     Raises:
-        BuildError: the spec cannot be built, ``seed`` is not a seed, ``train`` is not a bool
+        BuildError: the spec cannot be built, ``seed`` is not a seed, ``precision`` is not a
+            precision or the runtime cannot run it, ``train`` is not a bool
             or is asked of a runtime other than ``"jax"``, or ``device`` is invalid,
             unavailable (CUDA without a GPU) or conflicts with an ONNX spec; the message
             names the field at fault.
@@ -77,6 +90,7 @@ def build(
         >>> backbone = adapters.build(specs.TimmSpec("vit_tiny_patch16_224", pretrained=False))
         >>> features = backbone(torch.randn(2, 3, 224, 224))   # (2, 192)
         >>> other = adapters.build(backbone.spec, seed=1)       # other random weights
+        >>> half = adapters.build(backbone.spec, precision="bf16-true")   # bfloat16 weights
         >>> on_gpu = adapters.build("timm/resnet18", device="cuda")
         >>> features = on_gpu(images.cuda(non_blocking=True))
         >>> step = adapters.build("timm/resnet18", runtime="jax", train=True)
@@ -86,8 +100,10 @@ def build(
     device = normalize_device(device)
     run.check_device(device)
     check_seed(seed)
+    precision = check_precision(precision)
     _check_train(train, runtime)
-    spec = with_seed(as_spec(spec), seed)
+    spec = with_precision(with_seed(as_spec(spec), seed), precision)
+    run.check_precision(precision_of(spec))  # a runtime that cannot run it, before any weights
     adapter = dispatch(spec, device, seed=seed)
     # train is the jax runtime's option (its convert's **options); the others take none
     return (

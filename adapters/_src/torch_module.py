@@ -43,6 +43,7 @@ import torch
 from .adapter import Adapter
 from .devices import DEVICE_TYPES, resolve_device
 from .params_check import params_checker
+from .torch_precision import check_device_type, precision_call, storage_dtype
 
 #: ``call(module, x) -> y``: how to run the module (default: ``module(x)``)
 Call = Callable[[torch.nn.Module, Any], Any]
@@ -122,6 +123,7 @@ def make_forward(
     call: Call | None = None,
     post: Callable[[Any], Any] | None = None,
     device: str | torch.device | None = None,
+    precision: str = "32-true",
 ) -> tuple[Callable[[Mapping[str, Any], Any], Any], dict[str, torch.Tensor]]:
     """Turn ``module`` into ``(forward, params)``.
 
@@ -132,6 +134,9 @@ def make_forward(
             default ``module(x)``.
         post: output transform applied to the module's output inside ``forward``.
         device: move the module here first (see `resolve_device`); None leaves it where it is.
+        precision: a canonical setting (``adapters/_src/torch_precision.py``): ``-true`` casts
+            the module's weights before ``params`` are taken, ``-mixed`` runs ``forward``
+            under autocast; floating outputs come back in the compute dtype.
 
     Returns:
         ``forward(params, x) -> y`` and the module's own ``params``. ``forward`` raises
@@ -141,9 +146,13 @@ def make_forward(
         several devices is not checked).
 
     Raises:
-        BuildError: ``device`` is invalid or unavailable.
+        BuildError: ``device`` is invalid or unavailable, or has no autocast for a ``-mixed``
+            ``precision``.
     """
     target = resolve_device(device)
+    storage = storage_dtype(precision)
+    if storage is not None:  # cast before moving: half the bytes cross to the device
+        module.to(storage)
     if target is not None:
         module.to(target)
     module.eval()
@@ -153,6 +162,9 @@ def make_forward(
     check_params = params_checker(params)
     local = threading.local()
     expected = single_device(params) if params else target
+    device_type = (expected or target or torch.device("cpu")).type
+    check_device_type(precision, device_type)
+    at = precision_call(precision, device_type)
 
     def run(m: torch.nn.Module, x: Any) -> Any:
         return m(x) if call is None else call(m, x)
@@ -181,12 +193,16 @@ def make_forward(
             # functional_call would fill a missing key from the held module: refuse instead
             check_params(p)
         grad = torch.is_grad_enabled() and (_requires_grad(x) or (not is_own and _requires_grad(p)))
-        with torch.set_grad_enabled(grad):
+
+        def body(x: Any) -> Any:
             if is_own:
                 y = run(module, x)
             else:
                 y = torch.func.functional_call(thread_copy(), dict(p), (x,))
             return y if post is None else post(y)
+
+        with torch.set_grad_enabled(grad):
+            return body(x) if at is None else at(body, x)
 
     return forward, params
 
@@ -199,13 +215,14 @@ def torch_adapter(
     post: Callable[[Any], Any] | None = None,
     info: Mapping[str, Any] | None = None,
     device: str | torch.device | None = None,
+    precision: str = "32-true",
 ) -> Adapter:
-    """An `Adapter` running ``module`` (see `make_forward`) on ``device``.
+    """An `Adapter` running ``module`` (see `make_forward`) on ``device`` at ``precision``.
 
     ``info["device"]`` is the device of the params (e.g. ``"cuda:0"``), or None when they
-    span several devices.
+    span several devices; ``info["precision"]`` the setting.
     """
-    forward, params = make_forward(module, call=call, post=post, device=device)
+    forward, params = make_forward(module, call=call, post=post, device=device, precision=precision)
     where = single_device(params) if params else resolve_device(device)
     return Adapter(
         forward=forward,
@@ -216,6 +233,7 @@ def torch_adapter(
         info={
             "module_class": f"{type(module).__module__}.{type(module).__qualname__}",
             "device": None if where is None else str(where),
+            "precision": precision,
         }
         | dict(info or {}),
     )

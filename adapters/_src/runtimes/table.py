@@ -7,7 +7,9 @@ Every runtime module has the same face:
   runtime (``example_input`` is what a runtime that traces the backbone traces; default:
   zeros of ``adapter.info["input_shape"]``, ``inputs.default_example``);
 - ``check_device(device) -> None``: raise `BuildError` before anything is built when the
-  runtime cannot run on ``device`` (a canonical name, or None).
+  runtime cannot run on ``device`` (a canonical name, or None);
+- ``check_precision(precision) -> None``: the same for a precision setting (a canonical name,
+  ``adapters/_src/precision.py``) the runtime cannot run.
 
 A new runtime is its module plus one line here. ``build(spec, runtime=...)`` and the CLI's
 ``--runtime`` (whose choices are this table's names) both go through `runtime_module`.
@@ -20,7 +22,8 @@ from types import ModuleType
 
 from ..errors import BuildError
 
-#: runtime name -> the module (or package) with its ``convert`` and ``check_device``
+#: runtime name -> the module (or package) with its ``convert``, ``check_device`` and
+#: ``check_precision``
 RUNTIMES: dict[str, str] = {
     "torch": "adapters._src.runtimes.torch",
     "onnxruntime": "adapters._src.runtimes.onnxruntime",

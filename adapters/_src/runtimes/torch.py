@@ -23,3 +23,7 @@ def convert(adapter: Adapter, example_input: Any = None, **options: Any) -> Adap
 
 def check_device(device: str | None) -> None:
     """Every device torch can reach is fine (the source places the params)."""
+
+
+def check_precision(precision: str) -> None:
+    """Every setting: torch casts the weights or autocasts (``torch_precision.py``)."""

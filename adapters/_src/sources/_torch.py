@@ -15,6 +15,7 @@ from ..adapter import Adapter
 from ..devices import resolve_device
 from ..errors import BuildError
 from ..imports import import_object
+from ..precision import precision_of
 from ..preprocess import INTERPOLATIONS, Preprocess
 from ..torch_module import Call, torch_adapter
 from ..transforms.of_spec import output_transform
@@ -123,12 +124,18 @@ def finish(
     device: str | None = None,
 ) -> Adapter:
     """The adapter of a loaded module, with the spec's output transforms, moved to ``device``
-    (None: where it is)."""
+    (None: where it is), at the spec's ``precision``."""
     info = dict(info or {})
     if info.get("preprocess") is None:
         info["preprocess"] = timm_preprocess(module)
     return torch_adapter(
-        module, spec, call=call, post=output_transform(spec), info=info, device=device
+        module,
+        spec,
+        call=call,
+        post=output_transform(spec),
+        info=info,
+        device=device,
+        precision=precision_of(spec),
     )
 
 

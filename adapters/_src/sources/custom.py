@@ -10,6 +10,10 @@ The user names a loader (called with ``arguments``) and, optionally, a pure forw
 ``device``: a module is moved there like any torch source; params for a named ``forward``
 (torch tensors and JAX arrays) are copied there; a ready-made `Adapter` cannot be moved, so
 its params must already be there.
+
+``precision``: a module runs at it like any torch source; a ready-made `Adapter` or a named
+``forward`` is the user's own code, which nothing here can make compute in another dtype, so
+a precision other than ``32-true`` is refused for them rather than silently not applied.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..adapter import Adapter
 from ..devices import jax_device, off_device, resolve_device
 from ..errors import BuildError
 from ..imports import call_with, import_object
+from ..precision import precision_of
 from ..transforms.of_spec import output_transform
 from ._torch import finish, input_shape_of
 
@@ -69,6 +74,19 @@ def _to_device(params: Any, device: str) -> Any:
     return jax.tree_util.tree_map(move, params)
 
 
+def _check_default_precision(spec: specs.CustomSpec) -> None:
+    """Refuse a low precision for code that is the user's own (see the module docs)."""
+    wanted = precision_of(spec)
+    if wanted != "32-true":
+        raise BuildError(
+            "precision",
+            f"loader {spec.load!r} returns its own forward, which cannot be told to run at "
+            f"{wanted}",
+            fix="Make the loader return the nn.Module (built at any precision), or build at "
+            "32-true and cast inside the forward",
+        )
+
+
 def build_custom(spec: specs.CustomSpec, *, device: str | None = None) -> Adapter:
     """Call the loader; wrap what it returns (see module docs), on ``device``."""
     load = import_object(spec.load, "load")
@@ -78,6 +96,7 @@ def build_custom(spec: specs.CustomSpec, *, device: str | None = None) -> Adapte
         if isinstance(loaded, torch.nn.Module):
             return finish(loaded, spec, info={"input_shape": input_shape_of(loaded)}, device=device)
         if isinstance(loaded, Adapter):
+            _check_default_precision(spec)
             elsewhere = off_device(loaded.params, device) if device is not None else []
             if elsewhere:
                 raise BuildError(
@@ -94,6 +113,7 @@ def build_custom(spec: specs.CustomSpec, *, device: str | None = None) -> Adapte
             fix="Name a pure forward(params, x) in 'forward', or make the loader return an "
             "nn.Module or an adapters.Adapter",
         )
+    _check_default_precision(spec)
     forward = import_object(spec.forward, "forward")
     if not callable(forward):
         raise BuildError("forward", f"{spec.forward!r} is not callable", got=forward)

@@ -7,6 +7,11 @@ of ``input_shape``. ``forward(params, x) = module.apply(params, x)`` is jit-able
 ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) commits the params to the matching JAX device
 (``jax.devices("gpu")[N]``); JAX then runs ``forward`` there and moves uncommitted inputs
 (NumPy, host arrays) to it itself.
+
+Precision. Flax says it with two module fields, ``dtype`` (compute) and ``param_dtype``
+(storage): a low ``precision`` sets both (``-mixed``: float32 params, low compute; ``-true``:
+both low; random params are drawn in float32 and cast, like a restored checkpoint) and refuses a module without them, or ``init_args``
+that set them too; floating outputs come back in the compute dtype, as on every runtime.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..adapter import Adapter
 from ..devices import jax_device, jax_device_name
 from ..errors import BuildError
 from ..imports import call_with, import_object
+from ..precision import policy, precision_of
 from ..transforms.of_spec import output_transform
 
 
@@ -62,6 +68,45 @@ def _restore(template: Any, spec: specs.FlaxSpec) -> Any:
         ) from err
 
 
+def _precision_args(cls: Any, spec: specs.FlaxSpec) -> dict[str, Any]:
+    """The ``dtype`` / ``param_dtype`` arguments of ``spec.precision`` (none at float32)."""
+    import jax.numpy as jnp
+
+    pol = policy(precision_of(spec))
+    if not pol.low:
+        return {}
+    fields = getattr(cls, "__dataclass_fields__", {})
+    missing = [f for f in ("dtype", "param_dtype") if f not in fields]
+    if missing:
+        raise BuildError(
+            "precision",
+            f"{spec.module!r} has no {' or '.join(missing)} field, so it cannot be told to "
+            f"run at {pol.name}",
+            fix="Give the module Flax's 'dtype' and 'param_dtype' fields and pass them to its "
+            "layers, or build it at 32-true",
+        )
+    both = sorted({"dtype", "param_dtype"} & set(spec.init_args))
+    if both:
+        raise BuildError(
+            "precision",
+            f"{pol.name} sets the module's dtype and param_dtype, and init_args set "
+            f"{' and '.join(both)} too",
+            fix="Set the precision in one place: remove them from init_args",
+        )
+    return {"dtype": jnp.dtype(pol.compute), "param_dtype": jnp.dtype(pol.storage)}
+
+
+def _cast_floats(tree: Any, dtype: str) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    def cast(a: Any) -> Any:
+        floating = jnp.issubdtype(getattr(a, "dtype", None) or jnp.int32, jnp.floating)
+        return a.astype(dtype) if floating else a
+
+    return jax.tree_util.tree_map(cast, tree)
+
+
 def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
     """Import the module class, instantiate it with ``init_args``, init or restore params,
     commit them to ``device`` (None: JAX's default device, uncommitted)."""
@@ -72,14 +117,18 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
     target = jax_device(device) if device is not None else None
 
     cls = import_object(spec.module, "module")
-    module = call_with(cls, spec.init_args, "init_args", spec.module)
+    pol = policy(precision_of(spec))
+    args = {**spec.init_args, **_precision_args(cls, spec)}
+    module = call_with(cls, args, "init_args", spec.module)
     if not isinstance(module, nn.Module):
         raise BuildError(
             "module",
             f"{spec.module!r} built a {type(module).__name__}, not a flax.linen.Module",
         )
     try:
-        params = module.init(jax.random.PRNGKey(spec.seed), jnp.zeros(spec.input_shape))
+        # drawn in float32 and then cast, so a seed gives the same weights at every precision
+        init = module.clone(param_dtype=jnp.float32) if pol.low else module
+        params = init.init(jax.random.PRNGKey(spec.seed), jnp.zeros(spec.input_shape))
     except Exception as err:
         raise BuildError(
             "input_shape",
@@ -88,6 +137,7 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
         ) from err
     if spec.checkpoint_path:
         params = _restore(params, spec)
+    params = _cast_floats(params, pol.storage) if pol.low else params
     if target is not None:
         params = jax.device_put(params, target)
     post = output_transform(spec)
@@ -95,7 +145,8 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
 
     def forward(p: Any, x: Any) -> Any:
         y = apply(p, x)
-        return y if post is None else post(y)
+        y = y if post is None else post(y)
+        return _cast_floats(y, pol.compute) if pol.low else y
 
     return Adapter(
         forward=forward,

@@ -7,6 +7,7 @@ import attrs
 import specs
 
 from ..adapter import Adapter
+from ..precision import with_precision
 from ..registry import registry_spec
 from ..seeding import with_seed
 from .table import dispatch
@@ -14,9 +15,10 @@ from .table import dispatch
 
 def build_registry(spec: specs.RegistrySpec, *, device: str | None = None) -> Adapter:
     """Build the entry's spec with ``model_kwargs`` applied, on ``device``; ``spec.transforms``
-    run after the entry's own, and ``spec.seed`` (when set) replaces the entry's. ``adapter.spec``
-    is the resolved spec; ``info["registry"]`` the name."""
+    run after the entry's own, and ``spec.seed`` and ``spec.precision`` (when set) replace the
+    entry's. ``adapter.spec`` is the resolved spec; ``info["registry"]`` the name."""
     resolved = with_seed(registry_spec(spec.model_name, spec.model_kwargs), spec.seed)
+    resolved = with_precision(resolved, spec.precision)
     if spec.transforms:
         resolved = attrs.evolve(resolved, transforms=(*resolved.transforms, *spec.transforms))
     adapter = dispatch(resolved, device)

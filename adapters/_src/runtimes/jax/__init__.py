@@ -39,3 +39,8 @@ def check_device(device: str | None) -> None:
             f"(its devices: {', '.join(str(d) for d in jax.devices())})",
             fix="Install a CUDA jaxlib (pip install 'jax[cuda12]'), or build on the CPU",
         )
+
+
+def check_precision(precision: str) -> None:
+    """Every setting: the lowering runs what torch runs at it (weights cast, or autocast's
+    casts in the exported graph), in JAX's bfloat16 / float16 with float32 accumulation."""

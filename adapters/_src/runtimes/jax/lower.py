@@ -42,6 +42,7 @@ import interop
 
 from ...adapter import Adapter
 from ...errors import BuildError, ParityError
+from ...precision import parity_tolerance, precision_of
 from ..cache_entry import root_source
 from ..cache_key import params_digest
 from ..inputs import (
@@ -85,8 +86,8 @@ def lower_to_jax(
     dynamic_batch: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
-    atol: float = 1e-4,
-    rtol: float = 1e-4,
+    atol: float | None = None,
+    rtol: float | None = None,
     train: bool = False,
 ) -> Adapter:
     """Lower a torch-family adapter into a pure JAX ``forward(params, x)``, cached on disk.
@@ -107,7 +108,9 @@ def lower_to_jax(
             examples, a loop). Pass False to always trace the lowering itself (higher-order
             derivatives).
         atol, rtol: the first-build check passes when every output is within
-            ``atol + rtol * max|torch output|`` of the torch adapter's.
+            ``atol + rtol * max|torch output|`` of the torch adapter's, which runs at the
+            same precision; None: the precision's (``adapters/_src/precision.py``: 1e-4 each
+            at float32, relative bounds of the low dtypes' roundoff below it).
         train: lower the module's train mode (``adapters/_src/runtimes/jax/train.py``):
             ``forward(params, x, *, key=None) -> (y, new_buffers)``, dropout and drop-path
             drawing from the ``jax.random`` key, batch norm on batch statistics with its
@@ -137,6 +140,8 @@ def lower_to_jax(
         >>> y = jax.jit(backbone.forward)(backbone.params, x)
     """
     _require_torch(adapter)
+    tol = parity_tolerance(precision_of(adapter.spec))
+    atol, rtol = (tol[0] if atol is None else atol), (tol[1] if rtol is None else rtol)
     example = default_example(adapter, example_input, "jax")
     if train:
         return lower_train(

@@ -12,6 +12,7 @@ from typing import Any
 
 from ...adapter import Adapter
 from ...errors import BuildError
+from ...precision import policy, precision_of
 
 
 def to_onnxruntime(adapter: Adapter, example_input: Any = None, **options: Any) -> Adapter:
@@ -22,15 +23,16 @@ def to_onnxruntime(adapter: Adapter, example_input: Any = None, **options: Any) 
         example_input: the input the ONNX export traces (batch left dynamic); default zeros
             of the model's known input shape (``adapter.info["input_shape"]``).
         options: passed on to the cache and session (``cache_dir``, ``intra_op_num_threads``,
-            ``graph_optimization_level``, ``atol``, ``rtol``).
+            ``graph_optimization_level``, ``atol``, ``rtol``; the tolerances default to the
+            adapter's precision's, ``adapters/_src/precision.py``).
 
     Returns:
         An ONNX Runtime `Adapter` with the same ``spec`` and output structure (its ``info``:
         ``adapters/_src/runtimes/onnxruntime/serve.py``).
 
     Raises:
-        BuildError: no ``example_input`` and the model declares no input shape, or the export
-            failed.
+        BuildError: no ``example_input`` and the model declares no input shape, the export
+            failed, or the adapter's precision is a bfloat16 one (`check_precision`).
         TypeError: ``adapter`` is not torch-family.
         adapters.ParityError: the export differs from torch beyond tolerance.
 
@@ -41,6 +43,7 @@ def to_onnxruntime(adapter: Adapter, example_input: Any = None, **options: Any) 
     from ..inputs import default_example
     from .serve import serve_with_onnxruntime
 
+    check_precision(precision_of(getattr(adapter, "spec", None)))
     example = default_example(adapter, example_input, "onnxruntime")
     return serve_with_onnxruntime(adapter, example, **options)
 
@@ -61,4 +64,26 @@ def check_device(device: str | None) -> None:
             f"runtime='onnxruntime' serves the exported backbone on the CPU, not {device}",
             fix="Use runtime='torch' with this device, or export the backbone "
             "(python -m adapters export) and build specs.OnnxSpec(path=..., device='cuda')",
+        )
+
+
+def check_precision(precision: str) -> None:
+    """Fail before building at a precision ONNX Runtime's CPU provider cannot run.
+
+    float16 graphs load and run: the provider has float16 kernels for some ops and itself
+    inserts casts around the others, which then compute in float32 between float16 values
+    (README "Precision"). bfloat16 graphs do not load: it has no bfloat16 convolution or
+    matrix product.
+
+    Raises:
+        BuildError: a bfloat16 setting, naming the runtimes that run it.
+    """
+    if policy(precision).compute == "bfloat16":
+        raise BuildError(
+            "precision",
+            f"runtime='onnxruntime' cannot run {precision}: ONNX Runtime's CPU provider has no "
+            "bfloat16 kernels for convolutions and matrix products, so the exported graph "
+            "does not load",
+            fix="Use runtime='torch' or runtime='jax' (both run bfloat16), or a float16 "
+            "precision (16-mixed, 16-true) with runtime='onnxruntime'",
         )

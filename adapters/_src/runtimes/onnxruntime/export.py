@@ -28,6 +28,7 @@ from specs.internal import atomic_write
 
 from ...adapter import Adapter
 from ...errors import BuildError
+from ...precision import policy, precision_of
 from ...sources.onnx.metadata import METADATA_SPEC
 from ...sources.table import as_spec, dispatch
 from ..inputs import Traceable, as_torch_inputs, batch_of_two, restructure
@@ -43,7 +44,8 @@ class Exported:
     """What an export wrote and how to read it back.
 
     Attributes:
-        spec: an `OnnxSpec` for the written file (the transforms are inside the graph).
+        spec: an `OnnxSpec` for the written file (the transforms are inside the graph), at the
+            precision it was exported at.
         input_names / output_names: the graph's names, in order.
         input_kind: ``"array"``, ``"tuple"`` or ``"dict"``: how the example input was given.
         structure: the adapter output's nesting (see `flatten`).
@@ -130,6 +132,11 @@ def export_adapter(
         batch = torch.export.Dim("batch")
         dynamic_shapes = (tuple({0: batch} for _ in tensors),)
     external = _param_bytes(adapter) > EXTERNAL_DATA_BYTES
+    precision = precision_of(adapter.spec)
+    # the exporter's graph rewriter folds batch norm into a convolution with the float32
+    # weight, dropping autocast's cast of it (a Conv of float16 and float32 that ONNX Runtime
+    # refuses: resnet10t at 16-mixed), so a -mixed graph is saved as traced
+    optimize = not policy(precision).mixed
     with atomic_write(dest) as staged, warnings.catch_warnings():
         # When several inputs share the batch axis, the exporter names it after the
         # first one and warns that the others' (identical) axis name is unused.
@@ -148,6 +155,7 @@ def export_adapter(
                 opset_version=opset_version,
                 dynamo=True,
                 verbose=False,
+                optimize=optimize,
             )
         except Exception as err:  # torch.export raises many unrelated types
             hint = (
@@ -163,7 +171,7 @@ def export_adapter(
         program.model.metadata_props.update(_metadata(adapter, metadata))
         program.save(str(staged), external_data=external)
     return Exported(
-        spec=specs.OnnxSpec(path=str(dest)),
+        spec=specs.OnnxSpec(path=str(dest), precision=precision),
         input_names=tuple(names),
         output_names=tuple(output_names),
         input_kind=kind,

@@ -27,6 +27,7 @@ import specs
 
 from ...adapter import Adapter
 from ...errors import BuildError, ParityError
+from ...precision import parity_tolerance, policy, precision_of
 from ...sources.onnx.serve import build_onnx
 from ..cache_entry import load, publish, root_source, staging
 from ..cache_key import params_digest
@@ -50,8 +51,8 @@ def serve_with_onnxruntime(
     *,
     intra_op_num_threads: int | None = None,
     graph_optimization_level: str = "all",
-    atol: float = 1e-4,
-    rtol: float = 1e-4,
+    atol: float | None = None,
+    rtol: float | None = None,
 ) -> Adapter:
     """Serve a torch-family adapter through ONNX Runtime, exporting it once to a cache.
 
@@ -63,7 +64,8 @@ def serve_with_onnxruntime(
         intra_op_num_threads: ONNX Runtime threads; default: one per CPU core.
         graph_optimization_level: as `specs.OnnxSpec`.
         atol, rtol: the first-build parity check passes when every output is within
-            ``atol + rtol * max|torch output|`` of the torch adapter's.
+            ``atol + rtol * max|torch output|`` of the torch adapter's (at the same
+            precision); None: the precision's (``parity_tolerance``: 1e-4 each at float32).
 
     Returns:
         An `Adapter` with the torch adapter's ``spec`` and output structure, ``params`` empty,
@@ -86,6 +88,9 @@ def serve_with_onnxruntime(
             f"serve_with_onnxruntime: expected a torch-family adapters.Adapter, got {got!r}. "
             "Build the spec with runtime='torch' first, or use an OnnxSpec directly."
         )
+    default_atol, default_rtol = parity_tolerance(precision_of(adapter.spec))
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
     weights = params_digest(adapter.params)
     key = cache_key(adapter, example_input, weights=weights)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -145,7 +150,10 @@ def _export_checked(
     """
     model_path = directory / MODEL_FILE
     exported = export_adapter(adapter, model_path, example_input)
-    fusions = fuse_attention(model_path)
+    # the fusion runs onnxscript's optimizer first, which drops autocast's casts of batch-norm
+    # folded weights (see export.py): a -mixed graph is served unfused
+    mixed = policy(precision_of(adapter.spec)).mixed
+    fusions = {"sdpa": 0, "multi_head_attention": 0} if mixed else fuse_attention(model_path)
     served = session(directory)
     report = parity(served, adapter, [check_inputs(example_input), example_input])
     if not report.ok(atol, rtol):

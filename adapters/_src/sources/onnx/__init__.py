@@ -12,13 +12,17 @@ import specs
 
 from ...adapter import Adapter
 from ...devices import check_onnx_device
+from .metadata import check_graph_precision
 from .serve import build_onnx
 
 
 def build(spec: specs.OnnxSpec, *, device: str | None = None) -> Adapter:
     """`build_onnx`: the spec runs where its own ``device`` field says (``check_device`` has
-    checked the argument against it)."""
-    return build_onnx(spec)
+    checked the argument against it), at the precision of its graph (a ``precision`` that
+    the graph does not compute in is refused: `check_graph_precision`)."""
+    adapter = build_onnx(spec)
+    check_graph_precision(spec, adapter.info)
+    return adapter
 
 
 check_device = check_onnx_device

@@ -1,17 +1,21 @@
-"""What an ONNX file says about its own preprocessing: the ``metadata_props`` an export
-stored (the spec's YAML, the preprocessing), else the shape of a fixed image input."""
+"""What an ONNX file says about itself: its preprocessing (the ``metadata_props`` an export
+stored: the spec's YAML, the preprocessing; else the shape of a fixed image input), and whether
+it computes at the precision its spec says."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import onnxruntime as ort
 
+import specs
 from specs import SpecError
-from specs.internal import parse_json
+from specs.internal import DEFAULT_PRECISION, parse_json
 
 from ...errors import BuildError
+from ...precision import policy
 from ...preprocess import Preprocess, PreprocessError
 
 #: ``metadata_props`` keys written by `adapters.export_onnx` and read back here
@@ -91,3 +95,38 @@ def shape_preprocess(session: ort.InferenceSession) -> Preprocess | None:
         return Preprocess(size=(shape[2], shape[3]), channels=shape[1], origin="ONNX input shape")
     except PreprocessError:  # e.g. a zero-sized axis: not an image input to preprocess for
         return None
+
+
+def check_graph_precision(spec: Any, info: Mapping[str, Any]) -> None:
+    """Refuse an `OnnxSpec` whose ``precision`` is not what its graph computes in.
+
+    ONNX Runtime serves a graph as it is and cannot change its dtypes, so a precision other
+    than the default ``32-true`` (which serves any graph as it is) must describe the graph:
+    either the file was exported at it (its stored spec says so), or the setting is ``-true``
+    and every floating output of the graph is already in its dtype.
+
+    Raises:
+        BuildError: naming ``precision``, with how to get a graph at that precision.
+    """
+    wanted = spec.precision
+    if wanted == DEFAULT_PRECISION:
+        return
+    stored = info.get("source_spec")
+    if isinstance(stored, str):
+        try:
+            if getattr(specs.loads(stored), "precision", None) == wanted:
+                return
+        except SpecError:
+            pass  # an unreadable stored spec says nothing: judge the graph itself
+    dtype = policy(wanted).compute
+    floats = [o.dtype for o in info.get("outputs", ()) if "float" in o.dtype]
+    if not policy(wanted).mixed and floats and all(d == dtype for d in floats):
+        return
+    raise BuildError(
+        "precision",
+        f"ONNX Runtime serves the graph {spec.path!r} as it is (outputs "
+        f"{', '.join(floats) or 'not floating'}) and cannot run it at {wanted}",
+        fix=f"Leave precision at {DEFAULT_PRECISION} to serve it as it is, or export the "
+        f"backbone at {wanted}: adapters.build(torch_spec, precision={wanted!r}, "
+        "runtime='onnxruntime'), or adapters.export_onnx of an adapter built at it",
+    )
