@@ -140,10 +140,12 @@ def build_backbone(
     seed: int | None = None,
     device: str | None = None,
     say: Callable[[str], None] | None = None,
+    precision: str | None = None,
 ) -> tuple[Any, Any]:
     """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
     ``device`` (see `choose_device`); returns it with its resolved `Preprocess`. ``seed``
-    replaces the spec's own seed of random weights (None: the spec's, default 0).
+    replaces the spec's own seed of random weights (None: the spec's, default 0), and
+    ``precision`` its precision (None: the spec's).
 
     With ``runtime="onnxruntime"`` or ``"jax"`` the torch backbone is built first to learn its
     input (size, channels), which is the example the ONNX export (or the JAX lowering) traces;
@@ -165,7 +167,7 @@ def build_backbone(
             f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
             f"{device}; drop --device, or use --runtime torch to run on {device}"
         )
-    backbone = build(spec, device=device, seed=seed)
+    backbone = build(spec, device=device, seed=seed, precision=precision)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
         backbone = _convert(backbone, runtime, torch.zeros(1, pre.channels, *pre.size), say)

@@ -18,9 +18,10 @@ def say(*parts: Any) -> None:
 
 def say_backbone(backbone: Any, seed: int | None, where: str, framework: str) -> None:
     """The lines every command that embeds prints about its built backbone: ``backbone:`` (its
-    size, ``where`` it runs, ``framework``), ``weights:`` and a ``note:`` when its output is a
+    size, ``where`` it runs, ``framework``, precision), ``weights:`` and a ``note:`` when its output is a
     classifier's logits."""
-    say(f"backbone: {describe_parameters(backbone)} on {where} ({framework})")
+    precision = getattr(backbone.spec, "precision", None) or "32-true"
+    say(f"backbone: {describe_parameters(backbone)} on {where} ({framework}, {precision})")
     say(f"weights: {describe_weights(backbone, seed)}")
     note = logits_note(backbone)
     if note:

@@ -38,6 +38,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def precision(text: str) -> str:
+    """A precision setting in Lightning's names, or one of its aliases (``--precision``)."""
+    import specs
+    from specs.internal import check_precision, closest
+
+    try:
+        return check_precision("precision", text)
+    except specs.SpecError:
+        close = closest(text, specs.PRECISIONS)[:1]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(specs.PRECISIONS)}, got {_echo(text)}{hint}"
+        ) from None
+
+
 def seed(text: str) -> int:
     """An integer in ``[0, MAX_SEED]`` (``--seed``)."""
     value = _int(text, f"an integer from 0 to {MAX_SEED}")

@@ -52,8 +52,18 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision_flag(p: argparse.ArgumentParser) -> None:
+    """``--precision``: replaces the spec's own (README "Precision")."""
+    p.add_argument(
+        "--precision",
+        type=flag_types.precision,
+        help="32-true, bf16-mixed, 16-mixed, bf16-true or 16-true (Lightning's names; "
+        "default: the spec's own, 32-true unless it says otherwise)",
+    )
+
+
 def add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    """``--image-size``, ``--mean``, ``--std``, ``--runtime``, ``--device``."""
+    """``--image-size``, ``--mean``, ``--std``, ``--runtime``, ``--precision``, ``--device``."""
     p.add_argument(
         "--image-size",
         type=flag_types.positive_int,
@@ -75,6 +85,7 @@ def add_backbone_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--runtime", choices=RUNTIMES, default="torch", help="what runs the backbone's forward"
     )
+    add_precision_flag(p)
     p.add_argument(
         "--device",
         help="where the backbone runs: cpu, cuda or cuda:N (default: cuda if available, else "

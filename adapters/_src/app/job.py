@@ -23,7 +23,15 @@ def load_backbone(
     """
     say(f"loading backbone {args.spec} ...")
     backbone, pre = build_backbone(
-        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device, say=say
+        args.spec,
+        args.runtime,
+        image_size,
+        args.mean,
+        args.std,
+        seed,
+        args.device,
+        say=say,
+        precision=args.precision,
     )
     device = (backbone.info or {}).get("device") or "cpu"
     say_backbone(backbone, seed, device, backbone.framework)

@@ -365,3 +365,41 @@ def test_weights_line(work, spec, seed, expected):
     arg = str(root / spec) if spec.endswith(".yaml") else spec
     backbone, _ = build_backbone(arg, "torch", seed=seed, device="cpu")
     assert describe_weights(backbone, seed) == expected.format(root=root)
+
+
+def test_precision_flag_builds_at_it_and_says_so(capsys, work, tmp_path):
+    code, out, _ = run(capsys, "inspect", work["spec"], "--precision", "bf16-true")
+    assert code == 0, out
+    assert "precision:   bf16-true" in out and "output:      (1, 192) bfloat16" in out
+    path = tmp_path / "e.safetensors"
+    code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "20",
+                         "--precision", "16", "--out", str(path))  # fmt: skip
+    assert code == 0, err
+    (line,) = [x for x in out.splitlines() if x.startswith("backbone: ")]
+    assert line.endswith("on cpu (torch, 16-mixed)"), line  # Lightning's alias, resolved
+    emb = store.load_embeddings(path)
+    assert specs.loads(emb.metadata["spec"]).precision == "16-mixed"  # the file records it
+    digits = load_dataset("digits")
+    pre = Preprocess(**{**json.loads(emb.metadata["preprocess"]), "size": (32, 32)})
+    with torch.inference_mode():
+        ref = work["model"](preprocess_batch(digits.images[emb.ids], pre))
+    cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(emb.embeddings), ref)
+    assert float(cosine.min()) > 0.99
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--precision", "bf16-mixd"], r"expected one of 32-true.*did you mean 'bf16-mixed'"),
+        (["--precision", "bf16", "--engine", "ray"], "--precision: not read with --engine ray"),
+    ],
+)
+def test_bad_precision_flag_one_line_exit_2(capsys, work, tmp_path, argv, match):
+    out = str(tmp_path / ("e" if "ray" in argv else "e.safetensors"))  # ray writes a directory
+    try:
+        code = cli.main(["embed", work["spec"], "--data", "digits", "--out", out, *argv])
+    except SystemExit as exit_:  # argparse's own exit for a bad flag value
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(match, err) and len(err.strip().splitlines()) == 1, err
+    assert not Path(out).exists()

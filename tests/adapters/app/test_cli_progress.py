@@ -50,7 +50,10 @@ def test_embed_says_what_it_loads_and_prints_plain_progress(capsys, monkeypatch,
     lines = captured.out.splitlines()
     assert lines[0] == f"embed {tiny_spec} on digits -> {out}"
     assert lines[1] == f"loading backbone {tiny_spec} ..."
-    assert lines[2].startswith(f"backbone: {n:,} parameters (") and "on cpu (torch)" in lines[2]
+    assert (
+        lines[2].startswith(f"backbone: {n:,} parameters (")
+        and "on cpu (torch, 32-true)" in lines[2]
+    )
     progress = [x for x in captured.err.splitlines() if x.startswith("embed: ")]
     assert [x.split(" images")[0] for x in progress] == [
         "embed: 16/40",

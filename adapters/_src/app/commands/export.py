@@ -9,6 +9,7 @@ import json
 from .. import flag_types
 from ..backbone import build_backbone, run_forward
 from ..describe import describe_parameters, say
+from ..flags import add_precision_flag
 from ..out_paths import check_out
 
 HELP = "export a backbone to ONNX"
@@ -26,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=flag_types.positive_int,
         help="example input size (default: the backbone's)",
     )
+    add_precision_flag(p)
     p.set_defaults(runtime="torch", mean=None, std=None)
 
 
@@ -38,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from ...runtimes.onnxruntime.export import export_onnx
     from ...sources.onnx.metadata import METADATA_PREPROCESS
 
-    backbone, pre = build_backbone(args.spec, "torch", args.image_size)
-    say(f"backbone: {describe_parameters(backbone)} ({backbone.framework})")
+    backbone, pre = build_backbone(args.spec, "torch", args.image_size, precision=args.precision)
+    precision = getattr(backbone.spec, "precision", None) or "32-true"
+    say(f"backbone: {describe_parameters(backbone)} ({backbone.framework}, {precision})")
     example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():  # an input the backbone cannot take: one line, not a trace
         run_forward(backbone, example)

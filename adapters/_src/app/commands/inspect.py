@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             args.std,
             device=args.device,
             say=say,
+            precision=args.precision,
         )
     except Exception:
         _print_named_spec(args.spec)  # what a name stands for is worth seeing most when it fails
