@@ -102,7 +102,7 @@ def summary(info: Any) -> str | None:
     elif len(record.get("timings", {})) > 1:
         how = "no other runtime faster"
     else:
-        how = "the only runtime that built"
+        how = "the only runtime verified"
     when = (
         f"measured {record.get('measured', '?')[:10]} (cached choice)"
         if record.get("cache") == "hit"
