@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_out(args, data=args.data, labels=args.labels)
     check_out_format(args.out, "process")  # after: naming an input is the worse mistake
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = load_backbone(args, image_size(args))
+    backbone, pre = load_backbone(args, image_size(args), images=len(ds))
     emb = embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     say(f"wrote {out}")

@@ -111,6 +111,24 @@ def summary(info: Any) -> str | None:
     return f"{runtime}, {how}, {when}"
 
 
+def timings(info: Any) -> str | None:
+    """The median time per call each candidate measured, fastest first, in one phrase:
+    ``"onnxruntime 103 ms, torch 435 ms, jax 590 ms per batch of 16"``; None when ``auto`` did
+    not build it or timed nothing (one candidate left)."""
+    record = info.get("auto") if hasattr(info, "get") else None
+    found = record.get("timings") if isinstance(record, dict) else None
+    if not isinstance(found, dict) or len(found) < 2:
+        return None
+    order = sorted(found, key=lambda name: found[name]["median_s"])
+    each = ", ".join(f"{name} {_ms(found[name]['median_s'])}" for name in order)
+    return f"{each} per batch of {record.get('batch_size', '?')}"
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.2g} ms"
+
+
 def choice_path(info: Any) -> Path | None:
     """Where the choice of an ``auto`` adapter is cached (None when it is not)."""
     record = info.get("auto") if hasattr(info, "get") else None
