@@ -57,7 +57,8 @@ def add_job_spec(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_data_flags(p: argparse.ArgumentParser) -> None:
-    """``--data``, ``--labels``, ``--limit``, ``--batch-size``, ``--strict-images``."""
+    """``--data``, ``--labels``, ``--limit``, ``--batch-size``, ``--strict-images``,
+    ``--workers``."""
     p.add_argument(
         "--data",
         default=DEFAULT_DATA,
@@ -75,6 +76,12 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
+    )
+    p.add_argument(
+        "--workers",
+        type=flag_types.non_negative_int,
+        help="threads decoding and preprocessing images ahead of the backbone (default: the "
+        "number of cores; 0: decode between forwards; the output is the same for any number)",
     )
 
 

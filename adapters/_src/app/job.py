@@ -52,20 +52,28 @@ def framework_label(backbone: Any) -> str:
 def embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
     """`engine.embed_dataset` with the flags, printing the preprocessing, then the rows and
     rate embedded and the images skipped."""
-    from .data.loader import LoaderStats
+    from .data.loader import LoaderStats, default_workers
     from .engine import embed_dataset
 
     say(pre.describe())
     stats = LoaderStats()
     t0 = time.perf_counter()
+    workers = default_workers() if args.workers is None else args.workers
     emb = embed_dataset(
-        backbone, ds, pre, batch_size=args.batch_size, strict=args.strict_images, stats=stats
+        backbone,
+        ds,
+        pre,
+        batch_size=args.batch_size,
+        strict=args.strict_images,
+        stats=stats,
+        workers=workers,
     )
     seconds = time.perf_counter() - t0
     n = len(emb.ids)
     say(
         f"embedded {n} images -> {tuple(emb.embeddings.shape)} in {seconds:.1f}s "
-        f"({n / seconds:.1f} img/s; pooling: {emb.metadata['pooling']})"
+        f"({n / seconds:.1f} img/s; pooling: {emb.metadata['pooling']}; {workers} decoding "
+        f"worker{'' if workers == 1 else 's'})"
     )
     if stats.skipped:
         say(f"skipped {len(stats.skipped)} unreadable image(s): {', '.join(stats.skipped[:5])}")
