@@ -8,6 +8,7 @@ JAX) and compares the chosen runtime's output with torch's."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -161,6 +162,22 @@ def test_an_edited_choice_is_a_named_miss(cache: Path) -> None:
     with pytest.warns(CacheWarning, match=r"choice\.json does not match the sha256"):
         again = _build()
     assert again.info["auto"]["cache"] == "miss" and again.info["auto"]["speedup"] != 99.0
+
+
+def test_a_resealed_choice_with_bad_timings_is_a_named_miss(cache: Path) -> None:
+    """An entry whose record was edited and whose meta.json was resealed to match: its key
+    still holds, but a record the printed line cannot read is refused, not trusted."""
+    entry = _entry(_build())
+    choice = entry / "choice.json"
+    record = json.loads(choice.read_text())
+    choice.write_text(json.dumps({**record, "timings": {"torch": {"median_s": "fast"}}}))
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["files"]["choice.json"] = hashlib.sha256(choice.read_bytes()).hexdigest()
+    (entry / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(CacheWarning, match=r"choice\.json's timings are not"):
+        again = _build()
+    assert again.info["auto"]["cache"] == "miss"
+    assert isinstance(again.info["auto"]["timings"]["torch"]["median_s"], float)
 
 
 @pytest.mark.parametrize(

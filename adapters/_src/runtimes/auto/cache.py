@@ -130,7 +130,23 @@ def load_choice(
         return discard(entry, f"{CHOICE_FILE} cannot be read ({err})", WHAT)
     if not isinstance(record, dict) or record.get("runtime") not in candidates:
         return discard(entry, f"{CHOICE_FILE} names no runtime of {list(candidates)}", WHAT)
+    if not _timings_ok(record.get("timings"), candidates):
+        why = f"{CHOICE_FILE}'s timings are not runtime -> {{'median_s': seconds}}"
+        return discard(entry, why, WHAT)
     return record
+
+
+def _timings_ok(timings: Any, candidates: Sequence[str]) -> bool:
+    """Whether ``timings`` maps runtimes of ``candidates`` to a non-negative median (what the
+    printed line reads back)."""
+    if not isinstance(timings, dict):
+        return False
+    for name, found in timings.items():
+        median = found.get("median_s") if isinstance(found, dict) else None
+        number = isinstance(median, (int, float)) and not isinstance(median, bool)
+        if name not in candidates or not number or not median >= 0:
+            return False
+    return True
 
 
 def save_choice(
