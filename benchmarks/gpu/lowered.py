@@ -68,20 +68,29 @@ def _placed(backbone: Any, jdev: Any, before: dict[str, int]) -> tuple[bool, dic
 
 class _Tf32:
     """TF32 allowed in torch for the block (matmuls and cuDNN), restored after; XLA's default
-    on NVIDIA GPUs already allows it."""
+    on NVIDIA GPUs already allows it. cuDNN's flags go through its own context manager, the
+    only way to set them once torch's test utilities (the conformance suite) froze them."""
 
     def __enter__(self) -> None:
         import torch
 
-        self._saved = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+        cudnn = torch.backends.cudnn
+        self._saved = torch.get_float32_matmul_precision()
+        self._cudnn = cudnn.flags(
+            enabled=cudnn.enabled,
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=True,
+            fp32_precision=None,
+        )
+        self._cudnn.__enter__()
         torch.set_float32_matmul_precision("high")
-        torch.backends.cudnn.allow_tf32 = True
 
     def __exit__(self, *exc: object) -> None:
         import torch
 
-        torch.set_float32_matmul_precision(self._saved[0])
-        torch.backends.cudnn.allow_tf32 = self._saved[1]
+        torch.set_float32_matmul_precision(self._saved)
+        self._cudnn.__exit__(*exc)
 
 
 def _model(rec: Recorder, dev: Device, p: Profile, m: Model) -> None:

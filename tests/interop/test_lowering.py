@@ -66,19 +66,13 @@ def test_a_users_op_lowers_once_registered() -> None:
         TABLE.pop(name, None)
 
 
-class _IndicesUsed(torch.nn.Module):
-    def __init__(self) -> None:
+class _RReLU(torch.nn.Module):
+    def __init__(self, training: bool) -> None:
         super().__init__()
-        self.pool = torch.nn.MaxPool2d(2, return_indices=True)
-        self.unpool = torch.nn.MaxUnpool2d(2)
+        self.training_slopes = training
 
     def forward(self, x):
-        return self.unpool(*self.pool(x))
-
-
-class _IndicesUnused(_IndicesUsed):
-    def forward(self, x):
-        return self.pool(x)[0]
+        return torch.nn.functional.rrelu(x, 0.1, 0.3, training=self.training_slopes)
 
 
 class _StridedView(torch.nn.Module):
@@ -93,10 +87,14 @@ class _StridedView(torch.nn.Module):
 @pytest.mark.parametrize(
     ("model", "x", "refusal"),
     [
-        (_IndicesUsed(), torch.randn(2, 1, 4, 4), "max_pool2d_with_indices.default (its indices"),
+        (
+            _RReLU(True),
+            torch.randn(2, 1, 4, 4),
+            "rrelu_with_noise_functional.default (draws random numbers",
+        ),
         (_StridedView(True), torch.randn(4, 4), "as_strided.default (on a non-contiguous input)"),
     ],
-    ids=["max-pool-indices", "as-strided-non-contiguous"],
+    ids=["rrelu-random-slopes", "as-strided-non-contiguous"],
 )
 def test_an_op_lowered_in_some_uses_refuses_the_others(model, x, refusal) -> None:
     with pytest.raises(interop.LoweringError, match=re.escape(f"aten.{refusal}")):
@@ -105,8 +103,8 @@ def test_an_op_lowered_in_some_uses_refuses_the_others(model, x, refusal) -> Non
 
 @pytest.mark.parametrize(
     ("model", "x"),
-    [(_IndicesUnused(), torch.randn(2, 1, 4, 4)), (_StridedView(False), torch.randn(4, 4))],
-    ids=["max-pool-values", "as-strided-contiguous"],
+    [(_RReLU(False), torch.randn(2, 1, 4, 4)), (_StridedView(False), torch.randn(4, 4))],
+    ids=["rrelu-mean-slope", "as-strided-contiguous"],
 )
 def test_the_uses_an_op_accepts_lower(model, x) -> None:
     forward, params = interop.lower(model, x, dynamic_batch=False)

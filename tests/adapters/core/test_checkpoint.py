@@ -253,8 +253,11 @@ def test_refused_pickle_names_the_global_without_unsafe_advice(tmp_path, where) 
 
 #: each loader entry point, run on a path that is not a regular file, in a child process whose
 #: heap is capped: reading /dev/zero would otherwise grow without end, and a FIFO would hang
+# The child caps its own heap (2 GiB) first: a preexec_fn would make subprocess fork a process
+# that has JAX loaded, and JAX warns on fork.
 _NON_REGULAR = """
-import json, sys
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
 import adapters, specs
 from adapters._src import checkpoint
 
@@ -287,12 +290,6 @@ NON_REGULAR_KINDS = {
 HANG_AFTER = 90
 
 
-def _cap_heap() -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
-
-
 @pytest.fixture(scope="module")
 def non_regular(tmp_path_factory) -> dict[str, tuple[str, dict[str, str]]]:
     """``{kind: (path, {call: outcome})}`` for every kind of NON_REGULAR_KINDS."""
@@ -320,7 +317,6 @@ def non_regular(tmp_path_factory) -> dict[str, tuple[str, dict[str, str]]]:
             text=True,
             env=env,
             timeout=HANG_AFTER,
-            preexec_fn=_cap_heap,
         )
         stdout = run.stdout
     except subprocess.TimeoutExpired as err:

@@ -97,3 +97,8 @@ def to_copy(
     memory_format=None,
 ):
     return x if dtype is None else x.astype(jax_dtype(dtype))
+
+
+@op("prims.convert_element_type.default")
+def convert_element_type(x, dtype):
+    return x.astype(jax_dtype(dtype))

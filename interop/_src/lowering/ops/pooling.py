@@ -4,11 +4,9 @@ sizes (``ceil_mode``, padding counted or not), and adaptive average pooling."""
 from __future__ import annotations
 
 import math
-import operator
 
 import jax.numpy as jnp
 import numpy as np
-import torch
 from jax import lax
 
 from interop._src.lowering.ops._helpers import low, tup, up
@@ -16,16 +14,21 @@ from interop._src.lowering.ops.registry import op
 from interop._src.lowering.ops.resample import adaptive_avg_matrix, separable
 
 
-def _ceil_extra(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """Extra right padding so ``reduce_window`` yields ATen's output length (ceil_mode rule)."""
+def out_len(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """ATen's pooling output length along one axis (``pooling_output_shape``)."""
     eff = d * (k - 1) + 1
     if not ceil_mode:
-        out = (size + 2 * p - eff) // s + 1
-    else:
-        out = math.ceil((size + 2 * p - eff) / s) + 1
-        if (out - 1) * s >= size + p:  # the last window must start inside the input or left pad
-            out -= 1
-    return max(0, (out - 1) * s + eff - (size + 2 * p))
+        return (size + 2 * p - eff) // s + 1
+    out = math.ceil((size + 2 * p - eff) / s) + 1
+    if (out - 1) * s >= size + p:  # the last window must start inside the input or left pad
+        out -= 1
+    return out
+
+
+def _ceil_extra(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Extra right padding so ``reduce_window`` yields ATen's output length (ceil_mode rule)."""
+    out = out_len(size, k, s, p, d, ceil_mode)
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
 
 
 def _window(x, n, kernel_size, stride, padding, dilation):
@@ -86,18 +89,6 @@ def avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divi
     return (total / count).astype(x.dtype)
 
 
-def _indices_used(node: torch.fx.Node) -> str | None:
-    """The refusal of ``max_pool2d_with_indices``: its indices are never computed."""
-    used = any(u.target is operator.getitem and u.args[1] == 1 and u.users for u in node.users)
-    return "its indices output" if used else None
-
-
-@op("aten.max_pool2d_with_indices.default", refuses=_indices_used)
-def max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
-    # indices are never computed: the check refuses graphs that use them (max_unpool)
-    return max_pool(x, kernel_size, stride, padding, dilation, ceil_mode), None
-
-
 @op("aten.max_pool2d.default")
 def max_pool2d(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     return max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -116,12 +107,48 @@ def avg_pool2d(
     return avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
+@op("aten.avg_pool3d.default")
+def avg_pool3d(
+    x,
+    kernel_size,
+    stride=(),
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    return avg_pool(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, n=3
+    )
+
+
+def adaptive_avg_pool(x, output_size, n: int):
+    """ATen's adaptive average pooling over the last ``n`` axes: a reshaped mean where every
+    size divides, else one small averaging matrix per axis."""
+    sizes = x.shape[x.ndim - n :]
+    out = [o or s for o, s in zip(tup(output_size, n), sizes, strict=True)]  # None keeps a size
+    if all(s % o == 0 for s, o in zip(sizes, out, strict=True)):
+        split = [d for s, o in zip(sizes, out, strict=True) for d in (o, s // o)]
+        y = up(x).reshape((*x.shape[: x.ndim - n], *split))
+        return y.mean(axis=tuple(range(x.ndim - n + 1, x.ndim + n, 2))).astype(x.dtype)
+    if n == 2:
+        return separable(x, *(adaptive_avg_matrix(s, o) for s, o in zip(sizes, out, strict=True)))
+    y = up(x)
+    for i, (s, o) in enumerate(zip(sizes, out, strict=True)):
+        m = jnp.asarray(adaptive_avg_matrix(s, o), y.dtype)
+        y = jnp.moveaxis(
+            jnp.tensordot(y, m, axes=([x.ndim - n + i], [1]), precision=lax.Precision.HIGHEST),
+            -1,
+            x.ndim - n + i,
+        )
+    return y.astype(x.dtype)
+
+
 @op("aten._adaptive_avg_pool2d.default", "aten.adaptive_avg_pool2d.default")
 def adaptive_avg_pool2d(x, output_size):
-    h, w = x.shape[-2:]
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-    oh, ow = oh or h, ow or w
-    if h % oh == 0 and w % ow == 0:
-        y = up(x).reshape((*x.shape[:-2], oh, h // oh, ow, w // ow)).mean(axis=(-3, -1))
-        return y.astype(x.dtype)
-    return separable(x, adaptive_avg_matrix(h, oh), adaptive_avg_matrix(w, ow))
+    return adaptive_avg_pool(x, output_size, 2)
+
+
+@op("aten._adaptive_avg_pool3d.default", "aten.adaptive_avg_pool3d.default")
+def adaptive_avg_pool3d(x, output_size):
+    return adaptive_avg_pool(x, output_size, 3)
