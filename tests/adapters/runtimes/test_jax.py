@@ -6,6 +6,8 @@ claim by buffer pointers; the cache by counting ``torch.export.export`` calls (o
 
 from __future__ import annotations
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -153,6 +155,16 @@ def test_cache_hit_skips_torch_export(pair, monkeypatch) -> None:
     np.testing.assert_allclose(again.call(hit.params, x), want, atol=1e-4)
 
 
+def test_the_first_build_check_is_recorded_and_read_back_on_a_hit(pair) -> None:
+    # runtime="auto" shows each runtime's check; the JAX runtime ran its check but kept
+    # no record of it, on a miss or a hit
+    ref, low, cache = pair
+    assert low.info["cache"] == "miss" and low.info["parity"]["max_abs"] <= 1e-4
+    hit = adapters.lower_to_jax(ref, torch.randn(2, 3, 32, 32), cache_dir=cache)
+    assert hit.info["cache"] == "hit"
+    assert hit.info["parity"] == json.loads(json.dumps(low.info["parity"]))  # as JSON keeps it
+
+
 @pytest.mark.slow
 def test_cache_hit_grad_matches_the_lowering(pair) -> None:
     ref, low, cache = pair
@@ -245,6 +257,24 @@ def test_non_torch_adapter_is_a_type_error(pair, tmp_path) -> None:
     _, low, _ = pair
     with pytest.raises(TypeError, match=r"expected a torch-family adapters\.Adapter, got 'jax'"):
         adapters.lower_to_jax(low, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("example", "error", "says"),
+    [
+        ("nope", TypeError, r"example_input: expected a torch\.Tensor, jax\.Array or numpy"),
+        (torch.tensor(1.0), ValueError, r"is a scalar.*dynamic_batch=False in adapters\.export"),
+    ],
+    ids=["not-an-array", "scalar"],
+)
+def test_a_bad_example_input_names_the_argument_build_takes(example, error, says) -> None:
+    # the message once said "export_onnx:" to a build(runtime="jax") caller
+    spec = specs.ModuleSpec(
+        class_path="torch.nn.Linear", init_args={"in_features": 4, "out_features": 2}
+    )
+    with pytest.raises(error, match=says) as caught:
+        adapters.build(spec, runtime="jax", example_input=example)
+    assert "export_onnx:" not in str(caught.value)
 
 
 SOURCE_CASES = [
