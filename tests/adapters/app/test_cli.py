@@ -260,7 +260,7 @@ def test_embed_device_cpu_equals_the_default(capsys, work, tmp_path):
         code, out, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "24",
                              "--out", str(path), *extra)  # fmt: skip
         assert code == 0, err
-        assert f"on {'cuda:0' if CUDA and not extra else 'cpu'} (torch)" in out
+        assert f"on {'cuda:0' if CUDA and not extra else 'cpu'} (torch, 32-true)" in out
         outs.append(store.load_embeddings(path).embeddings)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
 

@@ -132,7 +132,7 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
     ray_lines, process_lines = ray_lines[1:], process_lines[1:]  # then the same lines
     assert ray_lines[0] == process_lines[0] == f"loading backbone {work['spec']} ..."
     assert ray_lines[1].startswith("backbone: 594,048 parameters (") and ray_lines[1].endswith(
-        "on cpu per Ray worker (torch)"
+        "on cpu per Ray worker (torch, 32-true)"
     )
     for head in ("weights: ", "preprocessing (", "skipped 1 unreadable image(s): green/broken"):
         assert [x for x in ray_lines if x.startswith(head)] == [
