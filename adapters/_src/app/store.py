@@ -2,8 +2,10 @@
 writable), written with `atomic_write`, read back (a single ``.safetensors`` file, or an
 ``embed --engine ray`` directory, which `ray.reader` reads).
 
-The file holds ``embeddings`` (N, D) float32, ``labels`` (N,) int64 and ``ids`` (N,) int64,
-with the spec (YAML), the preprocessing, the class and item names as string metadata.
+The file holds ``embeddings`` (N, D) float32 (float16 with ``embed --out-dtype float16``:
+half the size; read back as float32), ``labels`` (N,) int64 and ``ids`` (N,) int64, with the
+spec (YAML: its ``precision`` among it), the preprocessing, the class and item names, the
+``precision`` the backbone ran at and the stored ``dtype`` as string metadata.
 """
 
 from __future__ import annotations
@@ -18,8 +20,36 @@ import numpy as np
 from specs.internal import atomic_write
 
 from .embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, as_aligned
-from .errors import EmbedError
+from .errors import CliError, EmbedError
 from .out_paths import check_output_path
+
+#: the dtypes ``embed --out-dtype`` stores embeddings in
+OUT_DTYPES = ("float32", "float16")
+
+
+def stored_as(emb: Embeddings, dtype: str) -> Embeddings:
+    """``emb`` with its embeddings in ``dtype`` and the metadata saying so (``dtype``, and the
+    ``precision`` of the spec that made them: the file records both).
+
+    Raises:
+        CliError: an embedding beyond float16's range (65504), which would be stored as inf.
+    """
+    import attrs
+
+    import specs
+
+    values = emb.embeddings
+    if dtype == "float16" and values.size and float(np.abs(values).max()) > 65504.0:
+        raise CliError(
+            f"--out-dtype float16: embeddings reach {float(np.abs(values).max()):.4g}, beyond "
+            "float16's largest value 65504; store them as float32 (drop --out-dtype)"
+        )
+    try:
+        precision = getattr(specs.loads(emb.metadata.get("spec", "")), "precision", None)
+    except (specs.SpecError, ValueError):
+        precision = None
+    metadata = {**emb.metadata, "dtype": dtype, "precision": str(precision or "32-true")}
+    return attrs.evolve(emb, embeddings=values.astype(dtype, copy=False), metadata=metadata)
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:

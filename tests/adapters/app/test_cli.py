@@ -392,6 +392,7 @@ def test_precision_flag_builds_at_it_and_says_so(capsys, work, tmp_path):
     [
         (["--precision", "bf16-mixd"], r"expected one of 32-true.*did you mean 'bf16-mixed'"),
         (["--precision", "bf16", "--engine", "ray"], "--precision: not read with --engine ray"),
+        (["--out-dtype", "float16", "--engine", "ray"], "--out-dtype: not read with --engine"),
     ],
 )
 def test_bad_precision_flag_one_line_exit_2(capsys, work, tmp_path, argv, match):
@@ -403,3 +404,40 @@ def test_bad_precision_flag_one_line_exit_2(capsys, work, tmp_path, argv, match)
     err = capsys.readouterr().err
     assert code == 2 and re.search(match, err) and len(err.strip().splitlines()) == 1, err
     assert not Path(out).exists()
+
+
+def test_float16_embeddings_file_is_half_the_size_and_probes_as_float32(capsys, work, tmp_path):
+    paths = {"float32": tmp_path / "f32.safetensors", "float16": tmp_path / "f16.safetensors"}
+    low = ["--precision", "bf16-mixed", "--out-dtype", "float16"]
+    for dtype, extra in (("float32", []), ("float16", low)):
+        code, _, err = run(capsys, "embed", work["spec"], "--data", "digits", "--limit", "500",
+                           *extra, "--out", str(paths[dtype]))  # fmt: skip
+        assert code == 0, err
+    from safetensors import safe_open
+
+    with safe_open(str(paths["float16"]), framework="numpy") as f:
+        stored, meta = f.get_tensor("embeddings"), f.metadata()
+    assert stored.dtype == np.float16 and meta["dtype"] == "float16"
+    assert meta["precision"] == "bf16-mixed"  # the file records both
+    assert paths["float16"].stat().st_size < 0.55 * paths["float32"].stat().st_size
+    half, full = store.load_embeddings(paths["float16"]), store.load_embeddings(paths["float32"])
+    assert half.embeddings.dtype == np.float32  # read back upcast: the probe trains on float32
+    np.testing.assert_allclose(half.embeddings, full.embeddings, rtol=0.05, atol=0.05)
+    accuracy = {}
+    for dtype, path in paths.items():
+        code, out, err = run(capsys, "probe", str(path), "--epochs", "30")
+        assert code == 0, err
+        accuracy[dtype] = _metrics(out)["accuracy"][0]
+    assert abs(accuracy["float16"] - accuracy["float32"]) <= 0.01, accuracy
+
+
+def test_float16_storage_refuses_values_it_would_store_as_inf():
+    from adapters._src.app.embeddings import Embeddings
+    from adapters._src.app.errors import CliError
+
+    ids = np.arange(2)
+    emb = Embeddings(np.array([[1.0, 7e4], [0.0, 1.0]], np.float32), ids, ids, {"spec": "x"})
+    with pytest.raises(CliError, match="beyond float16's largest value 65504"):
+        store.stored_as(emb, "float16")
+    kept = store.stored_as(emb, "float32")
+    assert kept.metadata["dtype"] == "float32" and kept.embeddings.dtype == np.float32
