@@ -136,6 +136,13 @@ def lower_to_jax(
         >>> backbone = adapters.lower_to_jax(adapters.build("timm/resnet18"))
         >>> y = jax.jit(backbone.forward)(backbone.params, x)
     """
+    if isinstance(adapter, Adapter) and adapter.framework == "onnx":
+        from .from_onnx import lower_onnx_to_jax
+
+        return lower_onnx_to_jax(
+            adapter, example_input, dynamic_batch=dynamic_batch, cache_dir=cache_dir,
+            use_cache=use_cache, atol=atol, rtol=rtol, train=train,
+        )  # fmt: skip
     _require_torch(adapter)
     example = default_example(adapter, example_input, "jax")
     if train:
