@@ -83,6 +83,19 @@ def test_params_are_the_initializers_sharing_memory(exported, tmp_path) -> None:
         assert p.unsafe_buffer_pointer() == graph.arrays[k].ctypes.data, k
 
 
+def test_vmap_and_jax_export_of_the_built_adapter(exported) -> None:
+    onnx_spec, ort_adapter = exported
+    low = adapters.build(onnx_spec, runtime="jax")
+    many = np.stack([x_image(2, seed=s) for s in range(3)])
+    stacked = jax.vmap(low.forward, in_axes=(None, 0))(low.params, many)
+    np.testing.assert_allclose(np.asarray(stacked[2]), ort_adapter(many[2]), rtol=1e-4, atol=1e-4)
+    art = jax.export.export(jax.jit(low.forward))(low.params, many[0])
+    restored = jax.export.deserialize(art.serialize())
+    np.testing.assert_allclose(
+        np.asarray(restored.call(low.params, many[1])), ort_adapter(many[1]), rtol=1e-4, atol=1e-4
+    )
+
+
 class Head(nn.Module):
     @nn.compact
     def __call__(self, h):
