@@ -53,7 +53,7 @@ def as_torch_inputs(example_input: Any) -> tuple[str, list[str], list[torch.Tens
     def one(a: Any, where: str) -> torch.Tensor:
         if not interop_array(a):
             raise TypeError(
-                f"export_onnx: example_input{where}: expected a torch.Tensor, jax.Array or "
+                f"example_input{where}: expected a torch.Tensor, jax.Array or "
                 f"numpy.ndarray, got {type(a).__name__}. Pass an array of the input's shape, "
                 "e.g. torch.randn(2, 3, 224, 224)."
             )
@@ -88,8 +88,9 @@ def batch_of_two(names: Sequence[str], tensors: list[torch.Tensor]) -> list[torc
     for name, t in zip(names, tensors, strict=True):
         if t.ndim == 0:
             raise ValueError(
-                f"export_onnx: input {name!r} is a scalar, so it has no batch axis. Pass "
-                "dynamic_batch=False, or give it a leading batch axis."
+                f"example_input: input {name!r} is a scalar, so it has no batch axis. Give it "
+                "a leading batch axis, or fix the batch size: dynamic_batch=False in "
+                "adapters.export_onnx or adapters.lower_to_jax."
             )
     return [t if t.shape[0] >= 2 else t.expand(2, *t.shape[1:]).clone() for t in tensors]
 

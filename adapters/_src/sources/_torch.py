@@ -226,14 +226,23 @@ def timm_preprocess(module: torch.nn.Module) -> Preprocess | None:
 
     cfg = timm.data.resolve_model_data_config(module)
     channels, h, w = cfg["input_size"]
-    # A model built with img_size=... keeps its pretrained config's size; trust the model.
+    # A model built with img_size=... or in_chans=... keeps its pretrained config's size and
+    # channels; trust the model.
     h, w = built_img_size(module) or (h, w)
+    mean, std = tuple(float(m) for m in cfg["mean"]), tuple(float(s) for s in cfg["std"])
+    built = first_conv_channels(module, module.pretrained_cfg)
+    if built is not None and built != channels:
+        if built != 1:  # no honest per-channel statistics to give
+            return None
+        # grayscale: timm folds a 3-channel stem into one by summing its kernels, which
+        # reads the grey image as all three channels; their statistics averaged
+        channels, mean, std = 1, (sum(mean) / len(mean),), (sum(std) / len(std),)
     interp = cfg.get("interpolation", "bicubic")
     return Preprocess(
         size=(int(h), int(w)),
         channels=int(channels),
-        mean=tuple(float(m) for m in cfg["mean"]),
-        std=tuple(float(s) for s in cfg["std"]),
+        mean=mean,
+        std=std,
         interpolation=interp if interp in INTERPOLATIONS else "bicubic",
         crop_pct=float(cfg.get("crop_pct", 1.0)),
         crop_mode=str(cfg.get("crop_mode") or "center"),

@@ -58,7 +58,8 @@ def _failed(module: torch.nn.Module, args: tuple, dynamic_batch: bool, err: Exce
     if mutated:
         return f"{mutates_state(name, mutated)} {torch_says}"
     hint = (
-        " If the batch axis cannot vary (a hard-coded batch size), pass dynamic_batch=False."
+        " If the batch axis cannot vary (a hard-coded batch size), lower with a fixed batch:"
+        " dynamic_batch=False in interop.lower or adapters.lower_to_jax."
         if dynamic_batch
         else ""
     )

@@ -247,6 +247,24 @@ def test_non_torch_adapter_is_a_type_error(pair, tmp_path) -> None:
         adapters.lower_to_jax(low, cache_dir=tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("example", "error", "says"),
+    [
+        ("nope", TypeError, r"example_input: expected a torch\.Tensor, jax\.Array or numpy"),
+        (torch.tensor(1.0), ValueError, r"is a scalar.*dynamic_batch=False in adapters\.export"),
+    ],
+    ids=["not-an-array", "scalar"],
+)
+def test_a_bad_example_input_names_the_argument_build_takes(example, error, says) -> None:
+    # the message once said "export_onnx:" to a build(runtime="jax") caller
+    spec = specs.ModuleSpec(
+        class_path="torch.nn.Linear", init_args={"in_features": 4, "out_features": 2}
+    )
+    with pytest.raises(error, match=says) as caught:
+        adapters.build(spec, runtime="jax", example_input=example)
+    assert "export_onnx:" not in str(caught.value)
+
+
 SOURCE_CASES = [
     specs.ModuleSpec(
         class_path="timm.models.vision_transformer.VisionTransformer", init_args=TINY_VIT

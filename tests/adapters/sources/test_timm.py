@@ -38,5 +38,8 @@ def test_timm_input_shape_is_the_models_own(case: str) -> None:
     assert backbone.info["input_shape"] == want
     # the shape the pipeline feeds (preprocessing) and the one the runtimes trace agree
     assert tuple(backbone.info["preprocess"].size) == want[2:]
+    # and its channels (a 1-channel model was once given 3-channel statistics)
+    assert backbone.info["preprocess"].channels == want[1]
+    assert len(backbone.info["preprocess"].mean) == want[1]
     out = backbone(torch.randn(2, *want[1:], generator=torch.Generator().manual_seed(0)))
     assert out.shape[0] == 2
