@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from interop._src.lowering.ops.norms import batch_norm_eval, native_layer_norm
+from interop._src.lowering.ops.norms import batch_norm_eval, native_group_norm, native_layer_norm
 from interop._src.onnx_lowering.registry import onnx_op
 
 
@@ -27,6 +27,18 @@ def layer_normalization(node, x, scale, bias=None):
     axis = node["axis"] + x.ndim if node["axis"] < 0 else node["axis"]
     y, mean, rstd = native_layer_norm(x, x.shape[axis:], scale, bias, node["epsilon"])
     return (y, mean, rstd)[: max(node.n_outputs, 1)]
+
+
+@onnx_op("GroupNormalization", epsilon=1e-5, num_groups=None, stash_type=1)
+def group_normalization(node, x, scale, bias):
+    g, c = node["num_groups"], x.shape[1]
+    if scale.shape[0] != c:  # opset 18: one scale and bias per group
+        scale, bias = jnp.repeat(scale, c // g), jnp.repeat(bias, c // g)
+    hxw = 1
+    for d in x.shape[2:]:
+        hxw *= d
+    y, _, _ = native_group_norm(x, scale, bias, x.shape[0], c, hxw, g, node["epsilon"])
+    return y
 
 
 @onnx_op("InstanceNormalization", epsilon=1e-5)

@@ -2,7 +2,8 @@
 (``interop/_src/lowering/ops/resample.py``): the coordinate modes ATen's upsampling has
 (``half_pixel`` / ``pytorch_half_pixel`` / ``align_corners`` for linear and cubic with
 ``cubic_coeff_a=-0.75``; ``asymmetric`` + ``floor`` for nearest, what ``F.interpolate`` exports);
-the others are refused at build."""
+nearest in ONNX's other coordinate and rounding modes as one-hot rows here; the others are
+refused at build."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ from interop._src.onnx_lowering.errors import OnnxLoweringError
 from interop._src.onnx_lowering.registry import onnx_op
 
 _ATEN_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners")
+#: ONNX's source coordinate of output pixel ``x`` (``n_in``, ``n_out``, ``scale``) per mode
+_NEAREST_COORDS = {
+    "half_pixel": lambda x, i, o, s: (x + 0.5) / s - 0.5,
+    "pytorch_half_pixel": lambda x, i, o, s: (x + 0.5) / s - 0.5 if o > 1 else 0 * x,
+    "align_corners": lambda x, i, o, s: x * (i - 1) / (o - 1) if o > 1 else 0 * x,
+    "asymmetric": lambda x, i, o, s: x / s,
+    "tf_half_pixel_for_nn": lambda x, i, o, s: (x + 0.5) / s,
+}
+_ROUNDING = {
+    "round_prefer_floor": lambda v: np.ceil(v - 0.5),
+    "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+    "floor": np.floor,
+    "ceil": np.ceil,
+}
 
 
 def _refusal(attrs, n_outputs):
@@ -31,11 +46,8 @@ def _refusal(attrs, n_outputs):
     ):
         return "Resize with antialias, axes or keep_aspect_ratio_policy"
     if mode == "nearest":
-        if ctm != "asymmetric" or attrs["nearest_mode"] != "floor":
-            return (
-                f"Resize nearest with coordinate_transformation_mode={ctm!r}, nearest_mode="
-                f"{attrs['nearest_mode']!r} (the table has asymmetric + floor, torch's nearest)"
-            )
+        if ctm not in _NEAREST_COORDS:
+            return f"Resize nearest with coordinate_transformation_mode={ctm!r}"
         return None
     if ctm not in _ATEN_MODES:
         return f"Resize {mode} with coordinate_transformation_mode={ctm!r}"
@@ -77,7 +89,9 @@ def resize(node, x, roi=None, scales=None, sizes=None):
 def _matrix(node, n_in: int, n_out: int, scale: float | None) -> np.ndarray:
     mode, ctm = node["mode"], node["coordinate_transformation_mode"]
     if mode == "nearest":
-        return nearest_matrix(n_in, n_out, scale, False)
+        if ctm == "asymmetric" and node["nearest_mode"] == "floor":
+            return nearest_matrix(n_in, n_out, scale, False)  # torch's nearest, ATen's rows
+        return _nearest(node, n_in, n_out, scale)
     if ctm == "pytorch_half_pixel" and n_out == 1:
         m = np.zeros((1, n_in))
         m[0, 0] = 1.0  # pytorch_half_pixel: one output pixel samples the first input pixel
@@ -91,3 +105,15 @@ def _matrix(node, n_in: int, n_out: int, scale: float | None) -> np.ndarray:
         )
     make = cubic_matrix if mode == "cubic" else linear_matrix
     return make(n_in, n_out, align, None if align else scale)
+
+
+def _nearest(node, n_in: int, n_out: int, scale: float | None) -> np.ndarray:
+    """One-hot rows of ONNX's nearest sampling for the modes ATen has no form of."""
+    s = scale if scale is not None else n_out / n_in
+    src = _NEAREST_COORDS[node["coordinate_transformation_mode"]](
+        np.arange(n_out, dtype=np.float64), n_in, n_out, s
+    )
+    idx = np.clip(_ROUNDING[node["nearest_mode"]](src), 0, n_in - 1).astype(np.int64)
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), idx] = 1.0
+    return m
