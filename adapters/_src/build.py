@@ -36,7 +36,7 @@ def build(
             in the ``specs`` format (``{"source": "timm", "model_name": ...}``).
         runtime: ``"torch"`` runs the model as loaded; ``"onnxruntime"`` exports a torch
             backbone to ONNX and serves it with ONNX Runtime; ``"jax"`` lowers a torch
-            backbone into a pure JAX function (`adapters.lower_to_jax`).
+            backbone, or an ONNX graph, into a pure JAX function (`adapters.lower_to_jax`).
         example_input: the input traced by the ONNX export or the JAX lowering;
             default: zeros of the model's known input shape (``adapter.info["input_shape"]``).
         device: where the backbone runs: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a

@@ -95,6 +95,9 @@ def lower_to_jax(
         adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``, on
             the CPU or a GPU (``build(..., device="cuda")``): the JAX params share its
             tensors' memory there and the lowered function runs there.
+            An ONNX adapter (``framework == "onnx"``, an ``OnnxSpec``) is lowered from its file
+            instead (``from_onnx.py``: params are the initializers, the first build is
+            checked against ONNX Runtime, ``train=True`` is refused).
         example_input: an input as ``adapter`` takes it (one ``(batch, ...)`` array, a tuple
             or a dict); its shapes and dtypes are traced. Default: zeros of
             ``adapter.info["input_shape"]``.
