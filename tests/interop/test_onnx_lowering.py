@@ -187,5 +187,7 @@ def test_wrong_inputs_and_params_are_named() -> None:
 def test_an_unreadable_file_is_one_error(tmp_path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with pytest.raises(OnnxLoweringError, match=r"bad\.onnx"):
+    with pytest.raises(OnnxLoweringError, match=r"bad\.onnx. is not an ONNX model"):
         lower_onnx(bad)
+    with pytest.raises(OnnxLoweringError, match=r"cannot read the ONNX model .*missing\.onnx"):
+        lower_onnx(tmp_path / "missing.onnx")

@@ -82,9 +82,9 @@ def read_model(model: str | os.PathLike[str] | onnx.ModelProto) -> tuple[onnx.Mo
     path = os.fspath(model)
     try:
         return onnx.load(path), f"ONNX model {path!r}"
-    except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError, ValueError) as err:
+    except OSError as err:
         raise OnnxLoweringError(f"cannot read the ONNX model {path!r}: {err}") from err
-    except Exception as err:  # protobuf's DecodeError: not an ONNX file
+    except Exception as err:  # protobuf's DecodeError, onnx's errors: not an ONNX file
         raise OnnxLoweringError(f"{path!r} is not an ONNX model ({err})") from err
 
 
