@@ -191,3 +191,31 @@ def test_an_unreadable_file_is_one_error(tmp_path) -> None:
         lower_onnx(bad)
     with pytest.raises(OnnxLoweringError, match=r"cannot read the ONNX model .*missing\.onnx"):
         lower_onnx(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra"),
+    [
+        ("cubic", {"cubic_coeff_a": -0.5, "exclude_outside": 1, "antialias": 1}),
+        ("linear", {"exclude_outside": 1, "antialias": 1}),
+        ("cubic", {"cubic_coeff_a": -0.75}),
+        ("nearest", {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}),
+    ],
+    ids=["bicubic-aa", "bilinear-aa", "bicubic", "nearest"],
+)
+def test_resize_as_torch_exports_it_matches_onnxruntime(mode, extra) -> None:
+    """What torch.onnx.export writes for F.interpolate (antialiased too: ViTs resample their
+    position embeddings so), lowered through the torch table's interpolation matrices."""
+    attrs = {"mode": mode, "coordinate_transformation_mode": "half_pixel", **extra}
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="resize", **attrs)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 14, 14])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [_init("sizes", np.array([2, 3, 5, 23], np.int64))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    forward, _, _ = lower_onnx(model)
+    x = RNG.standard_normal((2, 3, 14, 14)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(forward({}, x)), ort_run(model, x), rtol=1e-5, atol=1e-5)

@@ -1,7 +1,8 @@
 """``Resize`` through the torch lowering's interpolation matrices
 (``interop/_src/lowering/ops/resample.py``): the coordinate modes ATen's upsampling has
 (``half_pixel`` / ``pytorch_half_pixel`` / ``align_corners`` for linear and cubic with
-``cubic_coeff_a=-0.75``; ``asymmetric`` + ``floor`` for nearest, what ``F.interpolate`` exports);
+``cubic_coeff_a=-0.75``, antialiased as ATen's ``_aa`` kernels; ``asymmetric`` + ``floor`` for
+nearest, what ``F.interpolate`` exports);
 nearest in ONNX's other coordinate and rounding modes as one-hot rows here; the others are
 refused at build."""
 
@@ -12,6 +13,7 @@ import math
 import numpy as np
 
 from interop._src.lowering.ops.resample import (
+    antialias_matrix,
     cubic_matrix,
     linear_matrix,
     nearest_matrix,
@@ -39,12 +41,17 @@ _ROUNDING = {
 
 def _refusal(attrs, n_outputs):
     mode, ctm = attrs["mode"], attrs["coordinate_transformation_mode"]
-    if (
-        attrs["antialias"]
-        or attrs["axes"] is not None
-        or attrs["keep_aspect_ratio_policy"] != "stretch"
-    ):
-        return "Resize with antialias, axes or keep_aspect_ratio_policy"
+    if attrs["axes"] is not None or attrs["keep_aspect_ratio_policy"] != "stretch":
+        return "Resize with axes or keep_aspect_ratio_policy"
+    if attrs["antialias"] and mode != "nearest":
+        if ctm not in _ATEN_MODES:
+            return f"Resize antialiased with coordinate_transformation_mode={ctm!r}"
+        if not attrs["exclude_outside"] or (mode == "cubic" and attrs["cubic_coeff_a"] != -0.5):
+            return (
+                "Resize antialiased other than exclude_outside=1 (and cubic_coeff_a=-0.5 for "
+                "cubic): torch's antialiased kernels"
+            )
+        return None
     if mode == "nearest":
         if ctm not in _NEAREST_COORDS:
             return f"Resize nearest with coordinate_transformation_mode={ctm!r}"
@@ -97,6 +104,8 @@ def _matrix(node, n_in: int, n_out: int, scale: float | None) -> np.ndarray:
         m[0, 0] = 1.0  # pytorch_half_pixel: one output pixel samples the first input pixel
         return m
     align = ctm == "align_corners"
+    if node["antialias"]:
+        return antialias_matrix(n_in, n_out, align, None if align else scale, cubic=mode == "cubic")
     if align and scale is not None and n_in * scale != n_out:
         # ONNX aligns corners on the unrounded length n_in * scale; ATen on the output's
         raise OnnxLoweringError(
