@@ -37,6 +37,7 @@ SUITES = {
     "jax_function": "benchmarks.jax_function",
     "onnx": "benchmarks.onnx_bench",
     "embed": "benchmarks.embed_bench",
+    "embed_pipeline": "benchmarks.embed_pipeline",
     "ray": "benchmarks.ray_bench",
     "lowering": "benchmarks.lowering",
     "lowering_coverage": "benchmarks.lowering_coverage",

@@ -124,7 +124,7 @@ def choose_device(spec: Any, runtime: str, device: str | None) -> str | None:
     GPU, else ``cpu``."""
     if device is not None:
         return device
-    if runtime != "torch" or _is_onnx(spec):
+    if runtime not in ("torch", "auto") or _is_onnx(spec):
         return None
     import torch
 
@@ -140,15 +140,18 @@ def build_backbone(
     seed: int | None = None,
     device: str | None = None,
     say: Callable[[str], None] | None = None,
+    batch_size: int | None = None,
 ) -> tuple[Any, Any]:
     """Build the backbone named by ``arg`` (what `resolve_spec` takes, or a spec record) on
     ``device`` (see `choose_device`); returns it with its resolved `Preprocess`. ``seed``
     replaces the spec's own seed of random weights (None: the spec's, default 0).
 
-    With ``runtime="onnxruntime"`` or ``"jax"`` the torch backbone is built first to learn its
-    input (size, channels), which is the example the ONNX export (or the JAX lowering) traces;
-    that backbone is then served. ``say`` (the CLI: print) is told when that conversion starts
-    and how it went (a first one takes a while and is cached).
+    With ``runtime="onnxruntime"``, ``"jax"`` or ``"auto"`` the torch backbone is built first
+    to learn its input (size, channels), which is the example the ONNX export (or the JAX
+    lowering) traces; that backbone is then served. ``"auto"`` serves it with the fastest
+    runtime that passes its check, timed on a batch of ``batch_size`` (see
+    ``adapters/_src/runtimes/auto/``). ``say`` (the CLI: print) is told when that conversion
+    starts and how it went (a first one takes a while and is cached).
 
     Raises:
         ForwardError: with a runtime other than torch, the backbone cannot take the example
@@ -160,7 +163,7 @@ def build_backbone(
 
     spec = resolve_spec(arg, device) if isinstance(arg, str) else arg
     device = choose_device(spec, runtime, device)
-    if runtime != "torch" and device is not None and device_kind(device) != "cpu":
+    if runtime not in ("torch", "auto") and device is not None and device_kind(device) != "cpu":
         raise CliError(
             f"--device: --runtime {runtime} serves the backbone on the CPU, got --device "
             f"{device}; drop --device, or use --runtime torch to run on {device}"
@@ -168,7 +171,9 @@ def build_backbone(
     backbone = build(spec, device=device, seed=seed)
     pre = resolve_preprocess(backbone, image_size=image_size, mean=mean, std=std)
     if runtime != "torch":
-        backbone = _convert(backbone, runtime, torch.zeros(1, pre.channels, *pre.size), say)
+        options = {} if runtime != "auto" or batch_size is None else {"batch_size": batch_size}
+        example = torch.zeros(1, pre.channels, *pre.size)
+        backbone = _convert(backbone, runtime, example, say, options)
     return backbone, pre
 
 
@@ -176,10 +181,18 @@ def build_backbone(
 _CONVERTING = {
     "onnxruntime": "exporting to ONNX for --runtime onnxruntime",
     "jax": "lowering to JAX for --runtime jax",
+    "auto": "choosing the fastest runtime for --runtime auto (a first build exports to ONNX, "
+    "lowers to JAX, checks and times each",
 }
 
 
-def _convert(backbone: Any, runtime: str, example: Any, say: Callable[[str], None] | None) -> Any:
+def _convert(
+    backbone: Any,
+    runtime: str,
+    example: Any,
+    say: Callable[[str], None] | None,
+    options: Mapping[str, Any],
+) -> Any:
     """Serve the module just built with ``runtime`` (what ``build(runtime=...)`` does after
     loading it again), after one forward on ``example``: a backbone that cannot take it fails
     as one line naming the size, not as a trace from inside the export."""
@@ -190,13 +203,34 @@ def _convert(backbone: Any, runtime: str, example: Any, say: Callable[[str], Non
     convert = runtime_module(runtime).convert
     with torch.inference_mode():
         run_forward(backbone, example)
-    if say is not None:
+    if say is not None and backbone.framework == "torch":  # another's is served as built
         doing = _CONVERTING.get(runtime, f"converting for --runtime {runtime}")
-        say(f"{doing} (a first build of a backbone takes a while; the result is cached) ...")
-    served = convert(backbone, example)
+        first = "; " if runtime == "auto" else " (a first build of a backbone takes a while; "
+        say(f"{doing}{first}the result is cached) ...")
+    served = convert(backbone, example, **options)
     if say is not None:
-        say(f"runtime: {runtime}, {_cache_outcome(served.info or {})}")
+        say(f"runtime: {_runtime_line(runtime, served.info or {})}")
     return served
+
+
+def _runtime_line(runtime: str, info: Mapping[str, Any]) -> str:
+    """What ran the conversion said in one line: the runtime and its cache outcome, or auto's
+    choice, why, and what it skipped."""
+    from ..runtimes import auto
+
+    chosen = auto.summary(info)
+    if chosen is None:
+        return f"{runtime}, {_cache_outcome(info)}"
+    record = info["auto"]
+    skipped = record.get("skipped") or {}
+    where = auto.choice_path(info)
+    measured = auto.timings(info)
+    parts = [chosen] if measured is None else [f"{chosen} ({measured})"]
+    if skipped:
+        parts.append("skipped " + "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
+    if where is not None:
+        parts.append(f"choice cached in {where.parent}")
+    return "; ".join(parts)
 
 
 def _cache_outcome(info: Any) -> str:

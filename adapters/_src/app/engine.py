@@ -1,5 +1,5 @@
 """The process engine of ``embed``: a dataset through the backbone in this process, batch by
-batch (prefetched by the loader's thread), into one `Embeddings`, each output pooled to
+batch (decoded ahead by the loader's workers), into one `Embeddings`, each output pooled to
 (N, D) features."""
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ def embed_dataset(
     progress: bool = True,
     stats: LoaderStats | None = None,
     device: str | torch.device | None = None,
+    workers: int = 1,
 ) -> Embeddings:
-    """Run the backbone over the dataset; batches are prefetched by a background thread.
+    """Run the backbone over the dataset; batches are decoded and preprocessed ahead, in
+    order, by ``workers`` loader workers (``data/loader.py``; the output does not depend on
+    how many).
 
     Args:
         progress: say how far it got (`Progress`: a bar in a terminal, else a plain line).
@@ -61,7 +64,9 @@ def embed_dataset(
     t0 = time.perf_counter()
     try:
         with torch.inference_mode():
-            batches = iter_batches(ds, pre, batch_size, strict=strict, stats=stats, device=device)
+            batches = iter_batches(
+                ds, pre, batch_size, strict=strict, stats=stats, device=device, workers=workers
+            )
             for x, idx in batches:
                 y, pooling = pool_features(run_forward(adapter, x))
                 if out is None:

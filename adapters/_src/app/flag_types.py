@@ -38,6 +38,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (``--workers``)."""
+    value = _int(text, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def seed(text: str) -> int:
     """An integer in ``[0, MAX_SEED]`` (``--seed``)."""
     value = _int(text, f"an integer from 0 to {MAX_SEED}")

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..runtimes.table import RUNTIMES as RUNTIME_TABLE
 from . import flag_types
+from .errors import CliError
 
 #: what ``probe`` with no arguments runs (the README's main-job command): real ImageNet weights
 #: installed with the package, so the first number a newcomer sees is a pretrained model's
@@ -16,6 +18,30 @@ DEFAULT_DATA = "digits"
 #: not detail (its scores: benchmarks/results/main_job.json)
 DEFAULT_IMAGE_SIZE = 112
 RUNTIMES = tuple(RUNTIME_TABLE)
+#: the command line's runtime (``adapters.build``'s own default stays ``"torch"``)
+DEFAULT_RUNTIME = "auto"
+#: replaces `DEFAULT_RUNTIME` when set (a pinned ``--runtime`` still wins)
+RUNTIME_ENV = "FM_ADAPTERS_RUNTIME"
+
+
+def runtime(args: argparse.Namespace) -> str:
+    """The runtime a command runs the backbone with: ``--runtime`` when given, else
+    ``$FM_ADAPTERS_RUNTIME`` when set, else `DEFAULT_RUNTIME`.
+
+    Raises:
+        CliError: ``$FM_ADAPTERS_RUNTIME`` names no runtime.
+    """
+    if args.runtime is not None:
+        return args.runtime
+    value = os.environ.get(RUNTIME_ENV, "")
+    if not value:
+        return DEFAULT_RUNTIME
+    if value not in RUNTIMES:
+        raise CliError(
+            f"${RUNTIME_ENV}: expected one of {', '.join(RUNTIMES)}, got {value!r}; fix it or "
+            "unset it (--runtime overrides it)"
+        )
+    return value
 
 
 def image_size(args: argparse.Namespace) -> int | None:
@@ -31,7 +57,8 @@ def add_job_spec(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_data_flags(p: argparse.ArgumentParser) -> None:
-    """``--data``, ``--labels``, ``--limit``, ``--batch-size``, ``--strict-images``."""
+    """``--data``, ``--labels``, ``--limit``, ``--batch-size``, ``--strict-images``,
+    ``--workers``."""
     p.add_argument(
         "--data",
         default=DEFAULT_DATA,
@@ -49,6 +76,12 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--strict-images", action="store_true", help="fail on an unreadable image (default: skip)"
+    )
+    p.add_argument(
+        "--workers",
+        type=flag_types.non_negative_int,
+        help="threads decoding and preprocessing images ahead of the backbone (default: the "
+        "number of cores; 0: decode between forwards; the output is the same for any number)",
     )
 
 
@@ -73,7 +106,11 @@ def add_backbone_flags(p: argparse.ArgumentParser) -> None:
         help="per-channel std (default: the backbone's)",
     )
     p.add_argument(
-        "--runtime", choices=RUNTIMES, default="torch", help="what runs the backbone's forward"
+        "--runtime",
+        choices=RUNTIMES,
+        help="what runs the backbone's forward (default: $FM_ADAPTERS_RUNTIME, else auto: the "
+        "fastest runtime that passes its check against torch on this machine, measured on a "
+        "first build and cached)",
     )
     p.add_argument(
         "--device",

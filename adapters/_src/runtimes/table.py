@@ -25,6 +25,7 @@ RUNTIMES: dict[str, str] = {
     "torch": "adapters._src.runtimes.torch",
     "onnxruntime": "adapters._src.runtimes.onnxruntime",
     "jax": "adapters._src.runtimes.jax",
+    "auto": "adapters._src.runtimes.auto",
 }
 
 

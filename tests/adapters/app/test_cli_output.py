@@ -146,3 +146,55 @@ def test_inspect_of_a_name_that_cannot_build_shows_what_it_stands_for(capsys):
     assert "  source: huggingface\n" in out and "  model_name_or_path: owkin/phikon\n" in out
     (line,) = err.strip().splitlines()
     assert "offline" in line
+
+
+RUNTIME_LINE = re.compile(
+    r"runtime: (torch|onnxruntime|jax), (.+), (measured at build|measured \S+ \(cached choice\)) "
+    r"\((.+) per batch of 4\)"
+)
+
+
+def test_the_default_runtime_is_auto_and_says_its_choice(capsys, tmp_path, monkeypatch):
+    """Without --runtime (nor $FM_ADAPTERS_RUNTIME) embed measures every runtime on the first
+    build and says which it chose and the timings; a second run reads the cached choice."""
+    monkeypatch.delenv("FM_ADAPTERS_RUNTIME", raising=False)
+    monkeypatch.setenv("FM_ADAPTERS_CACHE", str(tmp_path / "cache"))
+    spec = _spec(tmp_path, "s.yaml", num_classes=0)
+    argv = ["embed", spec, "--data", "digits", "--limit", "4", "--image-size", "32"]
+    found = []
+    for name in ("a", "b"):
+        code, out, err = run(capsys, *argv, "--out", str(tmp_path / f"{name}.safetensors"))
+        assert code == 0, err
+        (line,) = [x for x in out.splitlines() if x.startswith("runtime: ")]
+        match = RUNTIME_LINE.match(line)
+        assert match, line
+        assert sorted(t.split()[0] for t in match[4].split(", ")) == ["jax", "onnxruntime", "torch"]
+        (backbone,) = [x for x in out.splitlines() if x.startswith("backbone: ")]
+        assert match[1] in backbone
+        found.append(match)
+    assert found[0][3] == "measured at build" and found[1][3].endswith("(cached choice)")
+    assert found[0][1] == found[1][1] and found[0][4] == found[1][4]  # the same measurement
+
+    code, out, err = run(capsys, "inspect", spec, "--image-size", "32")
+    assert code == 0, err
+    (line,) = [x for x in out.splitlines() if x.startswith("runtime:     ")]
+    assert re.match(r"runtime:     (torch|onnxruntime|jax), .+ per batch of 16\)$", line), line
+
+
+def test_a_pinned_runtime_wins_over_auto_and_the_environment(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FM_ADAPTERS_CACHE", str(tmp_path / "cache"))
+    spec = _spec(tmp_path, "s.yaml", num_classes=0)
+    for env, flag in (("auto", ["--runtime", "torch"]), ("torch", [])):
+        monkeypatch.setenv("FM_ADAPTERS_RUNTIME", env)
+        code, out, err = run(capsys, "inspect", spec, "--image-size", "32", *flag)
+        assert code == 0, err
+        assert "runtime:     torch" in out and "choosing the fastest" not in out
+    assert not (tmp_path / "cache" / "auto").exists()  # nothing measured
+    monkeypatch.setenv("FM_ADAPTERS_RUNTIME", "tensorrt")
+    code, _, err = run(capsys, "inspect", spec, "--image-size", "32")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert (
+        "$FM_ADAPTERS_RUNTIME: expected one of torch, onnxruntime, jax, auto, got 'tensorrt'"
+        in line
+    )

@@ -6,6 +6,8 @@ claim by buffer pointers; the cache by counting ``torch.export.export`` calls (o
 
 from __future__ import annotations
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -151,6 +153,16 @@ def test_cache_hit_skips_torch_export(pair, monkeypatch) -> None:
         jax.export.export(jax.jit(hit.forward))(hit.params, x).serialize()
     )
     np.testing.assert_allclose(again.call(hit.params, x), want, atol=1e-4)
+
+
+def test_the_first_build_check_is_recorded_and_read_back_on_a_hit(pair) -> None:
+    # runtime="auto" shows each runtime's check; the JAX runtime ran its check but kept
+    # no record of it, on a miss or a hit
+    ref, low, cache = pair
+    assert low.info["cache"] == "miss" and low.info["parity"]["max_abs"] <= 1e-4
+    hit = adapters.lower_to_jax(ref, torch.randn(2, 3, 32, 32), cache_dir=cache)
+    assert hit.info["cache"] == "hit"
+    assert hit.info["parity"] == json.loads(json.dumps(low.info["parity"]))  # as JSON keeps it
 
 
 @pytest.mark.slow

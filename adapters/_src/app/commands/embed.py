@@ -63,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     ray = " (--engine ray)" if args.engine == "ray" else ""
     say(f"embed {args.spec} on {args.data} -> {args.out}{ray}")
     if args.engine == "ray":
+        if args.workers is not None:
+            raise CliError(
+                f"--workers: the process engine's decoding threads; with --engine ray, Ray's "
+                f"tasks decode; drop --workers (--num-workers sets the actors), got "
+                f"--workers {args.workers}"
+            )
         check_out_format(args.out, "ray")
         if args.device is not None:
             raise CliError(
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_out(args, data=args.data, labels=args.labels)
     check_out_format(args.out, "process")  # after: naming an input is the worse mistake
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = load_backbone(args, image_size(args))
+    backbone, pre = load_backbone(args, image_size(args), images=len(ds))
     emb = embed(args, backbone, pre, ds)
     save_embeddings(emb, out)
     say(f"wrote {out}")

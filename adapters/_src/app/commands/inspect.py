@@ -11,7 +11,7 @@ from ...devices import input_device
 from ...registry import registry_spec
 from ..backbone import build_backbone, resolve_spec, run_forward
 from ..describe import count_parameters, logits_note, say
-from ..flags import add_backbone_flags
+from ..flags import add_backbone_flags, runtime
 from ..weights import describe_weights
 
 HELP = "build a backbone, run one example input, describe it"
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         backbone, pre = build_backbone(
             args.spec,
-            args.runtime,
+            runtime(args),
             args.image_size,
             args.mean,
             args.std,
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     note = logits_note(backbone)
     say(f"source:      {specs.source_of(backbone.spec)}")
     say(f"framework:   {backbone.framework}")
+    say(f"runtime:     {_runtime(info, backbone.framework)}")
     say(f"device:      {info.get('device') or 'cpu'}")
     say(f"input:       {tuple(x.shape)} float32 ({pre.describe()})")
     say(f"weights:     {describe_weights(backbone, seed=0)}")
@@ -82,6 +83,17 @@ def _print_named_spec(arg: str) -> None:
     say(f"{arg} stands for this spec:")
     for line in text.rstrip().splitlines():
         say(f"  {line}")
+
+
+def _runtime(info: dict[str, Any], framework: str) -> str:
+    """What runs the forward: ``--runtime auto``'s choice and why, or the runtime as built."""
+    from ...runtimes import auto
+
+    chosen = auto.summary(info)
+    if chosen is None:
+        return str(info.get("runtime") or framework)
+    measured = auto.timings(info)
+    return chosen if measured is None else f"{chosen} ({measured})"
 
 
 def _kind(y: Any) -> str:

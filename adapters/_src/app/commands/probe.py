@@ -130,7 +130,7 @@ def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
         return emb, _dataset_of(emb, args), "load"
     ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
     stratified_split(ds.labels, seed=args.seed)  # too few images per class fails here, not later
-    backbone, pre = load_backbone(args, image_size(args), args.seed)
+    backbone, pre = load_backbone(args, image_size(args), args.seed, images=len(ds))
     return embed(args, backbone, pre, ds), ds, "embed"
 
 

@@ -1,13 +1,21 @@
-"""A prefetching batch loader: a background thread decodes and preprocesses batches ahead of
-the backbone, so it never waits. For a CUDA backbone the thread also pins each batch
-(page-locked host memory) and the consumer copies it with ``non_blocking=True``, so the
-host-to-device copy overlaps the work already queued on the GPU."""
+"""A prefetching batch loader: a pool of worker threads decodes and preprocesses batches ahead
+of the backbone, so it never waits, and the batches come out in order, each the same tensor as
+the calling thread would make (`make_batch` runs each batch whole, in one worker). For a CUDA
+backbone the workers also pin each batch (page-locked host memory) and the consumer copies it
+with ``non_blocking=True``, so the host-to-device copy overlaps the work already queued on the
+GPU.
+
+The workers are threads: PIL's decoding and resizing and torch's preprocessing release the GIL,
+and a thread starts at once, where a spawned process imports torch first and sends each batch
+back through a pipe (``benchmarks/embed_pipeline.py`` measures the pipeline).
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
+import concurrent.futures
+import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,14 +33,20 @@ class LoaderStats:
     """What the loader did: skipped files and where the time went (seconds)."""
 
     skipped: list[str] = attrs.field(factory=list)
-    produce_s: float = 0.0  # decoding + preprocessing, in the background thread
+    produce_s: float = 0.0  # decoding + preprocessing, summed over the workers
     wait_s: float = 0.0  # time the consumer spent blocked waiting for a batch
-    # CPU time of the background thread: what preprocessing takes from the forward's cores
-    # (all of it on the CPU path, where that thread runs single-threaded)
+    # CPU time of the workers: what preprocessing takes from the forward's cores (on the CPU
+    # path each worker runs single-threaded)
     produce_cpu_s: float = 0.0
+    workers: int = 1  # 0: batches made in the consumer's thread
 
 
-_DONE = object()
+def default_workers() -> int:
+    """The number of cores this process may run on (``--workers``'s default)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 def iter_batches(
@@ -44,54 +58,119 @@ def iter_batches(
     prefetch: int = 2,
     stats: LoaderStats | None = None,
     device: str | torch.device | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
     """Yield ``(x, index)``: x (B, channels, H, W) float32 and the (B,) dataset indices.
 
-    A background thread decodes and preprocesses up to ``prefetch`` batches ahead. Unreadable
-    files are skipped (recorded in ``stats.skipped``) or, with ``strict``, raise
-    `UnreadableImageError`.
+    ``workers`` workers decode and preprocess up to ``workers + prefetch`` batches ahead; the
+    batches are yielded in order and equal, bit for bit, what ``workers=0`` makes (every batch
+    made in the calling thread, when it is asked for: nothing overlaps the forward). Unreadable
+    files are skipped (recorded in ``stats.skipped``, in dataset order) or, with ``strict``,
+    raise `UnreadableImageError` (the first one in dataset order).
 
     Args:
         device: where ``x`` is yielded (None: the CPU, as made). For a CUDA device each batch
-            is pinned in the background thread and copied with ``non_blocking=True``.
+            is pinned and copied with ``non_blocking=True``.
+        workers: how many threads decode (>= 0). On the CPU each runs torch single-threaded
+            (the forward has the cores); else they share torch's threads.
+
+    Raises:
+        DataError: ``batch_size`` or ``workers`` out of range (names the flag).
     """
-    if batch_size < 1:
-        raise DataError(f"--batch-size: expected an integer >= 1, got {batch_size}")
+    _check(batch_size, workers)
     target = None if device is None else torch.device(device)
     pin = target is not None and target.type == "cuda"
-    if target is not None and target.type == "cpu":
+    on_cpu = target is None or target.type == "cpu"
+    if on_cpu:
         target = None  # batches are made on the CPU: nothing to move
     stats = stats if stats is not None else LoaderStats()
-    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    args = (ds, pre, batch_size, strict, stats, pin, target is None, put)
-    thread = threading.Thread(target=_produce, args=args, name="adapters-prefetch", daemon=True)
-    thread.start()
+    stats.workers = workers
+    starts = [(lo, min(lo + batch_size, len(ds))) for lo in range(0, len(ds), batch_size)]
+    if workers == 0:
+        made = (_in_thread(ds, pre, lo, hi, strict, pin) for lo, hi in starts)
+    else:
+        made = _pooled(ds, pre, starts, strict, pin, on_cpu, workers, workers + max(1, prefetch))
     try:
         while True:
             t0 = time.perf_counter()
-            item = q.get()
+            found = next(made, None)
             stats.wait_s += time.perf_counter() - t0
-            if item is _DONE:
+            if found is None:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            if target is not None:
-                item = (item[0].to(target, non_blocking=pin), item[1])
-            yield item
+            batch, one = found
+            _merge(stats, one)
+            if batch is None:
+                continue
+            x = batch[0]
+            if pin and not x.is_pinned():
+                x = x.pin_memory()
+            yield (x if target is None else x.to(target, non_blocking=pin)), batch[1]
     finally:
-        stop.set()
-        thread.join()
+        made.close()  # the pool stops now, not when the garbage collector finds it
+
+
+def _pooled(
+    ds: Any,
+    pre: Preprocess,
+    starts: list[tuple[int, int]],
+    strict: bool,
+    pin: bool,
+    on_cpu: bool,
+    workers: int,
+    ahead: int,
+) -> Iterator[tuple[tuple[torch.Tensor, np.ndarray] | None, LoaderStats]]:
+    """Each batch of ``starts`` made by a pool of ``workers``, at most ``ahead`` submitted
+    ahead of the one yielded, in order (see `iter_batches`)."""
+    threads = torch.get_num_threads()
+    per_worker = 1 if on_cpu else max(1, threads // workers)
+    pool = concurrent.futures.ThreadPoolExecutor(
+        workers, "adapters-loader", initializer=torch.set_num_threads, initargs=(per_worker,)
+    )
+    todo = iter(starts)
+    pending: deque[concurrent.futures.Future] = deque()
+    try:
+        while True:
+            while len(pending) < ahead:
+                lohi = next(todo, None)
+                if lohi is None:
+                    break
+                pending.append(pool.submit(_in_thread, ds, pre, *lohi, strict, pin))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # set_num_threads in a worker also sets the count threads started later begin with
+        torch.set_num_threads(threads)
+
+
+def _check(batch_size: int, workers: int) -> None:
+    if batch_size < 1:
+        raise DataError(f"--batch-size: expected an integer >= 1, got {batch_size}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise DataError(f"--workers: expected an integer >= 0, got {workers!r}")
+
+
+def _merge(stats: LoaderStats, made: LoaderStats) -> None:
+    """One batch's stats into the run's (in batch order, so skipped files stay in order)."""
+    stats.skipped.extend(made.skipped)
+    stats.produce_s += made.produce_s
+    stats.produce_cpu_s += made.produce_cpu_s
+
+
+def _in_thread(
+    ds: Any, pre: Preprocess, lo: int, hi: int, strict: bool, pin: bool
+) -> tuple[tuple[torch.Tensor, np.ndarray] | None, LoaderStats]:
+    """One batch made by a worker: (the batch or None, its stats)."""
+    made = LoaderStats()
+    t0, c0 = time.perf_counter(), time.thread_time()
+    batch = make_batch(ds, pre, lo, hi, strict, made)
+    if pin and batch is not None:
+        batch = (batch[0].pin_memory(), batch[1])
+    made.produce_s, made.produce_cpu_s = time.perf_counter() - t0, time.thread_time() - c0
+    return batch, made
 
 
 def make_batch(
@@ -122,39 +201,3 @@ def make_batch(
     if pre.pipeline == "timm":  # timm's transform already normalised each image
         return torch.stack(arrays), index_array
     return preprocess_batch(np.stack(arrays), pre), index_array
-
-
-def _produce(
-    ds: Any,
-    pre: Preprocess,
-    batch_size: int,
-    strict: bool,
-    stats: LoaderStats,
-    pin: bool,
-    on_cpu: bool,
-    put: Any,
-) -> None:
-    """The background thread of `iter_batches`: make every batch, ``put`` it, then `_DONE`."""
-    # On the CPU the consumer's forward already uses every core: preprocessing with an
-    # OpenMP team of its own would put two threads on each core and stall the forward's
-    # parallel regions, so this thread preprocesses single-threaded (it stays batches
-    # ahead regardless). With a GPU forward the cores are free and it keeps them all.
-    threads = torch.get_num_threads()
-    if on_cpu:
-        torch.set_num_threads(1)
-    try:
-        for start in range(0, len(ds), batch_size):
-            t0, c0 = time.perf_counter(), time.thread_time()
-            batch = make_batch(ds, pre, start, min(start + batch_size, len(ds)), strict, stats)
-            if pin and batch is not None:
-                batch = (batch[0].pin_memory(), batch[1])
-            stats.produce_s += time.perf_counter() - t0
-            stats.produce_cpu_s += time.thread_time() - c0
-            if batch is not None and not put(batch):
-                return
-        put(_DONE)
-    except BaseException as err:  # handed to the consumer, re-raised there
-        put(err)
-    finally:
-        # set_num_threads also sets the count threads started later begin with: restore it
-        torch.set_num_threads(threads)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...preprocess import Preprocess
 from ..describe import say, say_backbone
+from ..flags import runtime
 from .engine import embed_on_ray
 
 
@@ -24,7 +25,7 @@ def embed_ray(args: argparse.Namespace, *, image_size: int | None) -> int:
         limit=args.limit,
         batch_size=args.batch_size,
         strict=args.strict_images,
-        runtime=args.runtime,
+        runtime=runtime(args),
         image_size=image_size,
         mean=args.mean,
         std=args.std,
@@ -59,6 +60,7 @@ def _describe(args: argparse.Namespace, backbone: Any, pre: Preprocess) -> None:
     preprocessing lines, the device being each worker's."""
     gpus = args.gpus_per_worker
     device = f"cuda ({gpus:g} GPU each)" if gpus else "cpu"
-    framework = backbone.framework if args.runtime == "torch" else args.runtime
+    chosen = runtime(args)
+    framework = backbone.framework if chosen == "torch" else chosen
     say_backbone(backbone, 0, f"{device} per Ray worker", framework)
     say(pre.describe())

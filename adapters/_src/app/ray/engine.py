@@ -104,6 +104,9 @@ def embed_on_ray(
     Args:
         spec: a spec record, a spec file path or a registry name.
         data: what `datasets.load_dataset` takes (``labels``, ``limit`` as there), or a `Dataset`.
+        runtime: what runs the backbone on the workers (`backbone.build_backbone`'s);
+            ``"auto"`` is chosen once, on the driver's CPU (``torch`` for workers with GPUs),
+            and the job records the runtime chosen, so every worker runs the same one.
         preprocess: the backbone's preprocessing; default: resolved by building the backbone
             once on the driver's CPU (which also fails a bad spec before Ray starts, and
             gives the weights' digest for random or downloaded weights).
@@ -131,6 +134,9 @@ def embed_on_ray(
     ds = data if isinstance(data, Dataset) else load_dataset(data, labels=labels, limit=limit)
     build = {"runtime": runtime, "image_size": image_size, "mean": mean, "std": std, "seed": seed}
     shown_spec, preprocess, weights = _driver_build(spec, build, preprocess, on_backbone)
+    if runtime == "auto":  # chosen once here, so that every worker runs the same runtime
+        runtime = _auto_runtime(spec, build, gpus_per_worker, min(batch_size, len(ds)))
+        build = {**build, "runtime": runtime}
     blocks = shards.plan_blocks(len(ds), batch_size, shard_batches)
     job = shards.job_identity(
         spec_yaml=specs.dumps(spec, redact=True),
@@ -220,6 +226,15 @@ def _driver_build(
         on_backbone(backbone, preprocess)
     shown = specs.dumps(backbone.spec, redact=True)
     return shown, preprocess, weights_digest(backbone.spec, backbone.params)
+
+
+def _auto_runtime(spec: Any, build: Mapping[str, Any], gpus: float, batch: int) -> str:
+    """The runtime ``auto`` chooses on the driver's CPU (its cached choice, or measured) for
+    CPU workers; ``torch`` for workers with GPUs, which the driver cannot time."""
+    if gpus:
+        return "torch"
+    backbone, _ = build_backbone(spec, **build, device="cpu", batch_size=max(1, batch))
+    return str(backbone.info["runtime"])
 
 
 def _registry_resolved(spec: Any) -> Any:

@@ -53,7 +53,7 @@ from ..inputs import (
     restructure,
 )
 from ..outputs import Structure, flatten, unflatten
-from ..parity import parity
+from ..parity import ParityReport, parity
 from .cache import (
     ARTIFACT_FILE,
     default_jax_cache_dir,
@@ -172,6 +172,8 @@ def lower_to_jax(
         exported, meta = loaded
         run = served_call(exported, meta.get("independent_rows") is True)
         info = {**info, "cache": "hit"}
+        if "parity" in meta:  # the first build's check, as recorded with the entry
+            info["parity"] = meta["parity"]
         return _wrap(adapter, run, params, meta["structure"], kind, names, info)
     flat, structure = _lower(adapter, kind, names, tensors)
     served = _wrap(adapter, flat, params, structure, kind, names, info)
@@ -179,7 +181,8 @@ def lower_to_jax(
         torch.Tensor, lambda t: t.to(where), check_inputs(restructure(kind, names, tensors))
     )
     with exact_float32(platform):
-        _check_parity(served, adapter, check, atol, rtol)
+        info["parity"] = attrs.asdict(_check_parity(served, adapter, check, atol, rtol))
+    served = attrs.evolve(served, info={**served.info, "parity": info["parity"]})
     if not use_cache:
         return served
     exported = _export(flat, params, tensors, dynamic_batch, platform)
@@ -194,6 +197,7 @@ def lower_to_jax(
         return attrs.evolve(served, info={**served.info, "cache": why})
     rows = dynamic_batch and _independent_rows(cached, check, *tol)
     meta = {"key": key, "weights": weights, "structure": structure, "independent_rows": rows}
+    meta["parity"] = info["parity"]
     try:
         why_not = save_entry(entry, exported, meta, root_source(cache_dir))
     except ValueError as err:  # jax.export cannot write the VJP: served, not cached
@@ -292,7 +296,10 @@ def _independent_rows(cached: Adapter, check: Any, atol: float, rtol: float) -> 
     return True
 
 
-def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float) -> None:
+def _check_parity(
+    served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float
+) -> ParityReport:
+    """The first-build check's report (``info["parity"]``); raises past the tolerance."""
     report = parity(served, adapter, check)
     if not report.ok(atol, rtol):
         raise ParityError(
@@ -300,6 +307,7 @@ def _check_parity(served: Adapter, adapter: Adapter, check: Any, atol: float, rt
             f"within atol={atol}, rtol={rtol}: {report}. Nothing was cached. Fix: "
             f"{_ALTERNATIVES}; and report the model (a lowering bug)."
         )
+    return report
 
 
 def _as_jax(a: Any, device: jax.Device | None) -> Any:

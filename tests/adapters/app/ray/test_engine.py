@@ -376,3 +376,15 @@ def test_errors_cross_processes_as_themselves(work):
     assert back.field == caught.value.field
     os_err = ray_workers.load_error(ray_workers.dump_error(FileNotFoundError(2, "gone", "/x")))
     assert str(os_err) == "[Errno 2] gone: '/x'"
+
+
+def test_auto_is_chosen_once_on_the_driver_for_every_worker(work, tmp_path, monkeypatch):
+    """runtime='auto' is resolved on the driver, so the job (and every actor) names one
+    runtime: the driver's cached choice for CPU workers; torch for GPU workers (the driver
+    cannot time their device)."""
+    monkeypatch.setenv("FM_ADAPTERS_CACHE", str(tmp_path / "cache"))
+    build = {"runtime": "auto", "image_size": 32, "mean": None, "std": None, "seed": None}
+    chosen = ray_engine._auto_runtime(work["spec"], build, 0, 4)
+    served, _ = ray_engine.build_backbone(work["spec"], **build, device="cpu", batch_size=4)
+    assert served.info["auto"]["cache"] == "hit" and served.info["runtime"] == chosen
+    assert ray_engine._auto_runtime(work["spec"], build, 1, 4) == "torch"
