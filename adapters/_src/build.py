@@ -38,10 +38,10 @@ def build(
             in the ``specs`` format (``{"source": "timm", "model_name": ...}``).
         runtime: ``"torch"`` runs the model as loaded; ``"onnxruntime"`` exports a torch
             backbone to ONNX and serves it with ONNX Runtime; ``"jax"`` lowers a torch
-            backbone into a pure JAX function (`adapters.lower_to_jax`); ``"auto"`` serves it
-            with the fastest of those that passes its first-build check on this machine,
-            measured once and cached (``adapters/_src/runtimes/auto/``; ``adapter.info["auto"]``
-            holds the choice and its timings). The default stays ``"torch"``: a program gets
+            backbone, or an ONNX graph, into a pure JAX function (`adapters.lower_to_jax`);
+            ``"auto"`` serves it with the fastest of those that passes its first-build check
+            on this machine, measured once and cached (``adapters/_src/runtimes/auto/``;
+            ``adapter.info["auto"]`` holds the choice and its timings). The default stays ``"torch"``: a program gets
             the module as loaded unless it asks otherwise (the command line's default is
             ``"auto"``).
         example_input: the input traced by the ONNX export or the JAX lowering;

@@ -96,6 +96,9 @@ def lower_to_jax(
         adapter: a torch-family `Adapter` (``framework == "torch"``) of an ``nn.Module``, on
             the CPU or a GPU (``build(..., device="cuda")``): the JAX params share its
             tensors' memory there and the lowered function runs there.
+            An ONNX adapter (``framework == "onnx"``, an ``OnnxSpec``) is lowered from its file
+            instead (``from_onnx.py``: params are the initializers, the first build is
+            checked against ONNX Runtime, ``train=True`` is refused).
         example_input: an input as ``adapter`` takes it (one ``(batch, ...)`` array, a tuple
             or a dict); its shapes and dtypes are traced. Default: zeros of
             ``adapter.info["input_shape"]``.
@@ -139,6 +142,14 @@ def lower_to_jax(
         >>> backbone = adapters.lower_to_jax(adapters.build("timm/resnet18"))
         >>> y = jax.jit(backbone.forward)(backbone.params, x)
     """
+    if isinstance(adapter, Adapter) and adapter.framework == "onnx":
+        from .from_onnx import lower_onnx_to_jax
+
+        tolerance = {k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
+        return lower_onnx_to_jax(
+            adapter, example_input, dynamic_batch=dynamic_batch, cache_dir=cache_dir,
+            use_cache=use_cache, train=train, **tolerance,
+        )  # fmt: skip
     atol, rtol = _checked_tolerance(adapter, atol, rtol)
     example = default_example(adapter, example_input, "jax")
     if train:
