@@ -46,7 +46,7 @@ from .cache import (
     save_entry,
 )
 from .device import export_platform, params_device
-from .served import Flat, served_call
+from .served import Flat, independent_rows, served_call
 
 _ALTERNATIVES = (
     "Serve the file with ONNX Runtime (runtime='torch', the ONNX source's own), or call it "
@@ -96,19 +96,7 @@ def lower_onnx_to_jax(
     example = _example(graph.inputs, example_input, dynamic)
     platform = export_platform(params_device(params))
     weights = _arrays_digest(graph.arrays)
-    payload = {
-        "source": "onnx",
-        "file": sha256_file(Path(path)),
-        "transforms": specs.unstructure(adapter.spec).get("transforms", []),
-        "inputs": [
-            [list(map(str, a.shape[1:] if dynamic else a.shape)), str(a.dtype)] for a in example
-        ],
-        "dynamic_batch": dynamic,
-        "jax": jax.__version__,
-        "format": JAX_CACHE_FORMAT,
-        "platform": platform,
-    }
-    key = hex_key({**payload, "weights": weights})
+    key = _cache_key(adapter, path, example, dynamic, platform, weights)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_jax_cache_dir()
     enable_compilation_cache(root.parent if cache_dir is None else root)
     entry = root / key[:32]
@@ -146,6 +134,26 @@ def lower_onnx_to_jax(
         weights,
         cache_dir,
     )
+
+
+def _cache_key(
+    adapter: Adapter, path: str, example: list, dynamic: bool, platform: str, weights: str
+) -> str:
+    """The entry's key: the file's bytes, the initializers' digest, the transforms, the input
+    signature (batch left out when free), the platform and the artifact format."""
+    payload = {
+        "source": "onnx",
+        "file": sha256_file(Path(path)),
+        "transforms": specs.unstructure(adapter.spec).get("transforms", []),
+        "inputs": [
+            [list(map(str, a.shape[1:] if dynamic else a.shape)), str(a.dtype)] for a in example
+        ],
+        "dynamic_batch": dynamic,
+        "jax": jax.__version__,
+        "format": JAX_CACHE_FORMAT,
+        "platform": platform,
+    }
+    return hex_key({**payload, "weights": weights})
 
 
 def _example(inputs: Sequence[Any], example_input: Any, dynamic: bool) -> list[np.ndarray]:
@@ -294,7 +302,6 @@ def _cache(
 ) -> Adapter:
     """Export, check the artifact against the lowering, and write the entry; ``served`` back
     (its ``info["cache"]`` says why when the entry could not be written)."""
-    from .lower import _independent_rows
 
     def off(why: str) -> Adapter:
         return attrs.evolve(served, info={**served.info, "cache": f"off: {why}"})
@@ -306,7 +313,7 @@ def _cache(
     cached = wrap(exported.call, served.info)
     if not parity(cached, served, check).ok(*tol):
         return off("the jax.export artifact does not match the lowering")
-    rows = dynamic and _independent_rows(cached, check, *tol)
+    rows = dynamic and independent_rows(cached, check, *tol)
     meta = {"key": key, "weights": weights, "structure": None, "independent_rows": rows}
     try:
         why_not = save_entry(entry, exported, meta, root_source(cache_dir))

@@ -70,7 +70,7 @@ from .device import (
     params_device,
     torch_device,
 )
-from .served import Flat, served_call
+from .served import Flat, independent_rows, served_call
 from .train import lower_train
 
 _ALTERNATIVES = (
@@ -143,13 +143,8 @@ def lower_to_jax(
         >>> y = jax.jit(backbone.forward)(backbone.params, x)
     """
     if isinstance(adapter, Adapter) and adapter.framework == "onnx":
-        from .from_onnx import lower_onnx_to_jax
-
-        tolerance = {k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
-        return lower_onnx_to_jax(
-            adapter, example_input, dynamic_batch=dynamic_batch, cache_dir=cache_dir,
-            use_cache=use_cache, train=train, **tolerance,
-        )  # fmt: skip
+        options = {"dynamic_batch": dynamic_batch, "cache_dir": cache_dir, "train": train}
+        return _lower_onnx(adapter, example_input, atol, rtol, use_cache=use_cache, **options)
     atol, rtol = _checked_tolerance(adapter, atol, rtol)
     example = default_example(adapter, example_input, "jax")
     if train:
@@ -191,15 +186,11 @@ def lower_to_jax(
         return served
     exported = _export(flat, params, tensors, dynamic_batch, platform)
     cached = _wrap(adapter, exported.call, params, structure, kind, names, info)
-    tol = (
-        (atol, rtol)
-        if platform == "cpu"
-        else (max(atol, ACCELERATOR_TOL), max(rtol, ACCELERATOR_TOL))
-    )
+    tol = (atol, rtol) if platform == "cpu" else (max(atol, ACCELERATOR_TOL), max(rtol, ACCELERATOR_TOL))  # fmt: skip
     if not parity(cached, served, check).ok(*tol):
         why = "off: the jax.export artifact does not match the lowering"
         return attrs.evolve(served, info={**served.info, "cache": why})
-    rows = dynamic_batch and _independent_rows(cached, check, *tol)
+    rows = dynamic_batch and independent_rows(cached, check, *tol)
     meta = {"key": key, "weights": weights, "structure": structure, "independent_rows": rows}
     meta["parity"] = info["parity"]
     try:
@@ -210,6 +201,17 @@ def lower_to_jax(
     if why_not is not None:
         return attrs.evolve(served, info={**served.info, "cache": f"off: {why_not}"})
     return served
+
+
+def _lower_onnx(
+    adapter: Adapter, example: Any, atol: float | None, rtol: float | None, **options: Any
+) -> Adapter:
+    """An ONNX adapter's lowering (``from_onnx.py``), at its own default tolerance where none
+    is given."""
+    from .from_onnx import lower_onnx_to_jax
+
+    tolerance = {k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
+    return lower_onnx_to_jax(adapter, example, **options, **tolerance)
 
 
 def _checked_tolerance(adapter: Any, atol: float | None, rtol: float | None) -> tuple[float, float]:
@@ -285,27 +287,6 @@ def _export(
         jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
     )
     return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
-
-
-def _independent_rows(cached: Adapter, check: Any, atol: float, rtol: float) -> bool:
-    """Whether every output has the batch on axis 0 and its row ``i`` depends on the inputs'
-    row ``i`` alone: the check batch whole against each of its rows alone.
-
-    What lets a cache hit fold a ``jax.vmap`` axis into the batch (``served.py``).
-    """
-    whole = jax.tree.leaves(cached.forward(cached.params, check))
-    n = jax.tree.leaves(check)[0].shape[0]
-    for i in range(n):
-        row = jax.tree.map(lambda t, i=i: t[i : i + 1], check)
-        alone = jax.tree.leaves(cached.forward(cached.params, row))
-        for w, a in zip(whole, alone, strict=True):
-            if w.ndim == 0 or w.shape[0] != n:
-                return False
-            w, a = (np.asarray(v, np.float64) for v in (w[i : i + 1], a))
-            scale = float(np.abs(w).max()) if w.size else 0.0
-            if not np.allclose(a, w, rtol=0, atol=atol + rtol * scale):
-                return False
-    return True
 
 
 def _check_parity(

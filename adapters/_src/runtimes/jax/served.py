@@ -111,3 +111,25 @@ def _looped(fn: Callable, in_batched: list, params: Any, xs: Any) -> tuple:
         return tuple(fn(*merged))
 
     return jax.lax.map(one, mapped)
+
+
+def independent_rows(cached: Any, check: Any, atol: float, rtol: float) -> bool:
+    """Whether every output has the batch on axis 0 and its row ``i`` depends on the inputs'
+    row ``i`` alone: the check batch whole against each of its rows alone.
+
+    What lets a cache hit fold a ``jax.vmap`` axis into the batch (`served_call`); both
+    JAX runtimes (torch and ONNX lowered) record it with their entries.
+    """
+    whole = jax.tree.leaves(cached.forward(cached.params, check))
+    n = jax.tree.leaves(check)[0].shape[0]
+    for i in range(n):
+        row = jax.tree.map(lambda t, i=i: t[i : i + 1], check)
+        alone = jax.tree.leaves(cached.forward(cached.params, row))
+        for w, a in zip(whole, alone, strict=True):
+            if w.ndim == 0 or w.shape[0] != n:
+                return False
+            w, a = (np.asarray(v, np.float64) for v in (w[i : i + 1], a))
+            scale = float(np.abs(w).max()) if w.size else 0.0
+            if not np.allclose(a, w, rtol=0, atol=atol + rtol * scale):
+                return False
+    return True
