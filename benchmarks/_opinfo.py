@@ -16,8 +16,8 @@ Verdicts of one sample, worst first (an entry's verdict is the worst of its samp
 - ``timeout``: the sample ran past its time budget (set by the sweep's driver).
 - ``refused``: a ``LoweringError`` naming the ops outside the table (``missing``).
 - ``match``: every output leaf within tolerance (``reason`` says when it matched by the float64
-  arbitration instead). For the entries in ``GAUGE`` (outputs defined only up to sign or
-  phase) both sides are first mapped by the sample's own ``output_process_fn_grad``.
+  arbitration instead). Outputs defined only up to sign, phase or order (singular vectors,
+  eigenvectors: ``_opinfo_gauge.GAUGE``) are compared by the part of them that is defined.
 - ``not_capturable``: ``torch.export`` itself could not capture the sample (``lower`` reports
   it as a ``LoweringError`` saying that torch.export failed).
 - ``skipped``: torch could not run the sample eagerly, or the entry has no CPU samples for it.
@@ -39,6 +39,7 @@ import torch
 from torch.utils import _pytree as tpytree
 
 import interop
+from benchmarks._opinfo_gauge import GAUGE, defined_part
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: (rtol, atol): float32 at torchax's bar; low precision at torch.testing's defaults
@@ -59,11 +60,6 @@ ORDER = (
 )
 #: verdicts of the entries torch.export can capture: the denominator of "percent matching"
 CAPTURABLE = ("match", "mismatch", "refused", "crash", "timeout")
-#: entries whose outputs are defined only up to sign / phase (singular vectors, eigenvectors),
-#: so two correct implementations may differ elementwise: torch's outputs and the lowering's
-#: both go through the sample's ``output_process_fn_grad``, OpInfo's own map to the part
-#: that is defined (``|U|``, ``U @ Vh`` and ``S`` for the SVD; ``w`` and ``|V|`` for eig/eigh)
-GAUGE = frozenset({"svd", "linalg.svd", "linalg.eigh", "linalg.eig"})
 _MISSING = re.compile(r"^\s+- (.+?), used in ", re.MULTILINE)
 _NOT_CAPTURED = re.compile(r"torch\.export(\.export)? failed")
 
@@ -264,8 +260,9 @@ def _run(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
         return {"verdict": "crash", "reason": first_line(err)}
     if len(got) != len(want):
         return {"verdict": "mismatch", "reason": f"{len(got)} outputs, torch {len(want)}"}
-    if hasattr(op, "name") and entry_key(op) in GAUGE:
-        want, got = _defined_part(sample, raw, got)
+    key = entry_key(op) if hasattr(op, "name") else None
+    if key in GAUGE:
+        want, got = defined_part(key, sample, raw, got)
     rtol, atol = TOLERANCE[dtype]
     notes = []
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
@@ -278,15 +275,6 @@ def _run(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
             return {"verdict": "mismatch", "reason": f"output {i}: {why}"}
         notes.append(f"output {i}: {arbitrated}" if len(want) > 1 else arbitrated)
     return {"verdict": "match", "reason": "; ".join(notes)}
-
-
-def _defined_part(sample: Any, raw: Any, got: list) -> tuple[list, list]:
-    """torch's outputs and the lowering's, each mapped by ``sample.output_process_fn_grad``."""
-    spec = tpytree.tree_structure(raw)
-    ours = tpytree.tree_unflatten([torch.from_numpy(np.array(g)) for g in got], spec)
-    with torch.no_grad():
-        fn = sample.output_process_fn_grad
-        return _flat(fn(raw)), [_numpy(t) for t in _flat(fn(ours))]
 
 
 def arbitrate(op: Any, sample: Any, dtype: torch.dtype, i: int, ours: Any, want: Any) -> str:
