@@ -14,6 +14,8 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     creation,
     indexing,
     linalg,
+    linalg_decompositions,
+    linalg_solve,
     norms,
     pooling,
     reductions,
