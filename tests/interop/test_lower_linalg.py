@@ -110,6 +110,31 @@ def test_cholesky_ex_info_is_the_first_minor_not_positive_definite(upper: bool) 
     assert np.isnan(chol[1][np.tril_indices(5)]).all() and np.isfinite(chol[0]).all()
 
 
+def test_ldl_pivots_blocks_and_info_as_lapack() -> None:
+    """Bunch-Kaufman as LAPACK's sytf2 / sytrs: 1x1 and 2x2 blocks, row swaps, a zero
+    column's info, only the lower triangle read; sizes past LAPACK's block size (64) too."""
+    for n in (5, 70):
+        a = r(3, n, n)
+        a[1].diagonal().zero_()  # 2x2 blocks
+        a[2, :, 1] = a[2, 1, :] = 0  # an exactly zero column: info > 0
+        a = torch.tril(a) + 0.1 * torch.triu(r(n, n), 1)  # the upper triangle is ignored
+        want, got = run(torch.linalg.ldl_factor_ex, a)
+        assert (got[1] == want[1]).all() and (got[1] < 0).any()
+        info = want[2].tolist()
+        assert got[2].tolist() == info and info[:2] == [0, 0] and info[2] > 0
+        close(got[0], want[0], atol=1e-3)
+    a = r(2, 5, 5)
+    a[1].diagonal().zero_()
+    b = r(5, 2)  # broadcast to LD's batch (torch 2.14 segfaults on a B with more batch axes)
+
+    def solve(a, b):
+        return torch.linalg.ldl_solve(*torch.linalg.ldl_factor(a + a.mT), b)
+
+    want, got = run(solve, a, b)
+    assert got[0].shape == (2, 5, 2)
+    close(got[0], want[0], atol=1e-3)
+
+
 def test_solve_broadcasts_batches_and_vectors_as_torch() -> None:
     a, b = r(2, 1, 4, 4), r(3, 4, 2)
     for fn in (
@@ -255,6 +280,7 @@ def test_a_symbolic_batch_exports_once_for_every_batch_size() -> None:
             torch.linalg.pinv(a),
             torch.linalg.matrix_exp(a),
             torch.linalg.lu(a)[2],
+            torch.linalg.ldl_factor(h)[0],
         )
 
     forward, params = interop.lower(Fn(fn), r(3, 4, 4))

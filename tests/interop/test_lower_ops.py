@@ -230,6 +230,11 @@ case("aten.triangular_solve.default", r(2, 4, 3), tri, True, True)
 case("aten.cholesky_solve.default", r(2, 4, 3), chol)
 case("aten.cholesky_inverse.default", chol[0])
 case("aten.linalg_pinv.atol_rtol_tensor", r(2, 5, 3))
+sym = sq + sq.mT
+sym[:, range(4), range(4)] = 0  # Bunch-Kaufman takes 2x2 blocks
+ld_, ldpiv_ = torch.linalg.ldl_factor(sym)
+case("aten.linalg_ldl_factor_ex.default", sym)
+case("aten.linalg_ldl_solve.default", ld_, ldpiv_, r(4, 3))
 case("aten.native_layer_norm.default", r(2, 3, 8), [8], r(8), r(8), 1e-5)
 case("aten.native_layer_norm.default", r(2, 3, 8), [3, 8], None, None, 0.1, id="eps-2d")
 case("aten.native_group_norm.default", r(2, 6, 4, 4), r(6), r(6), 2, 6, 16, 3, 1e-5)

@@ -15,6 +15,7 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     indexing,
     linalg,
     linalg_decompositions,
+    linalg_ldl,
     linalg_solve,
     norms,
     pooling,
