@@ -3,7 +3,8 @@ naming every missing (or refused) op with the submodules using it, and any state
 mutates.
 
 Nothing here knows an op: an op is missing when the table lacks its name, refused when its
-registration's ``refuses(node)`` gives a reason.
+registration's ``refuses(node)`` gives a reason. A node (or input) whose value torch records in
+a dtype JAX has no equivalent for (``complex32``) is refused whatever its op.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections import Counter
 
 import torch
 from torch.export.graph_signature import OutputKind
+from torch.utils import _pytree as tpytree
 
+from interop._src.dtypes import TORCH_TO_NAME, no_jax_dtype
 from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError, missing_ops_message
 
@@ -23,7 +26,10 @@ def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
     for node in ep.graph.nodes:
         problem = None
         if node.op == "call_function":
-            problem = _ops.refusal(_ops.op_name(node.target), node)
+            name = _ops.op_name(node.target)
+            problem = _ops.refusal(name, node) or _dtype_problem(name, node)
+        elif node.op == "placeholder":
+            problem = _dtype_problem(f"input {node.name}", node)
         elif node.op == "get_attr":
             problem = f"get_attr {node.target} (a higher-order op's subgraph)"
         if problem:
@@ -33,6 +39,15 @@ def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
     ]
     if missing or mutated:
         raise LoweringError(missing_ops_message(module_name, missing, mutated))
+
+
+def _dtype_problem(name: str, node: torch.fx.Node) -> str | None:
+    """``"aten.view_as_complex.default (torch.complex32 has no JAX dtype ...)"`` for a node
+    whose value torch records in a dtype JAX lacks, else None."""
+    for val in tpytree.tree_leaves(node.meta.get("val")):
+        if isinstance(val, torch.Tensor) and val.dtype not in TORCH_TO_NAME:
+            return f"{name} ({no_jax_dtype(val.dtype)})"
+    return None
 
 
 def _where(node: torch.fx.Node) -> str:
