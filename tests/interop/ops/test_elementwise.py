@@ -160,6 +160,27 @@ def test_shifts_past_the_width_are_torchs(dtype) -> None:
         np.testing.assert_array_equal(np.asarray(g), w.numpy())
 
 
+def test_integer_and_bool_operands_are_torchs() -> None:
+    """Integer powers with negative exponents (torch: 1, ±1 or 0), a float base over integer
+    exponents (a float result), sign and shifts of bools, xlogy by a Python number."""
+    i = torch.tensor([2, -1, 1, -1, 0, 3, -2, 5], dtype=torch.int32)
+    e = torch.tensor([-1, -3, -5, -2, -1, 3, 3, 0], dtype=torch.int32)
+    b = torch.tensor([True, False, True, True, False, False, True, False])
+    x = torch.randn(8, generator=_g)
+
+    def fn(i, e, b, x):
+        shifted = torch.bitwise_left_shift(b, 2), torch.bitwise_right_shift(b, e.abs())
+        return i**e, 2.5**e, 2 ** e.abs(), torch.sign(b), *shifted, torch.xlogy(x.abs(), 2)
+
+    got = _lowered(fn, i, e, b, x)(i, e, b, x)
+    for g, w in zip(got, fn(i, e, b, x), strict=True):
+        if w.is_floating_point():
+            _same(g, w)
+        else:
+            np.testing.assert_array_equal(np.asarray(g), w.numpy())
+            assert np.asarray(g).dtype == interop.to_jax(w, downcast=True).dtype
+
+
 GRADS = {
     "acos": lambda x, y: torch.acos(x.tanh() * 0.9),
     "atan2": torch.atan2,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from interop._src.lowering.ops._helpers import fl, scalar, up, wide_ints
+from interop._src.lowering.ops._helpers import as_dtype, fl, scalar, up, wide_ints
 from interop._src.lowering.ops.registry import op
 
 
@@ -72,12 +72,26 @@ def pow_(a, b):
     b = scalar(b, a)
     if isinstance(b, (int, float)) and float(b) == 2.0:
         return a * a
-    return jnp.power(a, b)
+    return _power(a, b)
 
 
 @op("aten.pow.Scalar", refuses=wide_ints)
 def pow_scalar(a, b):
-    return jnp.power(jnp.asarray(scalar(a, b), b.dtype), b)
+    return _power(scalar(a, b), b)  # a weak scalar: 2.5 ** ints is float, as in torch
+
+
+def _power(a, b):
+    """``a ** b``; between integers, torch's rule for a negative exponent (1 for a base of 1,
+    ±1 for -1, else 0) where JAX's integer power gives garbage."""
+    out = jnp.power(a, b)
+    if not jnp.issubdtype(out.dtype, jnp.integer) or not jnp.issubdtype(
+        jnp.result_type(b), jnp.integer
+    ):
+        return out
+    a, b = jnp.asarray(a, out.dtype), jnp.asarray(b)
+    odd = jnp.where(b % 2 == 0, 1, -1).astype(out.dtype)
+    negative = jnp.where(a == 1, 1, jnp.where(a == -1, odd, 0)).astype(out.dtype)
+    return jnp.where(b < 0, negative, jnp.power(a, jnp.maximum(b, 0)))
 
 
 @op("aten.neg.default")
@@ -92,7 +106,7 @@ def abs_(x):
 
 @op("aten.sign.default")
 def sign(x):
-    return jnp.sign(x)
+    return x if x.dtype == jnp.bool_ else jnp.sign(x)
 
 
 @op("aten.reciprocal.default")
@@ -159,6 +173,12 @@ def maximum(a, b):
 @op("aten.minimum.default")
 def minimum(a, b):
     return jnp.minimum(a, b)
+
+
+@op("prims.scalar_tensor.default")
+def prims_scalar_tensor(s, *, dtype=None, device=None):
+    # torch's xlogy / xlog1py decompositions with a Python-number operand leave this prim
+    return jnp.asarray(s, dtype=as_dtype(dtype) or jnp.float32)
 
 
 @op("aten.fmax.default")

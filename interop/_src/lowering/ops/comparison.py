@@ -110,7 +110,9 @@ def masked_fill(x, mask, value):
 
 
 def _shift_operands(a, b):
-    """Shift operands as one integer dtype (a Python int or 0-d tensor takes ``a``'s)."""
+    """Shift operands as one integer dtype (a Python int or 0-d tensor takes ``a``'s; a bool
+    tensor is shifted as torch's default integer)."""
+    a, b = (x.astype(int) if getattr(x, "dtype", None) == jnp.bool_ else x for x in (a, b))
     if not hasattr(a, "dtype"):
         a = jnp.asarray(scalar(a, b), b.dtype)
     b = jnp.asarray(scalar(b, a), a.dtype) if not hasattr(b, "dtype") else b
