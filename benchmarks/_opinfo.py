@@ -292,6 +292,13 @@ def _run(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
     return {"verdict": "match", "reason": "; ".join(notes)}
 
 
+def _error(a: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``|a - ref|``, 0 where they are equal (an infinity equal to the reference's is exact)."""
+    a = _as_float(a)
+    with np.errstate(invalid="ignore"):
+        return np.where(a == ref, 0.0, np.abs(a - ref))
+
+
 def arbitrate(op: Any, sample: Any, dtype: torch.dtype, i: int, ours: Any, want: Any) -> str:
     """A reason when ``ours`` is at least as near the float64 result as torch's ``want``."""
     wide = torch.float64 if torch.float64 in op.supported_dtypes("cpu") else torch.float32
@@ -311,8 +318,7 @@ def arbitrate(op: Any, sample: Any, dtype: torch.dtype, i: int, ours: Any, want:
     if ref.shape != np.shape(ours):
         return ""
     rtol, atol = TOLERANCE[dtype]
-    err_ours = np.abs(_as_float(np.asarray(ours)) - ref)
-    err_torch = np.abs(_as_float(_numpy(want)) - ref)
+    err_ours, err_torch = _error(np.asarray(ours), ref), _error(_numpy(want), ref)
     # a NaN where the wide result is a number is torch's kernel failing (matrix_exp in
     # bfloat16 overflows inside its Pade step): as far from the wide result as can be
     err_torch = np.where(np.isnan(err_torch) & ~np.isnan(ref), np.inf, err_torch)

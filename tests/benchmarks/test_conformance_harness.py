@@ -176,6 +176,19 @@ def test_eigenpairs_in_another_order_and_phase_are_the_same_eig(entries) -> None
     assert checked >= 3
 
 
+def test_arbitration_counts_equal_infinities_as_exact() -> None:
+    """An output with -inf where the float64 result has -inf (entr of a negative number) is
+    arbitrated on its finite values: inf - inf is no error, not NaN."""
+    x = torch.tensor([-2.0, 5.09375, 1.1328125, 5.78125], dtype=torch.float64)
+    op = _Op(torch.special.entr)
+    sample = _Sample(x.to(torch.bfloat16))
+    exact = torch.special.entr(x).numpy()
+    nearest = exact.astype(ml_dtypes.bfloat16)
+    off = torch.from_numpy(exact * 1.05).to(torch.bfloat16)
+    reason = _opinfo.arbitrate(op, sample, torch.bfloat16, 0, nearest, off)
+    assert reason.startswith("as near float64 as torch's bfloat16 kernel")
+
+
 def test_an_entry_takes_its_worst_sample_and_every_missing_op() -> None:
     got = _opinfo.combine([
         {"verdict": "match", "reason": ""},

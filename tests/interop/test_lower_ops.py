@@ -128,6 +128,116 @@ case("aten.clamp_min.default", x34, 0.1)
 case("aten.clamp_max.default", x34, 0.1)
 case("aten.maximum.default", x34, y34)
 case("aten.minimum.default", x34, y34)
+# elementwise math, special functions, complex numbers and FFTs (issue 22)
+unit34 = torch.rand(3, 4, generator=_g) * 1.8 - 0.9
+gam34 = torch.where(ints(3, 4) > 0, 4 * pos(3, 4), -3 * pos(3, 4) + 0.05)  # off the poles
+for _name, _arg in {
+    "log10": pos(3, 4),
+    "exp2": x34,
+    "tan": x34,
+    "asin": unit34,
+    "acos": unit34,
+    "atan": 3 * x34,
+    "sinh": x34,
+    "cosh": x34,
+    "asinh": 3 * x34,
+    "acosh": 1 + 3 * pos(3, 4),
+    "atanh": unit34,
+    "erfc": x34,
+    "erfinv": unit34,
+    "lgamma": gam34,
+    "digamma": gam34,
+    "i0": 3 * x34,
+    "special_i0e": 3 * x34,
+    "special_i1": 3 * x34,
+    "special_i1e": 3 * x34,
+    "special_ndtri": torch.rand(3, 4, generator=_g),
+    "special_erfcx": 3 * x34,
+    "signbit": torch.tensor([0.0, -0.0, -1.5, 2.0, float("-inf"), float("nan")]),
+    "angle": torch.tensor([0.0, -0.0, -1.5, 2.0, float("-inf"), float("nan")]),
+}.items():
+    case(f"aten.{_name}.default", _arg)
+case("aten.signbit.default", ints(3, 4), id="int")
+case("aten.acos.default", ints(3, 4, lo=-1, hi=2), id="int")
+for _n in range(4):
+    case("aten.polygamma.default", _n, gam34, id=f"n{_n}")
+case("aten.special_zeta.default", 1 + 3 * pos(3, 4), gam34.abs())
+case("aten.special_zeta.self_scalar", 2.5, 3 * pos(3, 4))
+case("aten.special_zeta.other_scalar", 1 + 3 * pos(3, 4), 1.5)
+case("aten.igamma.default", 3 * pos(3, 4), 3 * pos(3, 4))
+case("aten.igammac.default", 3 * pos(3, 4), 3 * pos(3, 4))
+case("aten.atan2.default", x34, y34)
+case("aten.hypot.default", x34, y34)
+case("aten.round.decimals", 100 * x34, decimals=2)
+case("aten.round.decimals", 1000 * x34, decimals=-2, id="negative")
+case("aten.copysign.Tensor", x34, y34)
+case("aten.copysign.Scalar", x34, -1.0)
+case("aten.fmax.default", special(3, 4), special(3, 4).flip(0))
+case("aten.fmin.default", special(3, 4), special(3, 4).flip(0))
+case("aten.nextafter.default", x34, y34)
+case("aten.frexp.Tensor", 100 * x34)
+case("aten.ldexp.Tensor", x34, ints(3, 4))
+case("aten.gcd.default", ints(3, 4, lo=-20, hi=20), ints(3, 4, lo=-20, hi=20))
+case("aten.lcm.default", ints(3, 4, lo=-20, hi=20), ints(3, 4, lo=-20, hi=20))
+case("aten.clamp_min.Tensor", x34, y34)
+case("aten.clamp_max.Tensor", x34, y34)
+for _dir in ("left", "right"):
+    _sh = f"aten.bitwise_{_dir}_shift"
+    case(f"{_sh}.Tensor", ints(3, 4, lo=-99, hi=99).int(), ints(3, 4, lo=-2, hi=34).int())
+    case(
+        f"{_sh}.Tensor",
+        ints(3, 4, lo=0, hi=255).to(torch.uint8),
+        ints(3, 4, lo=-1, hi=9).to(torch.uint8),
+        id="u8",
+    )
+    case(f"{_sh}.Tensor_Scalar", ints(3, 4, lo=-99, hi=99), 3)
+    case(f"{_sh}.Scalar_Tensor", 5, ints(3, 4, lo=0, hi=8))
+    case(f"aten.__{_dir[0]}shift__.Tensor", ints(3, 4, lo=-99, hi=99), ints(3, 4, lo=0, hi=9))
+    case(f"aten.__{_dir[0]}shift__.Scalar", ints(3, 4, lo=-99, hi=99), 2)
+for _name in (
+    "bessel_j0",
+    "bessel_j1",
+    "bessel_y0",
+    "bessel_y1",
+    "modified_bessel_i0",
+    "modified_bessel_i1",
+    "modified_bessel_k0",
+    "modified_bessel_k1",
+    "scaled_modified_bessel_k0",
+    "scaled_modified_bessel_k1",
+    "spherical_bessel_j0",
+    "airy_ai",
+):
+    case(f"aten.special_{_name}.default", torch.linspace(-12, 12, 49))
+_deg = torch.tensor([[0.0, 1, 2, 3], [5, 7, 9, 12], [-1, 4, 10, 6]])
+for _kind in ("chebyshev_polynomial_", "shifted_chebyshev_polynomial_"):
+    for _name in (_kind + k for k in "tuvw"):
+        case(f"aten.special_{_name}.default", torch.linspace(-1.2, 1.2, 12).view(3, 4), _deg)
+        case(f"aten.special_{_name}.x_scalar", 0.3, _deg)
+        case(f"aten.special_{_name}.n_scalar", torch.linspace(-1.2, 1.2, 12).view(3, 4), 7)
+for _name in ("hermite_polynomial_h", "hermite_polynomial_he", "laguerre_polynomial_l"):
+    case(f"aten.special_{_name}.default", x34, _deg)
+    case(f"aten.special_{_name}.x_scalar", 0.7, _deg)
+    case(f"aten.special_{_name}.n_scalar", x34, 5)
+case("aten.special_legendre_polynomial_p.default", unit34, _deg)
+case("aten.special_legendre_polynomial_p.x_scalar", -0.4, _deg)
+case("aten.special_legendre_polynomial_p.n_scalar", unit34, 9)
+c34 = torch.complex(x34, y34)
+s345 = r(3, 4, 5)
+case("aten.complex.default", x34, y34)
+case("aten.polar.default", pos(3, 4), 3 * x34)
+case("aten.view_as_real.default", c34)
+case("aten.view_as_complex.default", r(3, 4, 2))
+case("aten.angle.default", c34, id="complex")
+for _name in ("_conj", "_conj_physical", "conj_physical"):
+    case(f"aten.{_name}.default", c34)
+case("aten._fft_r2c.default", s345, [2], 0, True)
+case("aten._fft_r2c.default", s345, [0, 2], 2, False, id="full-by-n")
+case("aten._fft_r2c.default", s345, [2, 1], 1, True, id="ortho-2d")
+case("aten._fft_c2r.default", torch.complex(s345, s345.flip(2)), [2], 0, 8)
+case("aten._fft_c2r.default", torch.complex(s345, s345.flip(0)), [0, 2], 2, 9, id="2d-odd-by-n")
+case("aten._fft_c2c.default", torch.complex(s345, s345.flip(1)), [2], 1, True)
+case("aten._fft_c2c.default", torch.complex(s345, s345.flip(1)), [0, 2], 2, False, id="inverse")
 # activations
 case("aten.gelu.default", 3 * x34)
 case("aten.gelu.default", 3 * x34, approximate="tanh", id="tanh")
@@ -462,7 +572,12 @@ def _compare(name: str, got, want) -> None:
     assert got.shape == tuple(want.shape), (name, got.shape, want.shape)
     if name in UNINITIALISED:
         return
+    want = want.resolve_conj()
     w = want.float().numpy() if want.dtype in (torch.bfloat16, torch.float16) else want.numpy()
+    if want.is_complex():  # compared as complex, dtype kind included
+        assert got.dtype.kind == "c", (name, got.dtype)
+        np.testing.assert_allclose(got, w, rtol=2e-5, atol=2e-5)
+        return
     assert _kind(got.dtype) == _kind(w.dtype) or w.dtype.kind == "u", (name, got.dtype, w.dtype)
     if want.numel() == 0:  # batch norm's empty saved statistics
         return

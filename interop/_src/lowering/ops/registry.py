@@ -60,9 +60,9 @@ def op(
         ValueError: a name is already registered.
 
     Example:
-        >>> @op("aten.erfinv.default")
-        ... def erfinv(x):
-        ...     return jax.scipy.special.erfinv(x)
+        >>> @op("mylib.softclip.default")  # a torch custom op, mylib::softclip
+        ... def softclip(x):
+        ...     return jnp.tanh(x)
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
