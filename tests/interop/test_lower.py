@@ -353,7 +353,7 @@ class _Unusual(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.a = torch.nn.Sequential(torch.nn.Linear(4, 4), _Erfinv())
-        self.b = _Cumprod()
+        self.b = _CustomOp()
 
     def forward(self, x):
         return self.b(self.a(x)) + torch.special.erfinv(x.tanh() * 0.5)
@@ -364,9 +364,19 @@ class _Erfinv(torch.nn.Module):
         return torch.special.erfinv(torch.tanh(x) * 0.5)
 
 
-class _Cumprod(torch.nn.Module):
+@torch.library.custom_op("lowering_test::unlowered", mutates_args=())  # no "adapters" in it
+def _unlowered(x: torch.Tensor) -> torch.Tensor:
+    return x.cumprod(-1)
+
+
+@_unlowered.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class _CustomOp(torch.nn.Module):
     def forward(self, x):
-        return torch.cumprod(x, dim=-1)
+        return _unlowered(x)  # a custom op: outside every lowering table
 
 
 def test_missing_ops_are_all_named_with_their_submodules() -> None:
@@ -377,7 +387,7 @@ def test_missing_ops_are_all_named_with_their_submodules() -> None:
     assert "2 op(s) are not in the lowering table" in msg
     assert "aten.erfinv.default, used in" in msg and "a.1 (_Erfinv)" in msg
     assert "<root> (_Unusual)" in msg  # the second erfinv, in the root's own forward
-    assert "aten.cumprod.default, used in b (_Cumprod)" in msg
+    assert "lowering_test.unlowered.default, used in b (_CustomOp)" in msg
     assert "interop/_src/lowering/ops/" in msg and "interop.lowering.op" in msg  # how to add one
     # what to run instead is the runtime's advice (adapters), not the lowering's
     assert "runtime=" not in msg and "adapters" not in msg

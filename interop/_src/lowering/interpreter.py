@@ -46,7 +46,10 @@ def interpreter(
             elif node.op == "call_function":
                 args = tpytree.tree_map_only(torch.fx.Node, value, node.args)
                 kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
-                out = _ops.TABLE[_ops.op_name(node.target)](*args, **kwargs)
+                name = _ops.op_name(node.target)
+                if name in _ops.RECORDED:  # an output shape only torch's record fixes
+                    kwargs = {**kwargs, "recorded": node.meta.get("val")}
+                out = _ops.TABLE[name](*args, **kwargs)
                 env[node] = _cast(out, node.meta.get("val"))
             elif node.op == "output":
                 return [value(a) for a in node.args[0]]

@@ -19,10 +19,13 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     reductions,
     resample,
     scans,
+    scatter,
+    shapes_from_data,
+    sorting,
     symbolic,
     transcendental,
     views,
 )
-from interop._src.lowering.ops.registry import KEEP, OPS, TABLE, op, op_name, refusal
+from interop._src.lowering.ops.registry import KEEP, OPS, RECORDED, TABLE, op, op_name, refusal
 
-__all__ = ["KEEP", "OPS", "TABLE", "op", "op_name", "refusal"]
+__all__ = ["KEEP", "OPS", "RECORDED", "TABLE", "op", "op_name", "refusal"]

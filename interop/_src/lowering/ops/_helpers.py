@@ -67,3 +67,19 @@ def slice_bounds(x, dim, start, end):
     size = x.shape[dim]
     start = _bound(start, size, 0)
     return dim, start, jax.core.max_dim(_bound(end, size, size), start)
+
+
+def shape_from_data(node: torch.fx.Node) -> bool:
+    """Whether a size of ``node``'s output is one only the data fixes (an unbacked ``u0`` that
+    torch.export's guards did not pin to a number)."""
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+    return bool(free_unbacked_symbols(node.meta.get("val")))
+
+
+def needs_static_shape(what: str, instead: str) -> str:
+    """The refusal of an op whose output size depends on the data."""
+    return (
+        f"{what} depends on the data and JAX needs static shapes; instead, {instead}, or pin "
+        "a known size with torch._check(size == N)"
+    )

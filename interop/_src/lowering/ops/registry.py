@@ -23,12 +23,15 @@ OPS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(TABLE)
 REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
 #: ops kept whole when the exported graph is decomposed to core ATen (``decompose=False``)
 KEEP: set[str] = set()
+#: ops whose function takes ``recorded=``, the output torch recorded (``recorded=True``)
+RECORDED: set[str] = set()
 
 
 def op(
     *names: str,
     refuses: Callable[[torch.fx.Node], str | None] | None = None,
     decompose: bool = True,
+    recorded: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
 
@@ -44,6 +47,9 @@ def op(
         decompose: False to keep the op whole where torch would decompose it (the
             function is faster than the decomposition, or the decomposition depends on
             the device); the graph then calls the function with the op itself.
+        recorded: True for an op whose output shape the arguments do not fix (``nonzero``):
+            the function also takes ``recorded=``, the node's output as torch recorded it
+            (a fake tensor, or a tuple of them), whose shape torch.export's guards made static.
 
     Raises:
         ValueError: a name is already registered.
@@ -67,6 +73,8 @@ def op(
                 REFUSALS[name] = refuses
             if not decompose:
                 KEEP.add(name)
+            if recorded:
+                RECORDED.add(name)
         return fn
 
     return register
