@@ -188,3 +188,17 @@ def test_a_symbolic_batch() -> None:
         with torch.no_grad():
             want = module(x)
         _exact(jax.tree.leaves(got), [want[0], want[1], *want[2]])
+
+
+def test_a_binary_search_over_a_symbolic_length() -> None:
+    # boundaries given as an input: their length is the batch axis, unknown at lowering
+    def fn(x, b):
+        return torch.bucketize(x, b), torch.searchsorted(b, x[:, 0].contiguous(), right=True)
+
+    module = _Fn(fn)
+    x, b = torch.randn(4, 3), torch.sort(torch.randn(4)).values
+    forward, params = interop.lower(module, (x, b), dynamic_batch=True)
+    for n in (3, 40):
+        x, b = torch.randn(n, 3), torch.sort(torch.randn(n)).values
+        got = jax.jit(forward)(params, (interop.to_jax(x), interop.to_jax(b)))
+        _exact(got, module(x, b))

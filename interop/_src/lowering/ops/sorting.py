@@ -154,9 +154,10 @@ def _search(seq, x, right):
     n = seq.shape[-1]
     lo = jnp.zeros(x.shape, jnp.int32)
     hi = jnp.full(x.shape, n, jnp.int32)
-    for _ in range(n.bit_length()):
+    # enough halvings for n (an int32 size's worth where n is the symbolic batch)
+    for _ in range(n.bit_length() if isinstance(n, int) else 32):
         mid = (lo + hi) // 2
-        at = jnp.minimum(mid, max(n - 1, 0))
+        at = jnp.minimum(mid, n - 1)  # n >= 1 wherever the loop runs
         m = jnp.take(seq, at) if seq.ndim == 1 else jnp.take_along_axis(seq, at, axis=-1)
         go = ~(m > x) if right else ~(m >= x)
         active = lo < hi

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from jax import lax
 
-from interop._src.lowering.ops._helpers import slice_bounds
+from interop._src.lowering.ops._helpers import shape_from_data, slice_bounds
 from interop._src.lowering.ops.registry import op
 
 
@@ -24,7 +24,7 @@ def view(x, size):
     return jnp.reshape(x, tuple(size))
 
 
-@op("aten.permute.default")
+@op("aten.permute.default", "aten.permute_copy.default")
 def permute(x, dims):
     return jnp.transpose(x, tuple(dims))
 
@@ -110,7 +110,7 @@ def split(x, split_size, dim=0):
     return jnp.split(x, list(range(split_size, n, split_size)), axis=dim)
 
 
-@op("aten.unbind.int")
+@op("aten.unbind.int", "aten.unbind_copy.int")
 def unbind(x, dim=0):
     return [_select(x, dim, i) for i in range(x.shape[dim])]
 
@@ -215,6 +215,15 @@ def _strided_index(size, stride, offset) -> np.ndarray:
     for n, s in zip(size, stride, strict=True):
         idx = np.add.outer(idx, np.arange(n) * s) if n else np.zeros((0,), np.int64)
     return np.asarray(idx, np.int64).reshape(tuple(size))
+
+
+def _offset_from_data(node: torch.fx.Node) -> str | None:
+    return "an offset that depends on the data" if shape_from_data(node) else None
+
+
+@op("aten.sym_storage_offset.default", refuses=_offset_from_data, recorded=True)
+def sym_storage_offset(x, *, recorded):
+    return recorded  # a view's offset into its base: torch's record has it
 
 
 @op("aten.as_strided.default", "aten.as_strided_copy.default", refuses=_strided_refusal)
