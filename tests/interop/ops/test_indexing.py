@@ -321,3 +321,10 @@ def test_as_strided_scatter_refuses_overlapping_writes() -> None:
         lambda x, s: torch.as_strided_scatter(x, s, (2, 2), (1, 5), 3), x45, torch.randn(2, 2)
     )
     _same(got, want)
+
+
+def test_item_as_a_slice_bound_is_refused() -> None:
+    _refused(
+        lambda x, n: x[: n.item() + 1] * 2, x45, torch.tensor(2),
+        match=r"_local_scalar_dense.default \(a size taken from a tensor's value",
+    )  # fmt: skip

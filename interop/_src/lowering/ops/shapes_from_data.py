@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import torch
-from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from interop._src.lowering.ops._helpers import needs_static_shape, shape_from_data
+from interop._src.lowering.ops._helpers import data_sized, needs_static_shape, shape_from_data
 from interop._src.lowering.ops.registry import op
 
 
@@ -125,17 +124,24 @@ def unique_dim(x, dim, sorted=True, return_inverse=False, return_counts=False, *
 
 
 def _sizes_a_tensor(node: torch.fx.Node) -> str | None:
-    """The refusal of ``x.item()`` when its value becomes a size (``torch.zeros(n.item())``);
-    as an index or in arithmetic it is a JAX scalar like any other."""
-    symbols = free_unbacked_symbols(node.meta.get("val"))
-    for other in node.graph.nodes:
-        if other.op == "call_function" and other is not node:
-            val = other.meta.get("val")
-            if isinstance(val, torch.Tensor) and free_unbacked_symbols(val) & symbols:
+    """The refusal of ``x.item()`` when its value reaches a tensor's size (``torch.zeros(n)``,
+    ``x[:n]``), directly or through size arithmetic; as an index or in arithmetic on
+    tensors it is a JAX scalar like any other."""
+    todo, seen = list(node.users), set()
+    while todo:
+        user = todo.pop()
+        if user in seen:
+            continue
+        seen.add(user)
+        val = user.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            if data_sized(val):
                 return needs_static_shape(
                     "a size taken from a tensor's value (x.item())",
                     "use a Python number for the size, or mask a tensor of fixed size",
                 )
+        else:  # a number computed from it: follow it
+            todo.extend(user.users)
     return None
 
 
