@@ -398,6 +398,7 @@ case("aten.unique_consecutive.default", torch.tensor([1, 1, 2, 2, 2, 1, 3, 3]), 
 case("aten.unique_dim.default", torch.tensor([[1, 2], [0, 5], [1, 2]]), 0, True, True, True)
 case("aten._local_scalar_dense.default", torch.tensor(3.5))
 case("aten.sym_storage_offset.default", x345[1:])
+case("aten.repeat_interleave.Tensor", torch.tensor([2, 0, 3, 1]), output_size=6)
 case("aten.permute_copy.default", x345, [1, 2, 0])
 case("aten.unbind_copy.int", x345, 2)
 # creation

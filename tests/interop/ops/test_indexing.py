@@ -328,3 +328,13 @@ def test_item_as_a_slice_bound_is_refused() -> None:
         lambda x, n: x[: n.item() + 1] * 2, x45, torch.tensor(2),
         match=r"_local_scalar_dense.default \(a size taken from a tensor's value",
     )  # fmt: skip
+
+
+def test_repeat_interleave_by_a_tensor_lowers_with_its_output_size() -> None:
+    repeats = torch.tensor([2, 0, 1, 3])
+    got, want = _lowered(lambda x, r: x.repeat_interleave(r, dim=0, output_size=6), x45, repeats)
+    _same(got, want)
+    _refused(
+        lambda x, r: x.repeat_interleave(r, dim=0), x45, repeats,
+        match=r"repeat_interleave.Tensor \(its output size \(the sum of the repeats\)",
+    )  # fmt: skip

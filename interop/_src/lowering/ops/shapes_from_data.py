@@ -1,6 +1,6 @@
-"""Ops whose output size depends on the data: ``nonzero``, ``masked_select``, ``unique`` and
-``unique_consecutive`` (``nonzero_static``, whose size is an argument, is here too), and a
-tensor's value read as a Python number (``x.item()``, ``_local_scalar_dense``).
+"""Ops whose output size depends on the data: ``nonzero``, ``masked_select``, ``unique``,
+``unique_consecutive`` and ``repeat_interleave`` by a tensor (``nonzero_static``, whose size is
+an argument, is here too), and a tensor's value read as a Python number (``x.item()``).
 
 torch.export records such a size as an unbacked symbol (``u0``). JAX needs every shape at
 trace time, so these ops lower only where torch.export's guards pinned the size to a number
@@ -148,3 +148,18 @@ def _sizes_a_tensor(node: torch.fx.Node) -> str | None:
 @op("aten._local_scalar_dense.default", refuses=_sizes_a_tensor)
 def local_scalar_dense(x):
     return x
+
+
+@op(
+    "aten.repeat_interleave.Tensor",
+    refuses=_refuses(
+        "its output size (the sum of the repeats)",
+        "pass output_size=N to torch.repeat_interleave, or repeat by a Python int",
+    ),
+    recorded=True,
+)
+def repeat_interleave(repeats, *, output_size=None, recorded):
+    """Each position ``i`` repeated ``repeats[i]`` times (the index ``repeat_interleave`` on a
+    tensor decomposes to), as many as torch recorded (``output_size`` where given)."""
+    n = recorded.shape[0]
+    return jnp.repeat(jnp.arange(repeats.shape[0]), repeats, total_repeat_length=n)
