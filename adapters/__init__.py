@@ -16,22 +16,23 @@ from typing import Any
 
 from ._src.adapter import Adapter
 from ._src.build import build
-from ._src.errors import ArgumentError, BuildError
-from ._src.plugins import register_source
+from ._src.errors import ArgumentError, BuildError, ParityError
 from ._src.registry import list_models, register, registry_spec, unregister
-from ._src.runtimes.convert import to_onnxruntime
+from ._src.runtimes.onnxruntime import to_onnxruntime
+from ._src.sources.table import register_source
 
-#: public names served lazily (PEP 562): their modules import ONNX tooling or are optional
+#: public names served lazily (PEP 562): their modules import ONNX tooling, the application
+#: (``load_embeddings`` reads what the ``embed`` command writes) or are optional
 _LAZY = {
-    "export_onnx": ("adapters._src.runtimes.onnx_export", "export_onnx"),
-    "lower_to_jax": ("adapters._src.runtimes.jax", "lower_to_jax"),
+    "export_onnx": ("adapters._src.runtimes.onnxruntime.export", "export_onnx"),
+    "lower_to_jax": ("adapters._src.runtimes.jax.lower", "lower_to_jax"),
+    "load_embeddings": ("adapters._src.app.store", "load_embeddings"),
     "parity": ("adapters._src.runtimes.parity", "parity"),
     "transforms": ("adapters.transforms", None),
     "heads": ("adapters.heads", None),
     "converters": ("adapters.converters", None),
     "networks": ("adapters.networks", None),
     "ParityReport": ("adapters._src.runtimes.parity", "ParityReport"),
-    "ParityError": ("adapters._src.runtimes.onnxruntime", "ParityError"),
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "export_onnx",
     "heads",
     "list_models",
+    "load_embeddings",
     "lower_to_jax",
     "networks",
     "parity",

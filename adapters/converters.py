@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from ._src.converters import (
+from ._src.key_maps import (
     LITE0_ARCH_DEF,
     block_positions,
     dinov2_chunked,

@@ -10,16 +10,18 @@ output leaf compared with torch eager on the same sample.
 Verdicts of one sample, worst first (an entry's verdict is the worst of its samples):
 
 - ``crash``: anything but a ``LoweringError`` raised by ``lower``, ``jax.jit`` or the run.
-- ``mismatch``: a shape, dtype or value differs beyond the dtype's tolerance (``max_abs`` and
-  ``max_rel`` recorded), and, in low precision, the lowering is not nearer the float64 result
-  than torch's own low-precision kernel.
+- ``mismatch``: a shape, dtype or value differs beyond the dtype's tolerance (the reason gives
+  how many values and the max abs / rel error), and, in low precision, some value of the
+  lowering is farther from the float64 result than torch's own low-precision kernel's (plus
+  the tolerance).
 - ``timeout``: the sample ran past its time budget (set by the sweep's driver).
 - ``refused``: a ``LoweringError`` naming the ops outside the table (``missing``).
 - ``match``: every output leaf within tolerance (``reason`` says when it matched by the float64
   arbitration instead).
 - ``not_capturable``: ``torch.export`` itself could not capture the sample (``lower`` reports
   it as a ``LoweringError`` saying that torch.export failed).
-- ``skipped``: torch could not run the sample eagerly, or the entry has no CPU samples for it.
+- ``skipped``: torch could not run the sample eagerly (or ran it twice with different results:
+  a random op missing from the exclusion list), or the harness could not convert or compare.
 
 Warnings raised while a sample runs are not verdicts and are silenced for its duration.
 """
@@ -38,6 +40,7 @@ import torch
 from torch.utils import _pytree as tpytree
 
 import interop
+from benchmarks.conformance_exclusions import STATISTICAL
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: (rtol, atol): float32 at torchax's bar; low precision at torch.testing's defaults
@@ -139,7 +142,12 @@ def _canonical(dtype: np.dtype) -> np.dtype:
 def to_jax(t: torch.Tensor) -> jax.Array:
     """A copy of ``t`` as JAX would hold it (64-bit narrowed as ``lower``'s inputs are)."""
     a = _numpy(t)
-    return jax.numpy.asarray(a.astype(_canonical(a.dtype)))
+    narrow = _canonical(a.dtype)
+    if narrow != a.dtype and a.dtype.kind in "iu" and a.size:
+        info = np.iinfo(narrow)
+        if a.min() < info.min or a.max() > info.max:
+            raise OverflowError(f"an {a.dtype} input does not fit {narrow} (jax_enable_x64 is off)")
+    return jax.numpy.asarray(a.astype(narrow))
 
 
 def _flat(tree: Any) -> list[Any]:
@@ -170,7 +178,7 @@ def compare(ours: Any, want: Any, rtol: float, atol: float) -> str | None:
         return f"shape {o.shape}, torch {tuple(w.shape)}"
     if o.dtype != _canonical(w.dtype):
         return f"dtype {o.dtype}, torch {want.dtype}"
-    if not np.issubdtype(w.dtype, np.inexact):
+    if not (want.dtype.is_floating_point or want.dtype.is_complex):  # (bfloat16 is no np.inexact)
         bad = int((o != w).sum())
         return f"{bad} of {w.size} values differ" if bad else None
     o, w = _as_float(o), _as_float(w)
@@ -224,10 +232,16 @@ def first_line(err: BaseException) -> str:
 
 
 def run_sample(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
-    """The verdict of one sample: ``{"verdict", "reason", "missing"}`` (see the module)."""
+    """The verdict of one sample: ``{"verdict", "reason", "missing"}`` (see the module); an
+    entry listed ``STATISTICAL`` is compared by distribution (``_opinfo_random``)."""
+    stat = STATISTICAL.get(entry_key(op)) if hasattr(op, "variant_test_name") else None
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")
         try:
+            if stat is not None:
+                from benchmarks import _opinfo_random  # it builds on this module
+
+                return _opinfo_random.run(op, sample, dtype, stat)
             return _run(op, sample, dtype)
         except Exception as err:  # the harness's own comparison failed: not the lowering's
             return {"verdict": "skipped", "reason": f"harness: {first_line(err)}"}
@@ -246,9 +260,10 @@ def _run(op: Any, sample: Any, dtype: torch.dtype) -> dict[str, Any]:
     if not _same(want, again):
         why = "torch eager differs from itself on this sample: list it in conformance_exclusions"
         return {"verdict": "skipped", "reason": why}
+    inputs = tuple(to_jax(t) for t in tensors)
     try:
         forward, params = interop.lower(module, tensors, dynamic_batch=False)
-        got = _flat(jax.jit(forward)(params, tuple(to_jax(t) for t in tensors)))
+        got = _flat(jax.jit(forward)(params, inputs))
         got = [np.asarray(g) if isinstance(g, jax.Array) else g for g in got]
     except interop.LoweringError as err:
         verdict, missing = parse_refusal(str(err))

@@ -66,7 +66,7 @@ def cases(only: list[str] | None, dtypes: list[str]) -> list[tuple[str, str]]:
 
 def _run_record(argv: list[str] | None) -> dict[str, Any]:
     return {
-        "command": "python -m benchmarks.conformance " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.conformance", *(argv or sys.argv[1:])]),
         "started": _now(),
         "finished": None,
         "load_before": load_average(),
@@ -84,12 +84,20 @@ def read(out: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"rows": []}
 
 
+def to_json(results: dict[str, Any]) -> str:
+    """The results as JSON with one row per line, so that rows measured on two branches merge."""
+    head = {k: v for k, v in results.items() if k != "rows"}
+    rows = ",\n".join("  " + json.dumps(r) for r in results["rows"])
+    text = json.dumps(head, indent=1)[:-2]  # reopen the object to append the rows
+    return f'{text},\n "rows": [\n{rows}\n ]\n}}\n'
+
+
 def write(results: dict[str, Any], out: Path) -> None:
     """``conformance.json`` and ``conformance.md`` into ``out``, each replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
     results["rows"].sort(key=lambda r: (r["entry"], list(_opinfo.DTYPES).index(r["dtype"])))
     for name, text in (
-        ("conformance.json", json.dumps(results, indent=1) + "\n"),
+        ("conformance.json", to_json(results)),
         ("conformance.md", _conformance_report.markdown(results)),
     ):
         tmp = out / f".{name}.tmp"
@@ -158,8 +166,14 @@ def main(argv: list[str] | None = None) -> int:
                         choices=list(_opinfo.DTYPES))  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="skip cases already in --out")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--render", action="store_true",
+                        help="rewrite --out's conformance.md from its JSON (after a merge)")  # fmt: skip
     args = parser.parse_args(argv)
-    results = sweep(args, argv)
+    if args.render:
+        results = read(args.out)
+        write(results, args.out)
+    else:
+        results = sweep(args, argv)
     for line in _conformance_report.summary_lines(results):
         print(line)
     return 0

@@ -45,8 +45,11 @@ def _case(
 ) -> dict[str, Any]:
     import adapters
     import specs
-    from adapters._src.app.data import LoaderStats, load_dataset, preprocess_batch
-    from adapters._src.app.embed import embed_dataset, resolve_preprocess
+    from adapters._src.app.backbone import resolve_preprocess
+    from adapters._src.app.data.datasets import load_dataset
+    from adapters._src.app.data.images import preprocess_batch
+    from adapters._src.app.data.loader import LoaderStats
+    from adapters._src.app.engine import embed_dataset
 
     spec = specs.TimmSpec(
         "vit_tiny_patch16_224", pretrained=False, model_kwargs={"num_classes": 0, **model_kwargs}

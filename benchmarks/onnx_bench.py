@@ -80,7 +80,7 @@ def _fast_path(quick: bool, cache_dir: Path) -> tuple[dict, Any, Any]:
     """Fast path vs torch eager, ViT-S/16 batch 16; also returns both adapters."""
     import adapters
     import specs
-    from adapters._src.runtimes.onnxruntime import serve_with_onnxruntime
+    from adapters._src.runtimes.onnxruntime.serve import serve_with_onnxruntime
 
     torch.manual_seed(0)  # the cache key includes the weights: a fixed seed reuses the export
     backbone = adapters.build(
@@ -126,9 +126,9 @@ def _fast_path(quick: bool, cache_dir: Path) -> tuple[dict, Any, Any]:
 
 def run(quick: bool = True) -> Iterator[dict[str, Any]]:
     """Rows ``ours / baseline`` (below 1 is faster)."""
-    from adapters._src.runtimes.onnx_export import export_onnx
-    from adapters._src.runtimes.onnxruntime import default_cache_dir
-    from adapters._src.sources.onnx_serve import build_onnx
+    from adapters._src.runtimes.onnxruntime.cache import default_cache_dir
+    from adapters._src.runtimes.onnxruntime.export import export_onnx
+    from adapters._src.sources.onnx.serve import build_onnx
     from adapters._src.torch_module import torch_adapter
 
     fast, served_vit, vit = _fast_path(quick, default_cache_dir())

@@ -92,7 +92,7 @@ def _case(
     name: str, spec: str, data: str, rows: int, limit: int | None, repeats: int, root: Path
 ) -> dict[str, Any]:
     from adapters._src.app import cli
-    from adapters._src.app.ray_embed import embed_on_ray
+    from adapters._src.app.ray.engine import embed_on_ray
 
     counter = itertools.count()
     load_before = os.getloadavg()

@@ -1,4 +1,5 @@
-"""DLPack bridge (torch, JAX, NumPy, ONNX Runtime), JAX-callable backbones, torch -> JAX lowering."""
+"""DLPack bridge (torch, JAX, NumPy, ONNX Runtime), JAX-callable backbones, torch -> JAX
+lowering."""
 
 from interop import lowering as lowering
 from interop._src.arrays import data_ptr

@@ -1,7 +1,8 @@
 """The torch -> JAX lowering: ``lower``, its error, and the op table it lowers with.
 
 ``lower(module, example)`` exports a torch module with ``torch.export``, checks every op of
-the graph against the table, and returns a pure JAX ``forward(params, x)``. ``OPS`` is the
+the graph against the table, and returns a pure JAX ``forward(params, x)``; with
+``train=True``, its train mode as ``forward(params, x, *, key) -> (y, new_buffers)``. ``OPS`` is the
 table (op name -> JAX function, read-only); ``op`` registers a new one::
 
     @interop.lowering.op("aten.erfinv.default")

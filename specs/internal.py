@@ -6,8 +6,16 @@ here: atomic file writes and file digests; the bounded JSON reader spec files us
 of echoed values and redaction of credentials in URLs.
 """
 
-from specs._src.atomic import atomic_write, sha256_file
+from specs._src.atomic import atomic_write, current_umask, sha256_file
 from specs._src.echo import clean_message, redact, shorten
 from specs._src.parse import parse_json
 
-__all__ = ["atomic_write", "clean_message", "parse_json", "redact", "sha256_file", "shorten"]
+__all__ = [
+    "atomic_write",
+    "clean_message",
+    "current_umask",
+    "parse_json",
+    "redact",
+    "sha256_file",
+    "shorten",
+]

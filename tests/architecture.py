@@ -47,10 +47,24 @@ def _ours(name: str) -> bool:
     return name.split(".")[0] in PACKAGES
 
 
-def imports_of(module: str) -> set[str]:
-    """Every module of ours that ``module`` imports, at the top or inside a function."""
+def _nodes(tree: ast.AST, top_level: bool) -> list[ast.AST]:
+    """Every node of ``tree``, or (``top_level``) those outside functions."""
+    if not top_level:
+        return list(ast.walk(tree))
+    found, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def imports_of(module: str, top_level: bool = False) -> set[str]:
+    """Every module of ours that ``module`` imports, at the top or inside a function (only at
+    the top, outside functions, with ``top_level``)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+    for node in _nodes(ast.parse(MODULES[module].read_text()), top_level):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

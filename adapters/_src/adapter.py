@@ -23,11 +23,11 @@ class AdapterInfo(TypedDict, total=False):
         loader: a `CustomSpec`'s loader path.
         inputs, outputs, providers: an ONNX model's signature and ONNX Runtime providers.
         runtime, onnx_path, cache, cache_key, parity, fusions: a backbone served by
-            ``to_onnxruntime`` (see ``adapters/_src/runtimes/onnxruntime.py``); ``runtime``,
+            ``to_onnxruntime`` (see ``adapters/_src/runtimes/onnxruntime/serve.py``); ``runtime``,
             ``cache``, ``cache_key`` and ``device`` (the params' JAX device) also of a backbone
             lowered by ``lower_to_jax``.
         jax_path: the ``jax.export`` artifact a ``lower_to_jax`` backbone is cached as (see
-            ``adapters/_src/runtimes/jax.py``).
+            ``adapters/_src/runtimes/jax/lower.py``).
     """
 
     device: str | None

@@ -114,7 +114,8 @@ def resolve_device(device: Any) -> Any:
     if index >= count:
         raise BuildError(
             "device",
-            f"there is no GPU {index}: torch sees {count} ({', '.join(f'cuda:{i}' for i in range(count))})",
+            f"there is no GPU {index}: torch sees {count} "
+            f"({', '.join(f'cuda:{i}' for i in range(count))})",
             got=device,
             fix="Pick an index below the GPU count, or set CUDA_VISIBLE_DEVICES",
         )

@@ -230,7 +230,8 @@ def _radiology() -> dict[str, specs.Spec]:
         "radiology/universal_swinunetr": _swin(
             48,
             use_v2=False,
-            checkpoint="hf://ljwztc/CLIP-Driven-Universal-Model/clip_driven_universal_swin_unetr.pth",
+            checkpoint="hf://ljwztc/CLIP-Driven-Universal-Model/"
+            "clip_driven_universal_swin_unetr.pth",
             converter="adapters.converters.universal_swin_unetr",
         ),
         **{

@@ -1,4 +1,6 @@
-"""`BuildError`: the one exception `adapters.build` raises for a spec that cannot be built."""
+"""The library's errors: `BuildError`, the one exception `adapters.build` raises for a spec
+that cannot be built (and its `ArgumentError`), and `ParityError`, a runtime's first-build
+check failing."""
 
 from __future__ import annotations
 
@@ -47,6 +49,11 @@ class ArgumentError(BuildError, TypeError):
     Also a `TypeError`, as the same call made directly (and eva's wrappers) would raise, so
     code that catches `TypeError` keeps working; ``field`` still names the spec field.
     """
+
+
+class ParityError(RuntimeError):
+    """A runtime's output (an ONNX export, a JAX lowering) does not reproduce the torch
+    backbone within tolerance on its first-build check; nothing was cached."""
 
 
 def _describe(value: Any) -> str:

@@ -11,7 +11,7 @@ from .errors import BuildError
 
 _TRUE = {"1", "on", "yes", "true"}
 #: the host every hub download goes through first; if its name does not resolve, no download can
-#: succeed, and huggingface_hub would otherwise retry for ~30 s before saying so
+#: succeed, and huggingface_hub would otherwise retry for a long while before saying so
 _PROBE_HOST = "huggingface.co"
 _PROBE_TIMEOUT_S = 3.0
 
@@ -22,20 +22,44 @@ def is_offline() -> bool:
 
     One switch for every download (HuggingFace hub, timm weights, torch.hub repositories).
     """
-    flagged = any(
-        os.environ.get(var, "").strip().lower() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "FM_ADAPTERS_OFFLINE")
-    )
-    return flagged or _hub_unreachable()
+    return _flag() is not None or _hub_unreachable()
+
+
+def offline_reason(host: str) -> str | None:
+    """Why a download from ``host`` cannot happen, in words (``"HF_HUB_OFFLINE=1 is set"``,
+    ``"github.com does not resolve"``), or None when it may.
+
+    The switch of `is_offline`, but the host probed is the one the download needs: a
+    torch.hub repository comes from GitHub, not from the HuggingFace hub.
+    """
+    flag = _flag()
+    if flag is not None:
+        return f"{flag} is set"
+    if _unresolvable(host):
+        return f"{host} does not resolve"
+    return None
+
+
+def _flag() -> str | None:
+    for var in ("HF_HUB_OFFLINE", "FM_ADAPTERS_OFFLINE"):
+        value = os.environ.get(var, "").strip()
+        if value.lower() in _TRUE:
+            return f"{var}={value}"
+    return None
 
 
 @functools.cache
 def _hub_unreachable() -> bool:
+    return _unresolvable(_PROBE_HOST)
+
+
+@functools.cache
+def _unresolvable(host: str) -> bool:
     resolved: list[bool] = []
 
     def probe() -> None:
         try:
-            socket.getaddrinfo(_PROBE_HOST, 443)
+            socket.getaddrinfo(host, 443)
             resolved.append(True)
         except OSError:
             resolved.append(False)

@@ -5,13 +5,10 @@ missing key, so the output would depend on more than ``(params, x)``; an unexpec
 wrong shape would surface as a torch error deep inside the model, if at all.
 
 Cost. The check runs on every call that does not pass the adapter's own params (those are
-recognised by identity first, and are right by construction). The key set is compared as two
-key views at C speed and the shapes as one tuple comparison, which is small next to ``functional_call`` swapping every tensor in and out. A cache of "this dict was
-checked" was measured and dropped: it is only sound while it holds the last dict's tensors
-alive (ids are reused after a free), which can double a large model's memory, and a cache hit
-(an identity comparison per tensor) saved only about half of the check.
-``benchmarks/params_check.py`` (suite ``params_check``) measures the check against the
-unchecked call.
+recognised by identity first, and are right by construction): the key set is compared as two
+key views and the shapes as one tuple comparison. Nothing is cached between calls (why:
+``docs/design/adapters.md``); ``benchmarks/params_check.py`` (suite ``params_check``)
+measures the check against the unchecked call.
 """
 
 from __future__ import annotations

@@ -132,7 +132,8 @@ class Preprocess:
         return (
             f"preprocessing ({self.origin}): resize to {self.size[0]}x{self.size[1]} "
             f"({self.interpolation}, crop_pct {self.crop_pct:g}"
-            f"{', timm transform' if self.pipeline == 'timm' else ''}), {self.channels} channel(s), "
+            f"{', timm transform' if self.pipeline == 'timm' else ''}), "
+            f"{self.channels} channel(s), "
             f"mean ({mean}), std ({std})"
         )
 

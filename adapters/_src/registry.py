@@ -27,7 +27,7 @@ import specs
 
 from .entries import builtin_entries
 from .errors import BuildError
-from .plugins import registry_override
+from .sources.table import registry_override
 
 _ENTRIES: dict[str, Any] = builtin_entries()
 TIMM_PREFIX = "timm/"
@@ -85,6 +85,22 @@ def list_models(pattern: str | None = None, *, include_timm: bool = True) -> lis
     return sorted(set(names))
 
 
+def closest_names(name: str) -> list[str]:
+    """The registry names closest to the unknown ``name``, closest first: ``timm/<name>`` when
+    timm has the architecture ``name`` names, then the project's own names, then timm's.
+
+    The one suggestion for a mistyped name, in the library's errors and the command line's.
+    """
+    import timm
+
+    bare = name.removeprefix(TIMM_PREFIX)
+    # a timm architecture given without the prefix ('vit_tiny_patch16_224')
+    close = [TIMM_PREFIX + bare] if bare == name and timm.is_model(bare) else []
+    close += difflib.get_close_matches(name, list(_ENTRIES), n=3, cutoff=0.4)
+    close += difflib.get_close_matches(TIMM_PREFIX + bare, _timm_names(), n=3)
+    return list(dict.fromkeys(close))
+
+
 def _entry(name: str) -> Any:
     if not isinstance(name, str) or not name.strip():
         raise BuildError("model_name", "a registry name must be a non-empty string", got=name)
@@ -94,10 +110,7 @@ def _entry(name: str) -> Any:
         spec = _timm_spec(name)
         if spec is not None:
             return spec
-        candidates = _timm_names()
-    else:
-        candidates = list(_ENTRIES)
-    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.4)
+    close = closest_names(name)
     hint = f"Closest names: {', '.join(close)}. " if close else ""
     raise BuildError(
         "model_name",

@@ -6,23 +6,14 @@ module with whatever ``params`` it is given, via ``torch.func.functional_call``,
 output depends only on ``(params, x)``.
 
 Thread safety. ``functional_call`` swaps the module's attributes for the duration of a call,
-which races when two threads share one module. Two correct designs, measured with
-``benchmarks/adapter_overhead.py`` (4 threads sharing one ViT-tiny adapter, each call with
-its own params, 2 shared CPU cores):
+which races when two threads share one module. Each thread therefore calls its own
+*structural* copy (``copy.deepcopy`` with every parameter and buffer in the memo, so the copies
+share the tensors and hold only their own Python objects, made once per thread): lock-free,
+and the held module is never mutated. Why not a lock: ``docs/design/adapters.md``.
 
-- one lock around every call: calls serialise, and even the fast path below would need the
-  lock, because another thread may be mid-swap on the same module;
-- per-thread *structural* copies (``copy.deepcopy`` with every parameter and buffer in the
-  memo, so the copies share the tensors and cost only the Python objects, made once per
-  thread): lock-free, and the held module is never touched at all.
-
-Per-thread copies were faster than the lock (the ``vit_tiny 4 threads`` row of
-``python -m benchmarks --only adapter_overhead``), so we use them; "the held module is never
-mutated" then holds literally.
-
-Speed. When ``params`` holds exactly the module's own tensors (the common ``adapter(x)``
-case, checked by identity), the module is called directly, skipping the swap: this is what
-keeps the adapter within noise of the raw module call (see ``benchmarks/adapter_overhead.py``).
+Own params. When ``params`` holds exactly the module's own tensors (the common ``adapter(x)``
+case, checked by identity), the module is called directly, skipping the swap
+(``benchmarks/adapter_overhead.py`` compares the adapter with the raw module call).
 
 Gradients. Inference runs under ``torch.no_grad`` (no autograd graph, no saved activations).
 When grad mode is on and any tensor in ``params`` or ``x`` requires grad (which includes the
@@ -35,9 +26,9 @@ Devices. ``device`` moves the module (parameters and buffers, persistent or not)
 there and raises a `ValueError` naming the argument, both devices and the fix when it is not:
 it does not copy CPU inputs across, as neither torch nor eva's wrappers do, because a silent
 host-to-device copy on every call is the slow path a user should see, and because a loader
-that pins memory and copies with ``non_blocking=True`` (``adapters._src.app.loader.iter_batches``)
-does it better ahead of time. The check compares ``x.device`` with one cached device, so the
-own-params fast path keeps its speed.
+that pins memory and copies with ``non_blocking=True`` (the application's
+``data.loader.iter_batches``) does it better ahead of time. The check compares ``x.device``
+with one cached device, so the own-params fast path keeps its speed.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def _model(rec: Recorder, dev: Device, p: Profile, m: Model, tmp: Path) -> None:
 
     import adapters
     import specs
-    from adapters._src.sources.onnx_serve import bind
+    from adapters._src.sources.onnx.serve import bind
     from benchmarks._timing import interleaved, ratio_row
 
     case = f"{m.label} batch {p.batch}"

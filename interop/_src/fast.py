@@ -1,9 +1,9 @@
 """The bridge's fast path: the common zero-copy cases, decided from a few attribute reads.
 
 The general path (``bridge._convert``) describes every array as an ``ArrayInfo``, lists the
-reasons a copy is needed and only then shares memory: tens of microseconds of Python per
-array, on top of the consumers' own DLPack imports. The cases that dominate real use (a C-contiguous,
-64-byte aligned CPU tensor or NumPy array, a single-device CPU JAX array, an ONNX Runtime
+reasons a copy is needed and only then shares memory: Python work per array, on top of the
+consumers' own DLPack imports. The cases that dominate real use (a C-contiguous, 64-byte
+aligned CPU tensor or NumPy array, a single-device CPU JAX array, an ONNX Runtime
 output on the CPU) need none of that, so ``share(a, target)`` handles exactly those and
 returns ``None`` for everything else (strided, unaligned, read-only, requires-grad, 64-bit
 without x64, CUDA, sharded, empty, ``copy=True``, an explicit device), which then takes the

@@ -21,6 +21,10 @@ from typing import Any
 
 from .errors import Location, SpecError
 
+_OC_ENV_HINT = (
+    " oc.env takes a variable name and one default: quote a default that holds a comma: "
+    "${oc.env:VAR, 'a, b'}."
+)
 _SYNTAX = "'${oc.env:VAR, default}', '${oc.decode:...}' or a node reference '${path.to.node}'"
 _ESCAPE = re.compile(r"(\\*)\$\{")
 _UNSET = re.compile(r"Environment variable '([^']*)' not found")
@@ -186,5 +190,5 @@ def _error(err: Exception, text: str, location: Location) -> SpecError:
         )
     hint = f"OmegaConf: {reason}."
     if "oc.env" in text:
-        hint += " oc.env takes a variable name and one default: quote a default that holds a comma: ${oc.env:VAR, 'a, b'}."
+        hint += _OC_ENV_HINT
     return SpecError(location, f"an interpolation that resolves: {_SYNTAX}", text, hint=hint)

@@ -1,4 +1,5 @@
-"""Immutable spec records: one per backbone source and one per output transform.
+"""Immutable spec records: one per backbone source (the transform records they hold live in
+``transform_records``, re-exported here).
 
 Records are plain data (no torch, no jax). They are frozen, hashable and comparable, are
 validated at construction, and change only through ``attrs.evolve`` (which validates again).
@@ -15,6 +16,16 @@ import attrs
 from . import validators as v
 from .errors import SpecError
 from .frozen import FrozenDict, freeze
+from .transform_records import TRANSFORM_TYPES as TRANSFORM_TYPES
+from .transform_records import TRANSFORMS as TRANSFORMS
+from .transform_records import AsDiscrete as AsDiscrete
+from .transform_records import ClsToken as ClsToken
+from .transform_records import HiddenState as HiddenState
+from .transform_records import L2Normalize as L2Normalize
+from .transform_records import MeanPatch as MeanPatch
+from .transform_records import PatchGrid as PatchGrid
+from .transform_records import Select as Select
+from .transform_records import Transform as Transform
 
 # ---------------------------------------------------------------------------------------------
 # fields shared by several records (validators live in `validators`)
@@ -47,87 +58,6 @@ def _transforms_field() -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# transform records
-# ---------------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class ClsToken:
-    """(B, T, D) -> (B, D): the CLS token; with ``include_patch_mean``, (B, 2D) with the
-    mean of the patch tokens (CLS and register tokens skipped) concatenated.
-    Mirrors eva's ``ExtractCLSFeatures(cls_index, num_register_tokens, include_patch_tokens)``."""
-
-    index: int = attrs.field(default=0, validator=v.integer)
-    num_register_tokens: int = attrs.field(default=0, validator=v.non_negative_int)
-    include_patch_mean: bool = attrs.field(default=False, validator=v.boolean)
-
-
-@attrs.frozen
-class PatchGrid:
-    """(B, T, D) -> [(B, D, h, w)]: patch tokens as a square grid.
-    Mirrors eva's ``ExtractPatchFeatures(has_cls_token, num_reg_tokens, ignore_remaining_dims)``."""
-
-    has_cls_token: bool = attrs.field(default=True, validator=v.boolean)
-    num_register_tokens: int = attrs.field(default=0, validator=v.non_negative_int)
-    ignore_remaining: bool = attrs.field(default=False, validator=v.boolean)
-
-
-@attrs.frozen
-class MeanPatch:
-    """(B, T, D) -> (B, D): mean of the patch tokens (CLS and register tokens skipped)."""
-
-    has_cls_token: bool = attrs.field(default=True, validator=v.boolean)
-    num_register_tokens: int = attrs.field(default=0, validator=v.non_negative_int)
-
-
-@attrs.frozen
-class HiddenState:
-    """Pick a field of a model output object (``last_hidden_state``) or an element by index."""
-
-    name: str | int = attrs.field(default="last_hidden_state", validator=v.name_or_index)
-
-
-@attrs.frozen
-class Select:
-    """Pick feature maps by index from a list of them (e.g. the output of ``out_indices``)."""
-
-    indices: tuple[int, ...] = attrs.field(converter=_as_tuple, validator=v.indices)
-
-
-@attrs.frozen
-class AsDiscrete:
-    """Logits -> discrete labels, as eva's ``AsDiscrete(argmax, to_onehot, threshold, dim,
-    keepdim)``."""
-
-    argmax: bool = attrs.field(default=False, validator=v.boolean)
-    to_onehot: int | None = attrs.field(default=None, validator=v.optional_positive_int)
-    threshold: float | None = attrs.field(default=None, validator=v.optional_number)
-    dim: int = attrs.field(default=1, validator=v.integer)
-    keepdim: bool = attrs.field(default=True, validator=v.boolean)
-
-
-@attrs.frozen
-class L2Normalize:
-    """Divide by the L2 norm along ``axis``."""
-
-    axis: int = attrs.field(default=-1, validator=v.integer)
-
-
-TRANSFORM_TYPES = (ClsToken, PatchGrid, MeanPatch, HiddenState, Select, AsDiscrete, L2Normalize)
-Transform = ClsToken | PatchGrid | MeanPatch | HiddenState | Select | AsDiscrete | L2Normalize
-
-#: tag written in our YAML format (``transform: cls_token``) -> record type
-TRANSFORMS: dict[str, type] = {
-    "cls_token": ClsToken,
-    "patch_grid": PatchGrid,
-    "mean_patch": MeanPatch,
-    "hidden_state": HiddenState,
-    "select": Select,
-    "as_discrete": AsDiscrete,
-    "l2_normalize": L2Normalize,
-}
-
-# ---------------------------------------------------------------------------------------------
 # source records
 # ---------------------------------------------------------------------------------------------
 
@@ -157,12 +87,20 @@ def _strict_field() -> Any:
     return attrs.field(default=True, validator=v.boolean, kw_only=True)
 
 
+# The seed of the random weights a build makes (a model built without pretrained weights, the
+# layers a checkpoint does not cover): `adapters.build` seeds torch's generator with it while
+# the source builds, so one spec gives one set of weights. Keyword-only, last in each record.
+def _seed_field() -> Any:
+    return attrs.field(default=0, validator=v.seed, kw_only=True)
+
+
 @attrs.frozen
 class RegistrySpec:
     """A named entry of the adapters registry (eva's ``ModelFromRegistry``).
 
     ``model_kwargs`` override the entry's own arguments; ``out_indices`` there (last n
-    blocks, or block indices) asks for feature maps, as in eva.
+    blocks, or block indices) asks for feature maps, as in eva. ``seed``, when set, replaces
+    the entry's own (null: the entry's, 0 unless it says otherwise).
     """
 
     model_name: str = attrs.field(validator=v.non_empty_str)
@@ -170,6 +108,7 @@ class RegistrySpec:
         factory=FrozenDict, converter=_as_frozen, validator=[v.mapping, v.registry_kwargs]
     )
     transforms: tuple[Transform, ...] = _transforms_field()
+    seed: int | None = attrs.field(default=None, validator=v.optional_seed, kw_only=True)
 
 
 @attrs.frozen
@@ -184,6 +123,7 @@ class ModuleSpec:
     checkpoint_prefix: str | None = _prefix_field()
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -199,6 +139,7 @@ class FunctionSpec:
     checkpoint_prefix: str | None = _prefix_field()
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -224,6 +165,7 @@ class TorchHubSpec:
     checkpoint_prefix: str | None = _prefix_field()
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -243,6 +185,7 @@ class TimmSpec:
     checkpoint_prefix: str | None = _prefix_field()
     checkpoint_converter: str | None = _converter_field()
     strict: bool = _strict_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -256,6 +199,7 @@ class HuggingFaceSpec:
     model_kwargs: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     trust_remote_code: bool = attrs.field(default=False, validator=v.boolean)
     transforms: tuple[Transform, ...] = _transforms_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -287,6 +231,7 @@ class CustomSpec:
     forward: str | None = attrs.field(default=None, validator=v.optional_import_path)
     arguments: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     transforms: tuple[Transform, ...] = _transforms_field()
+    seed: int = _seed_field()
 
 
 @attrs.frozen
@@ -298,7 +243,7 @@ class FlaxSpec:
     module: str = attrs.field(validator=v.import_path)
     init_args: FrozenDict = _kwargs_field()  # noqa: RUF009 (attrs field factory)
     checkpoint_path: str | None = attrs.field(default=None, validator=v.optional_str)
-    seed: int = attrs.field(default=0, validator=v.non_negative_int)
+    seed: int = attrs.field(default=0, validator=v.seed)
     input_shape: tuple[int, ...] = attrs.field(
         default=(1, 3, 224, 224), converter=_as_tuple, validator=v.shape
     )

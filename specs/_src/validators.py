@@ -16,6 +16,9 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+#: seeds are 32-bit: JAX (without x64) keeps only the low 32 bits of a larger one, so two
+#: different seeds would silently give the same weights
+SEED_LIMIT = 2**32
 
 
 def check(expected: str, ok: Callable[[Any], bool], **extra: Any) -> Validator:
@@ -56,6 +59,17 @@ optional_str = check("a non-empty string or null", _or_null(_non_empty_str))
 boolean = check("a boolean (true or false)", lambda v: isinstance(v, bool))
 integer = check("an integer", is_int)
 non_negative_int = check("an integer >= 0", lambda v: is_int(v) and v >= 0)
+
+
+def is_seed(value: Any) -> bool:
+    """An integer in ``[0, 2**32)``: a seed that torch and JAX both take as it is."""
+    return is_int(value) and 0 <= value < SEED_LIMIT
+
+
+seed = check("an integer from 0 to 2**32 - 1 (the seed of random weights)", is_seed)
+optional_seed = check(
+    "an integer from 0 to 2**32 - 1 (the seed of random weights), or null", _or_null(is_seed)
+)
 optional_positive_int = check("an integer >= 1 or null", _or_null(lambda v: is_int(v) and v >= 1))
 mapping = check("a mapping of argument names to values", lambda v: isinstance(v, Mapping))
 import_path = check("an import path such as 'package.module.name'", _dotted)
@@ -124,7 +138,8 @@ def providers(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
     if not (isinstance(value, tuple) and value and all(isinstance(p, str) and p for p in value)):
         raise SpecError(
             attribute.name,
-            "null or a non-empty list of ONNX Runtime provider names such as 'CPUExecutionProvider'",
+            "null or a non-empty list of ONNX Runtime provider names such as "
+            "'CPUExecutionProvider'",
             value,
         )
 

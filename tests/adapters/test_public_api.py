@@ -21,7 +21,8 @@ def test_public_name_resolves(name) -> None:
 def test_callables_have_docs_and_hints() -> None:
     import inspect
 
-    for name in ("build", "register_source", "list_models", "register", "registry_spec"):
+    names = ("build", "register_source", "list_models", "register", "registry_spec")
+    for name in (*names, "load_embeddings"):
         fn = getattr(adapters, name)
         assert inspect.getdoc(fn), name
         assert "return" in fn.__annotations__, name
@@ -30,13 +31,15 @@ def test_callables_have_docs_and_hints() -> None:
 def test_lazy_names_are_the_real_objects() -> None:
     assert adapters.transforms is importlib.import_module("adapters.transforms")
     assert callable(adapters.transforms.from_specs)
-    onnx_export = importlib.import_module("adapters._src.runtimes.onnx_export")
+    onnx_export = importlib.import_module("adapters._src.runtimes.onnxruntime.export")
     assert adapters.export_onnx is onnx_export.export_onnx
     parity = importlib.import_module("adapters._src.runtimes.parity")
     assert adapters.parity is parity.parity
     assert adapters.ParityReport is parity.ParityReport
     assert adapters.heads is importlib.import_module("adapters.heads")
     assert callable(adapters.heads.fit)
+    store = importlib.import_module("adapters._src.app.store")
+    assert adapters.load_embeddings is store.load_embeddings  # what the README names
 
 
 def test_unknown_attribute() -> None:

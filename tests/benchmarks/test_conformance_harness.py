@@ -5,13 +5,23 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
 import torch
 
-from benchmarks import _conformance_report, _opinfo, conformance, conformance_exclusions
+from benchmarks import (
+    _conformance_report,
+    _opinfo,
+    _opinfo_random,
+    conformance,
+    conformance_exclusions,
+)
 from benchmarks._opinfo_sweep import Worker
+from benchmarks.conformance_exclusions import EXCLUDED, STATISTICAL, SUPPORTS
+from interop._src.lowering.ops import TABLE
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +84,12 @@ def test_an_export_failure_is_not_capturable_not_a_refusal() -> None:
     assert got["missing"] == []
 
 
+def test_an_int64_input_that_does_not_fit_int32_is_refused_not_wrapped() -> None:
+    with pytest.raises(OverflowError, match="jax_enable_x64"):
+        _opinfo.to_jax(torch.tensor([2**40]))
+    assert _opinfo.to_jax(torch.tensor([-5, 7])).tolist() == [-5, 7]
+
+
 def test_a_nondeterministic_op_is_skipped_with_a_pointer_to_the_list() -> None:
     got = _opinfo.run_sample(_Op(torch.rand_like), _Sample(torch.randn(3)), torch.float32)
     assert got["verdict"] == "skipped" and "conformance_exclusions" in got["reason"]
@@ -97,6 +113,12 @@ def test_compare_uses_the_dtype_tolerance_nans_and_exact_integers() -> None:
     assert _opinfo.compare(np.array([1, 2], np.int32), torch.tensor([1, 2]), rtol, atol) is None
     assert "differ" in _opinfo.compare(np.array([1, 3], np.int32), torch.tensor([1, 2]), 1, 1)
     assert _opinfo.compare(np.ones(3, np.float32), torch.ones(3, dtype=torch.bfloat16), 1, 1)
+    rtol, atol = _opinfo.TOLERANCE[torch.bfloat16]
+    bf16 = torch.tensor([100.0, 3.0], dtype=torch.bfloat16)
+    near = np.array([101.0, 3.0], ml_dtypes.bfloat16)  # 1 ulp at 100: within rtol 1.6e-2
+    assert _opinfo.compare(near, bf16, rtol, atol) is None
+    far = np.array([104.0, 3.0], ml_dtypes.bfloat16)
+    assert "max abs 4" in _opinfo.compare(far, bf16, rtol, atol)
     assert _opinfo.compare(np.ones((3, 1), np.float32), torch.ones(3), 1, 1).startswith("shape")
 
 
@@ -165,6 +187,12 @@ def test_results_are_written_as_json_and_its_markdown(tmp_path: Path) -> None:
     results["rows"][0]["missing"] = ["aten.sort.default"]
     conformance.write(results, tmp_path)
     assert [r["entry"] for r in conformance.read(tmp_path)["rows"]] == ["a", "b"]
+    lines = (tmp_path / "conformance.json").read_text().splitlines()
+    assert [line for line in lines if '"entry": ' in line] == [
+        '  {"entry": "a", "dtype": "float32", "verdict": "match", "reason": "", "missing": []},',
+        '  {"entry": "b", "dtype": "float32", "verdict": "refused", "reason": "", "missing": '
+        '["aten.sort.default"]}',
+    ]  # one row per line: rows measured on two branches merge
     text = (tmp_path / "conformance.md").read_text()
     assert "| `aten.sort.default` | 1 | 1 | 1 | b |" in text
     assert "| float32 | 2 | 2 | 1 | 50.0 |" in text
@@ -180,3 +208,74 @@ def test_the_worker_runs_samples_and_is_killed_past_the_time_budget() -> None:
     finally:
         worker.close()
     assert [r["verdict"] for r in got] == ["timeout"] and worker.proc is None
+
+
+#: a sample of each random entry the tests use: a (5, 5) input; dropout's has p = 0.5
+_SAMPLE = {"randn_like": 1, "exponential": 1, "nn.functional.dropout": 2}
+
+
+def _sample(entries: dict, key: str, dtype: torch.dtype = torch.float32):
+    return entries[key], _opinfo.samples(entries[key], dtype, 3)[_SAMPLE[key]]
+
+
+@pytest.mark.parametrize(
+    ("key", "dtype"),
+    [
+        ("randn_like", torch.float32),
+        ("exponential", torch.bfloat16),
+        ("nn.functional.dropout", torch.float16),
+    ],
+)
+def test_a_random_entry_is_compared_by_distribution(entries: dict, key: str, dtype) -> None:
+    """A sampler, an in-place one (compared in its functional form) and a random layer."""
+    op, sample = _sample(entries, key, dtype)
+    got = _opinfo.run_sample(op, sample, dtype)
+    assert got["verdict"] == "match" and got["reason"].startswith("statistical:"), got
+
+
+def _shifted(x, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None, key):
+    return jax.random.normal(key, x.shape) + 0.2
+
+
+def _wider(x, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None, key):
+    return 1.3 * jax.random.normal(key, x.shape)
+
+
+def _unscaled(x, p, train, *, key):
+    mask = jax.random.bernoulli(key, 1 - p, x.shape)
+    return jnp.where(mask, x, 0), mask  # forgets the 1 / (1 - p)
+
+
+@pytest.mark.parametrize(
+    ("key", "op_name", "wrong", "why"),
+    [
+        ("randn_like", "aten.randn_like.default", _shifted, "mean"),
+        ("randn_like", "aten.randn_like.default", _wider, "mean square"),
+        ("nn.functional.dropout", "aten.native_dropout.default", _unscaled, "support (seen)"),
+    ],
+)
+def test_a_wrong_sampler_is_a_mismatch(entries, monkeypatch, key, op_name, wrong, why) -> None:
+    monkeypatch.setitem(TABLE, op_name, wrong)
+    op, sample = _sample(entries, key)
+    got = _opinfo.run_sample(op, sample, torch.float32)
+    assert got["verdict"] == "mismatch" and why in got["reason"], got
+
+
+def test_the_robust_tests_tell_a_shifted_cauchy_apart() -> None:
+    """Cauchy has no moments: the median and spread tests see what the mean cannot."""
+    rng = np.random.default_rng(0)
+    torch_draws = rng.standard_cauchy((512, 16))
+    assert _opinfo_random.distribution(rng.standard_cauchy((512, 16)), torch_draws) == ""
+    shifted = _opinfo_random.distribution(rng.standard_cauchy((512, 16)) + 0.3, torch_draws)
+    assert "median" in shifted
+    wider = _opinfo_random.distribution(2 * rng.standard_cauchy((512, 16)), torch_draws)
+    assert "spread" in wider
+    nonfinite = rng.standard_normal((512, 4))
+    nonfinite[::2, 0] = np.inf
+    assert "non-finite" in _opinfo_random.distribution(nonfinite, rng.standard_normal((512, 4)))
+
+
+def test_the_random_entries_are_listed_once_with_a_known_support(entries: dict) -> None:
+    assert set(_opinfo_random.SUPPORT) == set(SUPPORTS)
+    assert {s.support for s in STATISTICAL.values()} <= set(SUPPORTS)
+    assert set(STATISTICAL) <= set(entries) and not set(STATISTICAL) & set(EXCLUDED)

@@ -15,7 +15,7 @@ import torch
 from torch.utils import _pytree as tpytree
 
 import interop
-from interop._src.lowering.ops import RECORDED, TABLE
+from interop._src.lowering.ops import RANDOM, RECORDED, TABLE
 from interop._src.lowering.ops import attention as _attention
 from interop._src.lowering.ops import conv as _conv
 
@@ -211,6 +211,10 @@ case(
 case(
     "aten._native_batch_norm_legit.no_stats", r(1, 6, 3, 3), None, None, True, 0.1, 1e-3, id="none"
 )
+_bn_train = "aten._native_batch_norm_legit_functional.default"
+case(_bn_train, 3 * r(4, 3, 5, 5) + 1, r(3), r(3), r(3), pos(3), True, 0.1, 1e-5)
+case(_bn_train, r(2, 3, 7), None, None, r(3), pos(3), True, 0.3, 1e-3, id="1d-no-affine")
+case(_bn_train, r(2, 3, 4, 4), r(3), r(3), r(3), pos(3), False, 0.1, 1e-5, id="not-training")
 _q, _k, _v = r(2, 2, 5, 8), r(2, 2, 6, 8), r(2, 2, 6, 8)
 _fl = "aten._scaled_dot_product_flash_attention_for_cpu.default"
 case(_fl, _q, _k, _v)
@@ -425,10 +429,16 @@ case("aten._assert_scalar.default", True, "holds")
 case("aten._assert_tensor_metadata.default", x34, dtype=torch.float32)
 case("aten.sym_constrain_range_for_size.default", 3)
 # uninitialised memory: only the shape and dtype are checked (see _compare)
-UNINITIALISED = {"aten.empty_like.default", "aten.empty.memory_format", "aten.new_empty.default"}
+UNINITIALISED = {
+    "aten.empty_like.default",
+    "aten.empty.memory_format",
+    "aten.new_empty.default",
+    "aten.empty_permuted.default",
+}
 case("aten.empty_like.default", x34)
 case("aten.empty.memory_format", [2, 3])
 case("aten.new_empty.default", x34, [4])
+case("aten.empty_permuted.default", [2, 3, 4], [0, 2, 1])
 
 
 def _torch_op(name: str):
@@ -482,7 +492,8 @@ def test_op_matches_aten(name: str, args: tuple, kwargs: dict) -> None:
 
 
 def test_every_aten_op_has_a_case() -> None:
-    covered = {n for n, *_ in CASES}
+    """Random ops draw other numbers than torch: tests/interop/ops/test_random.py has theirs."""
+    covered = {n for n, *_ in CASES} | RANDOM
     missing = sorted(n for n in TABLE if n.startswith("aten.") and n not in covered)
     assert not missing, f"ops without a test case: {missing}"
 

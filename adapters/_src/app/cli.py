@@ -1,9 +1,12 @@
-"""``python -m adapters``: list, inspect, embed, probe, export.
+"""``python -m adapters``: the program, its commands (one module each, `commands`), their bad
+input as one line and exit status 2, and Ctrl-C as one line and exit status 130.
 
 Bad input (an unknown model, a missing folder, an unreadable image with ``--strict-images``,
 labels not matching images, an output path in a missing or read-only directory or naming an
 input, ``--device cuda`` without a GPU, a backbone whose forward cannot take the input size)
-prints one line to stderr and exits with status 2, leaving no output file behind.
+prints one line to stderr and exits with status 2, leaving no output file behind. A bad flag
+value is refused so while the flags are read (`flag_types`), before torch is imported; each
+command prints its first line before that import too.
 
 ``--device`` (inspect, embed, probe) defaults to ``cuda`` when torch sees a GPU, else ``cpu``;
 an ONNX model keeps its own device (``cpu`` unless given) and ``--runtime onnxruntime``
@@ -13,40 +16,72 @@ serves on the CPU.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from .backbone import CliError, build_backbone, resolve_spec
-from .describe import PlainProgress, describe_parameters, logits_note
-from .errors import DataError, EmbedError, ForwardError, ProbeError
-from .inspection import cmd_inspect
+from . import commands
+from .errors import CliError, DataError, EmbedError, ForwardError, ProbeError
 from .interrupts import catching_interrupts
-from .parser import DEFAULT_DATA as DEFAULT_DATA
-from .parser import DEFAULT_IMAGE_SIZE, RAY_FLAGS, build_parser, prog_name
-from .parser import DEFAULT_MODEL as DEFAULT_MODEL
+from .parser import make_parser
+
+#: the exit status of an interrupted command (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The program's parser: one sub-parser per command of `commands.NAMES`.
+
+    Args:
+        prog: the name in the usage line (default: how the program was invoked).
+    """
+    return make_parser({name: commands.module(name) for name in commands.NAMES}, prog)
+
+
+def console(argv: Sequence[str] | None = None) -> int:
+    """The program (``python -m adapters``, the ``fm-adapters`` script): `main`, and after a
+    Ctrl-C an immediate exit.
+
+    An interrupted command has already cleaned up (its outputs are atomic) and said so; what is
+    left is the interpreter's shutdown, which tears torch and XLA down while their threads (and
+    the loader's) may still be mid-work, and can crash there. So the streams are flushed and the
+    process ends with ``os._exit``.
+    """
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:  # a Ctrl-C between the command's end and this line
+        code = INTERRUPTED
+    if code == INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    with catching_interrupts(final=True):  # final: a 2nd Ctrl-C cannot break the exit
+        try:
+            return _run(args)
+        except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none
+            ray = getattr(args, "engine", None) == "ray" and Path(args.out).is_dir()  # is; shards
+            done = "finished shards kept; rerun to resume" if ray else "nothing written"
+            print(f"interrupted: {done}", file=sys.stderr, flush=True)
+            return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its bad input reported as one line (exit status 2)."""
     try:
-        with catching_interrupts():
-            return int(COMMANDS[args.command](args) or 0)
-    except KeyboardInterrupt:  # Ctrl-C: outputs are written atomically at the end, so none is
-        ray = getattr(args, "engine", None) == "ray"  # its finished shards stay, to resume from
-        done = "finished shards kept; rerun to resume" if ray else "nothing written"
-        print(f"interrupted: {done}", file=sys.stderr, flush=True)
-        return 130
+        return int(commands.module(args.command).run(args) or 0)
     except CliError as err:
         return _fail(str(err))
     except ForwardError as err:  # the library names image_size; here it is a flag
@@ -64,296 +99,3 @@ def _fail(message: str) -> int:
     line = clean_message(" ".join(message.split()))
     print(f"error: {line}", file=sys.stderr)
     return 2
-
-
-def _print(*parts: Any) -> None:
-    print(*parts, flush=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# commands
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_out(args: argparse.Namespace, **data: str | None) -> Path:
-    """``--out``, checked before the backbone is built: its directory exists and is writable,
-    and it is none of the inputs (``--data``, ``--labels``, the spec file and the files the
-    spec reads)."""
-    from .store import check_output_path, spec_inputs
-
-    inputs: dict[str, str | None] = {f"--{k}": v for k, v in data.items()}
-    inputs["SPEC"] = args.spec
-    if Path(args.spec).is_file():
-        spec = resolve_spec(args.spec)
-        inputs.update({f"SPEC {field}": v for field, v in spec_inputs(spec).items()})
-    return check_output_path(args.out, inputs=inputs, flag="--out")
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from ..registry import list_models
-
-    if args.pattern is not None:
-        for name in list_models(args.pattern):
-            _print(name)
-        return 0
-    own = list_models(include_timm=False)
-    for name in own:
-        _print(name)
-    timm_count = len(list_models("timm/*"))
-    _print(
-        f"({len(own)} names above, and {timm_count} timm/* names, one per timm architecture: "
-        f"run \"{prog_name()} list 'timm/*'\" to list them, or a part: 'timm/vit_*')"
-    )
-    return 0
-
-
-def _load_backbone(args: argparse.Namespace, image_size: int | None, seed: int = 0) -> Any:
-    """`build_backbone` from the flags, saying what it does: building one can take seconds
-    (timm, a checkpoint, a first CUDA call) before the first batch."""
-    _print(f"loading backbone {args.spec} ...")
-    backbone, pre = build_backbone(
-        args.spec, args.runtime, image_size, args.mean, args.std, seed, args.device
-    )
-    from .weights import describe_weights
-
-    device = (backbone.info or {}).get("device") or "cpu"
-    _print(f"backbone: {describe_parameters(backbone)} on {device} ({backbone.framework})")
-    _print(f"weights: {describe_weights(backbone, seed)}")
-    note = logits_note(backbone)
-    if note:
-        _print(f"note: {note}")
-    return backbone, pre
-
-
-def _embed(args: argparse.Namespace, backbone: Any, pre: Any, ds: Any) -> Any:
-    from .data import LoaderStats
-    from .embed import embed_dataset
-
-    _print(pre.describe())
-    stats = LoaderStats()
-    progress = PlainProgress(len(ds))
-    t0 = time.perf_counter()
-    emb = embed_dataset(
-        backbone,
-        ds,
-        pre,
-        batch_size=args.batch_size,
-        strict=args.strict_images,
-        stats=stats,
-        on_batch=progress,
-    )
-    progress.line()
-    seconds = time.perf_counter() - t0
-    n = len(emb.ids)
-    _print(
-        f"embedded {n} images -> {tuple(emb.embeddings.shape)} in {seconds:.1f}s "
-        f"({n / seconds:.1f} img/s; pooling: {emb.metadata['pooling']})"
-    )
-    if stats.skipped:
-        _print(f"skipped {len(stats.skipped)} unreadable image(s): {', '.join(stats.skipped[:5])}")
-    return emb
-
-
-def cmd_embed(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .store import save_embeddings
-
-    if args.engine == "ray":
-        _check_out_format(args.out, "ray")
-        if args.device is not None:
-            raise CliError(
-                f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
-                f"got --device {args.device}; drop --device"
-            )
-        args.gpus_per_worker = args.gpus_per_worker or 0
-        return _embed_ray(args)
-    given = [f"--{f.replace('_', '-')}" for f in RAY_FLAGS if getattr(args, f) is not None]
-    if given:
-        raise CliError(f"{given[0]}: only read with --engine ray; add --engine ray or drop it")
-    out = _check_out(args, data=args.data, labels=args.labels)
-    _check_out_format(args.out, "process")  # after: naming an input is the worse mistake
-    ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    backbone, pre = _load_backbone(args, args.image_size)
-    emb = _embed(args, backbone, pre, ds)
-    save_embeddings(emb, out)
-    _print(f"wrote {out}")
-    return 0
-
-
-def _check_out_format(out: str, engine: str) -> None:
-    """``embed --out``: a ``.safetensors`` file (``--engine ray``: a directory), so the name
-    never lies about the format written.
-
-    Raises:
-        CliError: the name does not fit the engine's output.
-    """
-    path = Path(out)
-    if engine == "ray":
-        if path.suffix in (".safetensors", ".npy", ".npz") or path.is_file():
-            raise CliError(
-                f"--out: --engine ray writes a directory of shards, got the file name {out!r}; "
-                f"name a directory such as {str(path.with_suffix(''))!r}"
-            )
-        return
-    if path.suffix != ".safetensors":
-        raise CliError(
-            f"--out: embed writes a .safetensors file, got {out!r}; name it "
-            f"{str(path.with_suffix('.safetensors'))!r} (--engine ray writes a directory)"
-        )
-
-
-def _embed_ray(args: argparse.Namespace) -> int:
-    """``python -m adapters embed ... --engine ray``."""
-    from .ray_embed import embed_on_ray
-
-    result = embed_on_ray(
-        args.spec,
-        args.data,
-        args.out,
-        labels=args.labels,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        strict=args.strict_images,
-        runtime=args.runtime,
-        image_size=args.image_size,
-        mean=args.mean,
-        std=args.std,
-        address=args.address,
-        num_workers=args.num_workers,
-        gpus_per_worker=args.gpus_per_worker,
-        verbose=args.verbose,
-    )
-    rate = result.rows / max(result.seconds, 1e-9)
-    print(
-        f"embedded {result.rows} images into {result.shards} shard(s) "
-        f"({result.written} written, {result.reused} reused) with {result.workers} Ray "
-        f"worker(s) in {result.seconds:.1f}s ({rate:.1f} img/s; Ray start {result.startup_s:.1f}s)",
-        flush=True,
-    )
-    print(f"wrote {result.out}", flush=True)
-    return 0
-
-
-def _image_size(args: argparse.Namespace) -> int | None:
-    """``--image-size``, else the default job's own size when probe runs that job."""
-    if args.image_size is None and (args.spec, args.data) == (DEFAULT_MODEL, DEFAULT_DATA):
-        return DEFAULT_IMAGE_SIZE  # see parser.py
-    return args.image_size
-
-
-def cmd_probe(args: argparse.Namespace) -> int:
-    from .data import raw_pixels
-    from .probe import format_table, run_probe
-    from .report import write_report
-
-    start = time.perf_counter()
-    if args.report is not None and Path(args.report).is_file():
-        raise CliError(f"--report: expected a directory, got the file {args.report!r}")
-    emb, ds, step = _probe_inputs(args)
-    t_embed = time.perf_counter() - start  # step: "embed", or "load" for an embeddings file
-    pixels = None
-    if ds is not None:
-        pixels = raw_pixels(ds.subset(np.searchsorted(ds.index, emb.ids)))
-    result = run_probe(
-        emb.embeddings,
-        emb.labels,
-        pixels=pixels,
-        class_names=tuple(emb.class_names),
-        head=args.head,
-        epochs=args.epochs,
-        seed=args.seed,
-        learning_rate=args.lr,
-    )
-    total = time.perf_counter() - start
-    _print(
-        f"split train/val/test = {result.split_sizes['train']}/{result.split_sizes['val']}/"
-        f"{result.split_sizes['test']} (seed {args.seed}); features handed to JAX "
-        f"{'without a copy' if result.zero_copy else 'with a copy'}"
-    )
-    _print(format_table(result))
-    _print(
-        f"time: {step} {t_embed:.1f}s, head {result.seconds['head']:.1f}s, "
-        f"baseline {result.seconds['baseline']:.1f}s, total {total:.1f}s"
-    )
-    if args.report is not None:
-        paths = write_report(
-            result,
-            args.report,
-            subject=f"{args.spec} on {emb.metadata.get('data', '')}",
-            embeddings=emb.embeddings,
-            labels=emb.labels,
-            spec=emb.metadata.get("spec", ""),
-            data=emb.metadata.get("data", ""),
-            seconds_total=total,
-            **{f"seconds_{step}": t_embed},
-        )
-        _print(f"wrote {', '.join(str(p) for p in paths)}")
-    return 0
-
-
-def _probe_inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """``probe``'s embeddings (loaded from a file or embedded here), the dataset behind
-    them (None when it is not available) and which it was (``"load"`` or ``"embed"``)."""
-    from .data import load_dataset
-    from .probe import stratified_split
-    from .shards import is_embeddings_dir
-    from .store import load_embeddings
-
-    if args.spec.endswith(".safetensors") or is_embeddings_dir(args.spec):
-        emb = load_embeddings(args.spec)
-        if args.limit is not None:
-            emb = emb.first(args.limit)  # the split below stays stratified over these rows
-        return emb, _dataset_of(emb, args), "load"
-    ds = load_dataset(args.data, labels=args.labels, limit=args.limit)
-    stratified_split(ds.labels, seed=args.seed)  # too few images per class fails here, not later
-    backbone, pre = _load_backbone(args, _image_size(args), args.seed)
-    return _embed(args, backbone, pre, ds), ds, "embed"
-
-
-def _dataset_of(emb: Any, args: argparse.Namespace) -> Any:
-    """The images behind an embeddings file, for the pixel baseline (None if unavailable)."""
-    from .data import load_dataset
-
-    data = args.data if args.data != DEFAULT_DATA else emb.metadata.get("data", DEFAULT_DATA)
-    if data != "digits" and not Path(data).exists():
-        _print(f"baseline skipped: the embedded data {data!r} is not available")
-        return None
-    ds = load_dataset(data, labels=args.labels)
-    if emb.ids.size and (emb.ids.max() >= len(ds) or emb.ids.min() < 0):
-        raise CliError(
-            f"--data: the embeddings file's ids go up to {int(emb.ids.max())} but {data!r} has "
-            f"{len(ds)} images; pass the data that was embedded"
-        )
-    ds = ds.subset(emb.ids)
-    if list(ds.ids) != emb.items or not np.array_equal(ds.labels, emb.labels):
-        raise CliError(
-            f"--data: the images of {data!r} do not match the embeddings file's items and labels; "
-            "pass the data that was embedded"
-        )
-    return ds
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..runtimes.onnx_export import export_onnx
-    from ..sources.onnx_metadata import METADATA_PREPROCESS
-
-    out = _check_out(args)
-    backbone, pre = build_backbone(args.spec, "torch", args.image_size)
-    example = torch.randn(1, pre.channels, *pre.size, generator=torch.Generator().manual_seed(0))
-    # the preprocessing travels with the model: 'embed model.onnx' reads it back
-    metadata = {METADATA_PREPROCESS: json.dumps(pre.as_dict())}
-    export_onnx(backbone, out, example, dynamic_batch=True, metadata=metadata)
-    _print(f"wrote {out} (input {tuple(example.shape)}, dynamic batch)")
-    return 0
-
-
-#: command name -> its function (the parser sets ``args.command``)
-COMMANDS = {
-    "list": cmd_list,
-    "inspect": cmd_inspect,
-    "embed": cmd_embed,
-    "probe": cmd_probe,
-    "export": cmd_export,
-}

@@ -1,21 +1,36 @@
-"""What the command line says about a backbone and a running job: parameter counts (an ONNX
-model's initializers), what its output is, and a plain progress line for logs."""
+"""What the command line says about a backbone (its parameter count or an ONNX model's
+initializers, its weights, whether its output is features), and `say`, how every line of a
+command's output is printed."""
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any
 
 import numpy as np
 
-#: seconds between two plain progress lines when stderr is not a terminal (CI logs, nohup)
-PLAIN_PROGRESS_EVERY_S = 5.0
+from .weights import describe_weights
+
+
+def say(*parts: Any) -> None:
+    """Print one line of a command's output at once (flushed: a log shows it as it happens)."""
+    print(*parts, flush=True)
+
+
+def say_backbone(backbone: Any, seed: int | None, where: str, framework: str) -> None:
+    """The lines every command that embeds prints about its built backbone: ``backbone:`` (its
+    size, ``where`` it runs, ``framework``), ``weights:`` and a ``note:`` when its output is a
+    classifier's logits."""
+    say(f"backbone: {describe_parameters(backbone)} on {where} ({framework})")
+    say(f"weights: {describe_weights(backbone, seed)}")
+    note = logits_note(backbone)
+    if note:
+        say(f"note: {note}")
 
 
 def count_parameters(backbone: Any) -> tuple[int, int, str]:
     """``(count, bytes, what)`` of a built backbone's weights: its ``params`` tensors, or, for
-    an ONNX model (whose ``params`` are empty), the graph's initializers.
+    an ONNX model or a backbone served by ONNX Runtime (whose ``params`` are empty), the
+    graph's initializers.
 
     Args:
         backbone: a built adapter.
@@ -25,7 +40,8 @@ def count_parameters(backbone: Any) -> tuple[int, int, str]:
         ``"initializers"`` (what was counted).
     """
     tensors = [v for v in (backbone.params or {}).values() if hasattr(v, "shape")]
-    path = getattr(backbone.spec, "path", None)
+    # an ONNX model, or a backbone served by ONNX Runtime: the weights are in the graph
+    path = (backbone.info or {}).get("onnx_path") or getattr(backbone.spec, "path", None)
     if not tensors and isinstance(path, str) and path.endswith(".onnx"):
         return (*_onnx_initializers(path), "initializers")
     count = sum(int(np.prod(tuple(v.shape))) for v in tensors)
@@ -76,38 +92,3 @@ def logits_note(backbone: Any) -> str | None:
         f"for features use a spec file with model_kwargs: {{num_classes: 0}} "
         f"(source: timm, model_name: {spec.model_name})"
     )
-
-
-class PlainProgress:
-    """``on_batch`` callback of `embed_dataset`: when stderr is not a terminal (where tqdm
-    stays silent), print ``embed: 640/1797 images, 52.1 img/s`` every `PLAIN_PROGRESS_EVERY_S`
-    seconds, and once at the end.
-
-    Args:
-        total: images to embed.
-        desc: the line's prefix.
-        enabled: False (or stderr a terminal: tqdm's bar shows there) prints nothing.
-    """
-
-    def __init__(self, total: int, desc: str = "embed", enabled: bool = True) -> None:
-        self.total, self.desc, self.done = total, desc, 0
-        self.enabled = enabled and not sys.stderr.isatty()
-        self.t0 = self.last = time.perf_counter()
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if self.enabled and now - self.last >= PLAIN_PROGRESS_EVERY_S:
-            self.last = now
-            self.line(now)
-
-    def line(self, now: float | None = None) -> None:
-        """Print the progress line now (stderr, flushed)."""
-        if not self.enabled:
-            return
-        rate = self.done / max((now or time.perf_counter()) - self.t0, 1e-9)
-        print(
-            f"{self.desc}: {self.done}/{self.total} images, {rate:.1f} img/s",
-            file=sys.stderr,
-            flush=True,
-        )

@@ -1,9 +1,14 @@
 """Errors of the command line's commands: one line each, naming the flag, expected and got.
 
-They live here, apart from the modules that raise them, so the CLI can catch them without
+They live here, apart from the modules that raise them, so `cli.main` catches them without
 importing torch (``--help`` and ``list`` stay fast)."""
 
 from __future__ import annotations
+
+
+class CliError(Exception):
+    """Bad command-line input that no other error here names (a flag that does not fit the
+    others, a path of the wrong kind): printed as one line, exit status 2."""
 
 
 class DataError(ValueError):

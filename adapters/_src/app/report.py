@@ -3,17 +3,20 @@ PCA map of the embeddings)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from specs.internal import atomic_write
+from specs.internal import atomic_write, current_umask
 
-from .probe import ProbeResult
+from .probing import ProbeResult
 
 #: resolution of every PNG (a user reads them on a laptop screen and in a README)
 DPI = 110
@@ -31,11 +34,13 @@ def write_report(
     """Write ``report.json``, ``learning_curve.png``, ``confusion_matrix.png`` and, given the
     embeddings, ``embedding_map.png`` (a 2-D PCA of them coloured by label) to ``out_dir``.
 
-    Each file is written with `atomic_write`: a reader never sees a half-written one.
+    All or nothing: the files are written into a private directory and moved into place at the
+    end, so an error or a Ctrl-C leaves no ``out_dir`` (a new one) or its old files (an
+    existing one), never a half-written report.
 
     Args:
         result: the probe's result.
-        out_dir: the directory (created if missing).
+        out_dir: the directory (created, with its parents, if missing).
         subject: what was probed, for the titles (``"timm/resnet18 on digits"``).
         embeddings: (N, D) features probed; with ``labels`` (N,), the map is drawn.
         extra: written into the JSON as is.
@@ -48,26 +53,55 @@ def write_report(
     matplotlib.use("Agg")
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report = out / "report.json"
     text = json.dumps({**result.as_dict(), **_plain(extra)}, indent=2) + "\n"
-    with atomic_write(report) as staged:
-        staged.write_text(text)
-    paths = [report, _learning_curve(result, out, subject), _confusion(result, out, subject)]
-    if (
-        embeddings is not None and labels is not None and np.shape(embeddings)[-1] >= 2
-    ):  # PCA to 2-D needs 2 dims
-        paths.append(_embedding_map(embeddings, labels, result.class_names, out, subject))
-    return paths
+    with _staged(out) as work:
+        (work / "report.json").write_text(text)
+        names = ["report.json"]
+        names.append(_learning_curve(result, work, subject).name)
+        names.append(_confusion(result, work, subject).name)
+        if (
+            embeddings is not None and labels is not None and np.shape(embeddings)[-1] >= 2
+        ):  # PCA to 2-D needs 2 dims
+            names.append(_embedding_map(embeddings, labels, result.class_names, work, subject).name)
+    return [out / name for name in names]
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A private directory to write the report into, moved into place when the block ends
+    without error and removed when it raises (``KeyboardInterrupt`` included).
+
+    A new ``out`` is the staged directory renamed (created in the closest existing folder, its
+    missing parents made only then); an existing one receives the staged files by rename
+    (`atomic_write`: report.json last)."""
+    if out.is_dir():
+        with atomic_write(out / "report.json") as staged:
+            yield staged.parent
+        return
+    base = out.parent
+    while not base.is_dir() and base != base.parent:
+        base = base.parent  # the closest existing folder: the same file system as out
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=base))
+    try:
+        yield work
+        for item in work.iterdir():
+            with open(item, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.chmod(work, 0o777 & ~current_umask())  # mkdtemp's is 0o700; mkdir's is this
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # gone already when renamed
 
 
 def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    with atomic_write(path) as staged:
-        fig.savefig(staged, dpi=DPI)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -88,7 +122,7 @@ def _learning_curve(result: ProbeResult, out: Path, subject: str) -> Path:
         lines += ax2.plot(epochs, acc, color="tab:green", label="val accuracy (right axis)")
         ax2.set_ylabel("val accuracy")
         ax2.set_ylim(0, 1.02)
-    lines.append(ax.axvline(result.best_epoch + 1, color="grey", linestyle=":", label="kept"))
+    lines.append(ax.axvline(result.best_epoch, color="grey", linestyle=":", label="kept"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")
     ax.legend(lines, [x.get_label() for x in lines], loc="center right", fontsize=8)

@@ -1,105 +1,25 @@
-"""The embeddings file: checked before any work (never an input, always writable), written
-with `atomic_write`, read back (a single file, or an ``embed --engine ray`` directory)."""
+"""The embeddings file ``embed`` writes: checked before any work (never an input, always
+writable), written with `atomic_write`, read back (a single ``.safetensors`` file, or an
+``embed --engine ray`` directory, which `ray.reader` reads).
+
+The file holds ``embeddings`` (N, D) float32, ``labels`` (N,) int64 and ``ids`` (N,) int64,
+with the spec (YAML), the preprocessing, the class and item names as string metadata.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from specs.internal import atomic_write
 
-from .embed import EMBEDDINGS_FORMAT, Embeddings, EmbedError, as_aligned
-
-
-def check_output_path(
-    out: str | os.PathLike[str],
-    *,
-    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
-    flag: str = "out",
-) -> Path:
-    """Fail early (before any work) if ``out`` cannot be written, or would replace an input.
-
-    Args:
-        out: the file to write.
-        inputs: what the job reads, by the name of its argument (``{"data": ..., "spec": ...}``):
-            files, or folders whose files are all inputs. None values and names that are not
-            paths (``digits``, a registry name) are ignored.
-        flag: how messages name ``out`` (the CLI passes ``--out``).
-
-    Returns:
-        ``out`` as a `Path`.
-
-    Raises:
-        EmbedError: ``out``'s directory is missing or not writable, ``out`` is a directory, or
-            ``out`` is (or links to, or is a hard link of) one of ``inputs``.
-    """
-    path = Path(out)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise EmbedError(
-            f"{flag}: expected a file in an existing directory, got {str(path)!r} whose directory "
-            f"{str(parent)!r} does not exist; create it first"
-        )
-    if path.is_dir():
-        raise EmbedError(f"{flag}: expected a file path, got the directory {str(path)!r}")
-    for name, given in (inputs or {}).items():
-        if given is not None and _is_input(path, Path(given)):
-            raise EmbedError(
-                f"{flag}: {str(path)!r} is the same file as the input {name} {str(given)!r} "
-                f"(or a file in it), which writing would replace; choose another {flag}"
-            )
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass  # the write itself comes after all the work: find out now that it can happen
-    except OSError as err:
-        raise EmbedError(
-            f"{flag}: cannot write in the directory {str(parent)!r} of {str(path)!r} "
-            f"({err.strerror or err}); choose a writable directory or fix its permissions"
-        ) from err
-    return path
-
-
-def _is_input(out: Path, given: Path) -> bool:
-    """Whether writing ``out`` replaces ``given`` or a file under it (links followed, hard
-    links found by inode)."""
-    try:
-        target = out.stat()  # follows links; a missing out replaces nothing
-        source = given.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    if os.path.samestat(target, source) or out.resolve() == given.resolve():
-        return True
-    if not given.is_dir():
-        return False
-    if out.resolve().is_relative_to(given.resolve()):
-        return True
-    if target.st_nlink < 2:  # not a hard link: it can only be an input by its path
-        return False
-    for dirpath, _, filenames in os.walk(given):
-        for fname in filenames:
-            with contextlib.suppress(OSError):
-                if os.path.samestat(target, os.stat(os.path.join(dirpath, fname))):
-                    return True
-    return False
-
-
-def spec_inputs(spec: Any) -> dict[str, str]:
-    """The local files a spec record reads (``path`` of an ONNX model and its external
-    weights, ``checkpoint_path``), by field name."""
-    found = {}
-    for field in ("path", "checkpoint_path"):
-        value = getattr(spec, field, None)
-        if isinstance(value, str) and value and "://" not in value:
-            found[field] = os.path.expanduser(value)
-    if "path" in found:
-        found["path external weights"] = found["path"] + ".data"
-    return found
+from .embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, as_aligned
+from .errors import EmbedError
+from .out_paths import check_output_path
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
@@ -119,13 +39,45 @@ def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:
 
 
 def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
-    """Read a file written by `save_embeddings`, or a directory written by
-    ``embed --engine ray`` (`shards.load_sharded`) as if it were one file."""
+    """Read embeddings written by ``embed``: a ``.safetensors`` file, or the directory that
+    ``embed --engine ray`` writes (read as if it were one file, once its manifest and shards
+    agree).
+
+    Every field is per row, in dataset order: row ``i`` is ``embeddings[i]`` (a (D,) float32
+    vector), ``labels[i]`` (its class index, ``-1`` without labels), ``ids[i]`` and
+    ``items[i]`` (its item name: the image's path relative to the folder, or its index in an
+    array file). ``ids[i]`` is the row's position in the full dataset as ``embed`` listed it
+    (``load_dataset(data)``: the sorted folder with its unreadable files, before ``--limit``),
+    which joins the rows back to the images; it is not an index into ``items``, which holds
+    the embedded rows only (after an unreadable image, ``ids`` and row numbers part).
+
+    Args:
+        path: the ``.safetensors`` file or the ``embed --engine ray`` directory.
+
+    Returns:
+        An ``Embeddings`` record: ``embeddings`` (N, D) float32 (C-contiguous and 64-byte
+        aligned: ``interop.to_jax`` shares it without a copy), ``labels`` (N,) int64,
+        ``ids`` (N,) int64, ``metadata`` (strings: ``spec`` YAML, ``preprocess`` JSON,
+        ``pooling``, ``data``, ``class_names`` / ``items`` / ``skipped`` JSON lists), and the
+        properties ``items`` (N item names; empty if none were recorded) and
+        ``class_names``.
+
+    Raises:
+        ValueError: (the application's ``EmbedError``) the path is missing, is not a file
+            ``embed`` wrote, or its rows do not hold together (fields of different lengths;
+            for a directory, a manifest that does not match its shards).
+
+    Example::
+
+        emb = adapters.load_embeddings("emb.safetensors")
+        for name, vector, label in zip(emb.items, emb.embeddings, emb.labels):
+            ...
+    """
     from safetensors import safe_open
 
     p = Path(path)
     if p.is_dir():
-        from .shards import load_sharded
+        from .ray.reader import load_sharded
 
         return load_sharded(p)
     if not p.is_file():
@@ -143,4 +95,30 @@ def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
             f"embeddings, labels, ids, got {str(p)!r} with {sorted(tensors)}"
         )
     emb = as_aligned(np.asarray(tensors["embeddings"], dtype=np.float32))
+    _check_rows(p, emb, tensors["labels"], tensors["ids"], metadata)
     return Embeddings(emb, tensors["labels"], tensors["ids"], metadata)
+
+
+def _check_rows(
+    path: Path, emb: np.ndarray, labels: np.ndarray, ids: np.ndarray, meta: Mapping[str, str]
+) -> None:
+    """One row per embedding in every field: (N, D) embeddings, (N,) labels and ids, and N
+    item names unless none were recorded (a record made by hand may have none)."""
+    try:
+        items = json.loads(meta.get("items", "[]"))
+    except ValueError:
+        items = None
+    n = emb.shape[0] if emb.ndim == 2 else -1
+    named = isinstance(items, list) and len(items) in (0, n)
+    if not (labels.shape == ids.shape == (n,) and named):
+        got = f"embeddings {emb.shape}, labels {labels.shape}, ids {ids.shape}, "
+        got += f"{len(items) if isinstance(items, list) else 'unreadable'} item names"
+        raise EmbedError(
+            f"embeddings file: {str(path)!r} does not hold one row per embedding (got {got}); "
+            "it was changed after 'embed' wrote it: embed again"
+        )
+
+
+def is_embeddings_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory with a manifest (a finished ``embed --engine ray``)."""
+    return (Path(path) / MANIFEST).is_file()

@@ -1,5 +1,5 @@
-"""Model outputs as named leaves and back: how an ONNX file's flat outputs map onto the
-adapter's (possibly nested) output, shared by the export, the served runtime and `parity`."""
+"""Model outputs as named leaves and back: how a runtime's flat outputs (an ONNX file's, a
+lowered function's) map onto the adapter's (possibly nested) output; also `parity`'s."""
 
 from __future__ import annotations
 

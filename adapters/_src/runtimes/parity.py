@@ -1,4 +1,5 @@
-"""`parity`: how far two adapters' outputs are apart on the same inputs (the ONNX export's check)."""
+"""`parity`: how far two adapters' outputs are apart on the same inputs (a runtime's
+first-build check against the torch adapter)."""
 
 from __future__ import annotations
 

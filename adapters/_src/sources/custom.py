@@ -106,5 +106,5 @@ def build_custom(spec: specs.CustomSpec, *, device: str | None = None) -> Adapte
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_custom

@@ -110,5 +110,5 @@ def build_flax(spec: specs.FlaxSpec, *, device: str | None = None) -> Adapter:
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_flax

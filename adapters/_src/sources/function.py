@@ -26,6 +26,6 @@ def build_function(spec: specs.FunctionSpec, *, device: str | None = None) -> Ad
     return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_function
 check_device = _torch.check_device

@@ -149,7 +149,7 @@ def hf_preprocess(where: str) -> Preprocess | None:
         ) from None
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_huggingface
 check_device = _torch.check_device
 

@@ -23,7 +23,7 @@ def build_module(spec: specs.ModuleSpec, *, device: str | None = None) -> Adapte
     return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_module
 check_device = _torch.check_device
 

@@ -145,7 +145,7 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_timm
 check_device = _torch.check_device
 REGISTRY_OVERRIDES = {"out_indices": _torch.out_indices_override}

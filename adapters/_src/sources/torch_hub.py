@@ -1,6 +1,7 @@
 """`TorchHubSpec`: ``torch.hub.load``, as eva's ``TorchHubModel``.
 
-``source: local`` loads a local hub directory (a folder with ``hubconf.py``) and works offline.
+``hub_source: local`` in YAML (``source="local"`` on the record; ``source:`` is the YAML's record
+tag) loads a local hub directory (a folder with ``hubconf.py``) and works offline.
 ``out_indices`` returns ``get_intermediate_layers(x, out_indices, reshape=True, norm=norm)``
 as a list of ``(B, C, H, W)`` maps.
 """
@@ -16,7 +17,7 @@ import specs
 from ..adapter import Adapter
 from ..errors import ArgumentError, BuildError
 from ..imports import thaw
-from ..offline import is_offline
+from ..offline import offline_reason
 from . import _torch
 from ._torch import finish, input_shape_of, load_checkpoint, out_indices_call, require_module
 
@@ -27,27 +28,41 @@ def _github_cached(repo: str) -> bool:
     return os.path.isdir(hub) and any(d.startswith(owner_name + "_") for d in os.listdir(hub))
 
 
-def build_torch_hub(spec: specs.TorchHubSpec, *, device: str | None = None) -> Adapter:
-    """``torch.hub.load(repo_or_dir, model_name, pretrained=..., **model_kwargs)`` on
-    ``device``."""
+def _repo(spec: specs.TorchHubSpec) -> str:
+    """What ``torch.hub.load`` gets as ``repo_or_dir``: a local hub directory (checked to have a
+    ``hubconf.py``), or a GitHub repository (checked to be cached, or reachable).
+
+    Raises:
+        BuildError: no ``hubconf.py`` in the local directory; or an uncached GitHub repository
+            while offline.
+    """
     if spec.source == "local":
-        hubconf = os.path.join(os.path.expanduser(spec.repo_or_dir), "hubconf.py")
-        if not os.path.isfile(hubconf):
+        repo = os.path.expanduser(spec.repo_or_dir)
+        if not os.path.isfile(os.path.join(repo, "hubconf.py")):
             raise BuildError(
                 "repo_or_dir",
                 f"local hub directory {spec.repo_or_dir!r} has no hubconf.py",
-                fix="Point repo_or_dir at a folder containing hubconf.py, or use source: github",
+                fix="Point repo_or_dir at a folder containing hubconf.py, or set hub_source: "
+                "github (source='github' in Python) for a GitHub repository",
             )
-        repo = os.path.expanduser(spec.repo_or_dir)
-    else:
-        repo = spec.repo_or_dir
-        if is_offline() and not _github_cached(repo):
-            raise BuildError(
-                "repo_or_dir",
-                f"torch.hub repository {repo!r} is not in the local hub cache "
-                f"({torch.hub.get_dir()}) and this process is offline (HF_HUB_OFFLINE=1, or huggingface.co does not resolve)",
-                fix="Clone it and use source: local with repo_or_dir set to the clone",
-            )
+        return repo
+    repo = spec.repo_or_dir
+    offline = None if _github_cached(repo) else offline_reason("github.com")
+    if offline is not None:
+        raise BuildError(
+            "repo_or_dir",
+            f"torch.hub repository {repo!r} (GitHub) is not in the local hub cache "
+            f"({torch.hub.get_dir()}) and this process is offline ({offline})",
+            fix=f"Clone it (git clone https://github.com/{repo.split(':')[0]}) and set "
+            "hub_source: local (source='local' in Python) with repo_or_dir: the clone's folder",
+        )
+    return repo
+
+
+def build_torch_hub(spec: specs.TorchHubSpec, *, device: str | None = None) -> Adapter:
+    """``torch.hub.load(repo_or_dir, model_name, pretrained=..., **model_kwargs)`` on
+    ``device``."""
+    repo = _repo(spec)
     kwargs = thaw(spec.model_kwargs)
     try:
         module = torch.hub.load(
@@ -113,7 +128,7 @@ def _entrypoints(repo: str) -> list[str]:
     )
 
 
-# the source's entry points, found by its tag (adapters/_src/plugins.py)
+# the source's entry points, found by its tag (adapters/_src/sources/table.py)
 build = build_torch_hub
 check_device = _torch.check_device
 REGISTRY_OVERRIDES = {"out_indices": _torch.out_indices_override}

@@ -26,7 +26,8 @@ def check_int(where: str, name: str, value: Any, minimum: int | None = None) -> 
     if not is_int(value) or (minimum is not None and value < minimum):
         expected = "an integer" if minimum is None else f"an integer >= {minimum}"
         raise TypeError(
-            f"{where}: argument {name!r} must be {expected}, got {value!r} ({type(value).__name__})."
+            f"{where}: argument {name!r} must be {expected}, got {value!r} "
+            f"({type(value).__name__})."
         )
 
 

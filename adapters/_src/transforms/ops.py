@@ -4,7 +4,7 @@ Each helper looks at the array's own type and calls that framework's function, s
 tensor stays a torch tensor (on its device) and a JAX tracer stays a tracer under ``jax.jit``.
 torch and jax are never imported here: an array of theirs can only exist once its framework is
 in ``sys.modules``, so looking there is enough (and keeps ``import adapters.transforms`` cheap).
-Inputs are checked before they get here, in `transform_checks`.
+Inputs are checked before they get here, in ``checks.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ naming every missing (or refused) op with the submodules using it, and any state
 mutates.
 
 Nothing here knows an op: an op is missing when the table lacks its name, refused when its
-registration's ``refuses(node)`` gives a reason.
+registration's ``refuses(node)`` gives a reason. In eval mode a use of a random op that draws
+(``ops.draws``) is refused too (``forward(params, x)`` has no key to draw with); in train mode the forward may
+update buffers (``forward`` returns them), and nothing else.
 """
 
 from __future__ import annotations
@@ -16,20 +18,35 @@ from torch.export.graph_signature import OutputKind
 from interop._src.lowering import ops as _ops
 from interop._src.lowering.errors import LoweringError, missing_ops_message
 
+#: why eval mode refuses a random op
+_NO_KEY = (
+    "draws random numbers: eval mode's forward(params, x) takes no key; lower with train=True "
+    "for forward(params, x, *, key)"
+)
 
-def check(ep: torch.export.ExportedProgram, module_name: str) -> None:
-    """Every node lowers, or one ``LoweringError`` naming every missing op and where it is used."""
+
+def check(ep: torch.export.ExportedProgram, module_name: str, train: bool = False) -> None:
+    """Every node lowers, or one ``LoweringError`` naming every missing op and where it is used.
+
+    ``train``: the graph was exported in train mode (random ops and buffer updates allowed).
+    """
     missing: dict[str, Counter] = {}
     for node in ep.graph.nodes:
         problem = None
         if node.op == "call_function":
-            problem = _ops.refusal(_ops.op_name(node.target), node)
+            name = _ops.op_name(node.target)
+            problem = _ops.refusal(name, node)
+            if problem is None and not train and _ops.draws(name, node):
+                problem = f"{name} ({_NO_KEY})"
         elif node.op == "get_attr":
             problem = f"get_attr {node.target} (a higher-order op's subgraph)"
         if problem:
             missing.setdefault(problem, Counter())[_where(node)] += 1
+    allowed = (OutputKind.USER_OUTPUT, OutputKind.BUFFER_MUTATION) if train else ()
     mutated = [
-        s.target for s in ep.graph_signature.output_specs if s.kind != OutputKind.USER_OUTPUT
+        s.target
+        for s in ep.graph_signature.output_specs
+        if s.kind != OutputKind.USER_OUTPUT and s.kind not in allowed
     ]
     if missing or mutated:
         raise LoweringError(missing_ops_message(module_name, missing, mutated))

@@ -1,5 +1,5 @@
-"""``torch.export`` of a module for the lowering: eval mode, a dynamic batch axis, and the
-graph decomposed to core ATen (keeping whole the ops the table asks to keep).
+"""``torch.export`` of a module for the lowering: eval (or train) mode, a dynamic batch axis,
+and the graph decomposed to core ATen (keeping whole the ops the table asks to keep).
 
 Nothing here knows an op: which ops stay whole is the table's ``decompose=False``.
 """
@@ -18,15 +18,20 @@ MAX_BATCH = 65535
 
 
 def export(
-    module: torch.nn.Module, args: tuple, dynamic_batch: bool
+    module: torch.nn.Module, args: tuple, dynamic_batch: bool, train: bool = False
 ) -> torch.export.ExportedProgram:
-    """``torch.export`` in eval mode (restored after), decomposed to core ATen.
+    """``torch.export`` in eval mode, or train mode when ``train`` (the module's mode is
+    restored after), decomposed to core ATen.
+
+    In train mode torch records what the forward draws at random (dropout, ...) and batch
+    norm as ``_native_batch_norm_legit_functional``, whose updated running statistics are
+    graph outputs of kind ``BUFFER_MUTATION`` (keyed by their ``state_dict`` names).
 
     Raises:
         LoweringError: torch.export cannot capture the module (the message carries its reason).
     """
     was_training = module.training
-    module.eval()
+    module.train(train)
     try:
         if dynamic_batch:
             args, dyn = _batch_dynamic(args)

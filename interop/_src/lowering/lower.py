@@ -7,6 +7,7 @@ the lifted constants, the input checks and the output structure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +22,20 @@ from interop._src.lowering.check import check
 from interop._src.lowering.errors import LoweringError
 from interop._src.lowering.export import export
 from interop._src.lowering.interpreter import interpreter
+from interop._src.lowering.train import train_forward
 
 
 def lower(
-    module: torch.nn.Module, example_inputs: Any, *, dynamic_batch: bool = True
-) -> tuple[Callable[[dict[str, jax.Array], Any], Any], dict[str, jax.Array]]:
+    module: torch.nn.Module,
+    example_inputs: Any,
+    *,
+    dynamic_batch: bool = True,
+    train: bool = False,
+) -> tuple[Callable[..., Any], dict[str, jax.Array]]:
     """Lower a torch module into a pure JAX function and JAX params sharing the torch weights.
 
     The module is exported in eval mode (batch norm uses its running statistics, dropout is
-    the identity) and restored to its previous mode after.
+    the identity), or in train mode when ``train``, and restored to its previous mode after.
 
     Args:
         module: the ``torch.nn.Module`` to lower.
@@ -38,6 +44,9 @@ def lower(
             ``torch.randn(2, 3, 224, 224)``. Shapes and dtypes are fixed by it, except the
             leading batch axis when ``dynamic_batch``.
         dynamic_batch: let axis 0 of every input vary (one exported graph for all batch sizes).
+        train: lower the module's train mode: dropout, drop-path and every random op
+            (``rand*``, ``bernoulli``, ``normal``, ...) draw from a ``jax.random`` key, and batch
+            norm normalises with the batch's statistics and updates its running ones.
 
     Returns:
         ``(forward, params)``. ``params`` is a flat dict keyed exactly like
@@ -48,23 +57,39 @@ def lower(
         lists and dicts as such, and a HuggingFace ``ModelOutput`` as a plain ``dict`` of its
         non-None fields.
 
+        With ``train``, ``forward(params, x, *, key=None) -> (y, new_buffers)``: ``key`` is a
+        ``jax.random`` key (``jax.random.key(0)``; needed when the module draws random numbers;
+        one key gives one output, each random op drawing from ``fold_in(key, its node)``), and
+        ``new_buffers`` the buffers the forward updated (running mean / var, batch count), keyed
+        by ``state_dict`` name like ``params``: ``{**params, **new_buffers}`` is the next step's
+        params. The draws follow torch's distributions, not its random stream. ``params``
+        share the module's memory, so running the torch module in train mode, which writes
+        its running statistics in place, changes them too: copy them first to compare.
+
     Raises:
         LoweringError: the module cannot be exported, uses ops outside the table (all listed at
-            once with the submodules using them), or mutates state in its forward.
-        TypeError: ``module`` is not an ``nn.Module``.
+            once with the submodules using them), or mutates state in its forward (in train
+            mode: state other than its persistent buffers); in eval mode, it draws random
+            numbers (lower with ``train=True``).
+        TypeError: ``module`` is not an ``nn.Module``, or ``train`` not a bool.
 
     Example:
-        >>> forward, params = interop.lower(timm.create_model("resnet18"), torch.randn(2, 3, 224, 224))
+        >>> model = timm.create_model("resnet18")
+        >>> forward, params = interop.lower(model, torch.randn(2, 3, 224, 224))
         >>> y = jax.jit(forward)(params, jnp.ones((8, 3, 224, 224)))
+        >>> step, params = interop.lower(model, x, train=True)
+        >>> y, new_buffers = jax.jit(step)(params, x, key=jax.random.key(0))
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
             f"lower: expected module to be a torch.nn.Module, got {type(module).__name__}; "
             "wrap a function in an nn.Module whose forward calls it."
         )
+    if not isinstance(train, bool):
+        raise TypeError(f"lower: expected train to be True or False, got {train!r}.")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    ep = export(module, args, dynamic_batch)
-    check(ep, type(module).__name__)
+    ep = export(module, args, dynamic_batch, train)
+    check(ep, type(module).__name__, train)
     state = module.state_dict()
     params = {k: to_jax(v, downcast=True) for k, v in state.items()}
     constants = _constants(ep, state)
@@ -73,10 +98,17 @@ def lower(
     out_spec = ep.call_spec.out_spec
     single = not isinstance(example_inputs, tuple)
 
-    def forward(params: dict[str, Any], x: Any) -> Any:
+    def inputs(x: Any) -> list[Any]:
         leaves, spec = tpytree.tree_flatten((x,) if single else tuple(x))
         _check_inputs(leaves, spec, expected)
-        return _restructure(run(params, leaves), out_spec)
+        return leaves
+
+    if train:
+        outputs = functools.partial(_restructure, spec=out_spec)
+        return train_forward(ep, type(module).__name__, state, run, inputs, outputs), params
+
+    def forward(params: dict[str, Any], x: Any) -> Any:
+        return _restructure(run(params, inputs(x)), out_spec)
 
     return forward, params
 

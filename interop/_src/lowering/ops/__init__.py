@@ -16,6 +16,7 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     linalg,
     norms,
     pooling,
+    random,
     reductions,
     resample,
     scans,
@@ -26,6 +27,16 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     transcendental,
     views,
 )
-from interop._src.lowering.ops.registry import KEEP, OPS, RECORDED, TABLE, op, op_name, refusal
+from interop._src.lowering.ops.registry import (
+    KEEP,
+    OPS,
+    RANDOM,
+    RECORDED,
+    TABLE,
+    draws,
+    op,
+    op_name,
+    refusal,
+)
 
-__all__ = ["KEEP", "OPS", "RECORDED", "TABLE", "op", "op_name", "refusal"]
+__all__ = ["KEEP", "OPS", "RANDOM", "RECORDED", "TABLE", "draws", "op", "op_name", "refusal"]

@@ -25,8 +25,8 @@ def gelu(x, approximate="none"):
     if approximate == "tanh":
         return jax.nn.gelu(xf, approximate=True).astype(x.dtype)
     # torch's own form, 0.5 x (1 + erf(x / sqrt 2)), not jax.nn.gelu's erfc one: XLA's CPU erf
-    # ran 2.1x faster than its erfc (GELU rows of benchmarks/lowering.py), and the same formula
-    # rounds like torch where 1 + erf cancels (x < -5: both give 0, not 1e-7 of x)
+    # is the faster of the two (lowering README, design notes), and the same formula rounds
+    # like torch where 1 + erf cancels (x < -5: both give 0, not 1e-7 of x)
     return (0.5 * xf * (1.0 + lax.erf(xf * _SQRT1_2))).astype(x.dtype)
 
 

@@ -1,15 +1,12 @@
 """Scaled dot-product attention: one-exp softmax, in blocks for long inputs.
 
-torch's CPU kernel (``_scaled_dot_product_flash_attention_for_cpu``) never writes the whole
-``(..., L, S)`` logits tensor to memory. The plain lowering (logsumexp, then ``exp`` again)
-ran ViT attention 3.5-4.8x slower than it at batch 16. Unmasked attention of 4-D inputs now
-takes one ``exp`` with the softmax's division moved after the second matmul (``L x E``
-divisions, not ``L x S``), on at most ``QUERY_CHUNK`` queries at a time: for up to
-``WHOLE_MAX_KEYS`` keys on every ``batch x heads`` slice at once (on par with torch at 197
-tokens), beyond that, on the CPU, in groups of slices whose logits fit in ``BLOCK_BYTES``
-(``lax.map``, one group per step; 1.5-2x torch's time instead of 3.5-4.8x). Masks and causal attention take the dense form, which also returns
-zeros, not NaN, for a row with every key masked, as torch's kernel does. The attention rows
-of ``benchmarks/lowering.py`` measure each form against torch.
+Unmasked attention of 4-D inputs takes one ``exp`` with the softmax's division moved after the
+second matmul (``L x E`` divisions, not ``L x S``), on at most ``QUERY_CHUNK`` queries at a
+time: for up to ``WHOLE_MAX_KEYS`` keys on every ``batch x heads`` slice at once, beyond that,
+on the CPU, in groups of slices whose logits fit in ``BLOCK_BYTES`` (``lax.map``, one group per
+step). Masks and causal attention take the dense form, which also returns zeros, not NaN, for
+a row with every key masked, as torch's kernel does. Why these forms and bounds:
+``interop/_src/lowering/README.md`` (design notes).
 """
 
 from __future__ import annotations
@@ -23,16 +20,14 @@ from jax import lax
 
 from interop._src.lowering.ops.registry import op
 
-#: float32 logits per block. Swept on a 2-core Xeon (``benchmarks/lowering.py``, attention rows):
-#: 4-16 MiB was fastest for 197-1370 tokens; 28 MiB and up falls off (2.5x slower at 1370)
+#: float32 logits per block (they stay in a CPU's caches)
 BLOCK_BYTES = 16 << 20
 
-#: queries per softmax-matmul: XLA's CPU dot fell off a cliff past 256 rows (attention over
-#: 257 tokens took 3x as long as over 256); longer inputs go in chunks of at most this many
+#: queries per softmax-matmul (XLA's CPU dot slows sharply past this many rows); longer inputs
+#: go in chunks of at most this many
 QUERY_CHUNK = 256
 
-#: up to this many keys every batch x head slice runs at once (on par with torch at 197 tokens,
-#: 1.3-1.5x its time at 257-261, where the blocks took 2.3-2.9x); beyond, blocks of slices
+#: up to this many keys every batch x head slice runs at once; beyond, blocks of slices
 WHOLE_MAX_KEYS = 320
 
 

@@ -1,10 +1,9 @@
 """Convolution in ``lax``, with ATen's argument conventions (NC... layouts).
 
-The depthwise rewrite: XLA's CPU backend runs a grouped convolution with one channel per group
-several times slower than torch (it has no depthwise kernel), while the same small
-convolution written as ``kh * kw`` shifted multiply-adds fuses into one loop that beats torch.
-``DEPTHWISE_MAX_TAPS`` bounds the kernels rewritten (measured in ``benchmarks/lowering.py``);
-on other platforms XLA's own convolution is kept.
+The depthwise rewrite: on the CPU a grouped convolution with one channel per group and at most
+``DEPTHWISE_MAX_TAPS`` taps is written as ``kh * kw`` shifted multiply-adds, which XLA fuses
+into one loop (XLA's CPU backend has no depthwise kernel; see the lowering README's design
+notes); on other platforms XLA's own convolution is kept.
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ def _dims(n: int) -> tuple[str, str, str]:
 
 
 def conv(x, w, b, stride, padding, dilation, transposed, output_padding, groups):
-    """ATen ``convolution``: ``x (N, C, *sp)``, ``w (O, C/groups, *k)`` (transposed: ``(C, O/groups, *k)``)."""
+    """ATen ``convolution``: ``x (N, C, *sp)``, ``w (O, C/groups, *k)`` (transposed:
+    ``(C, O/groups, *k)``)."""
     n = w.ndim - 2
     stride, padding, dilation = tup(stride, n), tup(padding, n), tup(dilation, n)
     if transposed:

@@ -44,6 +44,12 @@ def zeros(size, *, dtype=None, layout=None, device=None, pin_memory=None, memory
     return jnp.zeros(tuple(size), dtype=as_dtype(dtype) or jnp.float32)
 
 
+@op("aten.empty_permuted.default")
+def empty_permuted(size, physical_layout, *, dtype=None, layout=None, device=None, pin_memory=None):
+    # a memory layout has no meaning for a JAX array; the values are unset, so zeros
+    return zeros(size, dtype=dtype)
+
+
 @op("aten.ones.default")
 def ones(size, *, dtype=None, layout=None, device=None, pin_memory=None):
     return jnp.ones(tuple(size), dtype=as_dtype(dtype) or jnp.float32)

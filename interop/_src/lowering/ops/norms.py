@@ -1,5 +1,6 @@
-"""Normalisation layers: layer norm, group norm, batch norm (running or batch statistics),
-in float32 for low-precision inputs; each returns ATen's saved statistics too."""
+"""Normalisation layers: layer norm, group norm, batch norm (running or batch statistics, and
+train mode updating the running ones), in float32 for low-precision inputs; each returns
+ATen's saved statistics too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from interop._src.lowering.ops.registry import op
 
 
 def _affine(y, weight, bias, shape=None):
-    """A norm's optional ``* weight + bias``, reshaped to ``shape`` (channels on axis 1) if given."""
+    """A norm's optional ``* weight + bias``, reshaped to ``shape`` (channels on axis 1) if
+    given."""
     if weight is not None:
         y = y * (weight if shape is None else weight.reshape(shape))
     if bias is not None:
@@ -65,3 +67,34 @@ def batch_norm_batch_stats(x, weight, bias, training, momentum, eps):
     rstd = lax.rsqrt(jnp.var(xf, axis=axes) + eps)
     y = _affine((xf - mean.reshape(shape)) * rstd.reshape(shape), weight, bias, shape)
     return y.astype(x.dtype), mean, rstd
+
+
+@op("aten._native_batch_norm_legit_functional.default")
+def batch_norm_train(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Train-mode batch norm, ATen's functional form: normalised with the batch's own
+    statistics (biased variance), and the running statistics moved ``momentum`` of the way
+    to the batch's (unbiased variance, as torch). Returns ``(y, mean, rstd, new running mean,
+    new running var)``; out of training, the running statistics normalise and come back as
+    they were."""
+    if not training:
+        y, _, _ = batch_norm_eval(x, weight, bias, running_mean, running_var, momentum, eps)
+        empty = jnp.zeros((0,), jnp.float32)
+        return y, empty, empty, running_mean, running_var
+    axes = (0, *range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xf = up(x)
+    mean = jnp.mean(xf, axis=axes)
+    var = jnp.var(xf, axis=axes)
+    rstd = lax.rsqrt(var + eps)
+    y = _affine((xf - mean.reshape(shape)) * rstd.reshape(shape), weight, bias, shape)
+    n = jnp.asarray(x.size // x.shape[1], jnp.float32)  # symbolic under a dynamic batch
+    unbiased = var * (n / jnp.maximum(n - 1, 1))
+    new_mean = (1 - momentum) * up(running_mean) + momentum * mean
+    new_var = (1 - momentum) * up(running_var) + momentum * unbiased
+    return (
+        y.astype(x.dtype),
+        mean,
+        rstd,
+        new_mean.astype(running_mean.dtype),
+        new_var.astype(running_var.dtype),
+    )

@@ -25,6 +25,10 @@ REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
 KEEP: set[str] = set()
 #: ops whose function takes ``recorded=``, the output torch recorded (``recorded=True``)
 RECORDED: set[str] = set()
+#: ops drawing random numbers (``random=``): the interpreter passes each node its own key
+RANDOM: set[str] = set()
+#: op name -> ``draws(node)``, for a random op that draws only in some uses (see `draws`)
+DRAWS: dict[str, Callable[[torch.fx.Node], bool]] = {}
 
 
 def op(
@@ -32,6 +36,7 @@ def op(
     refuses: Callable[[torch.fx.Node], str | None] | None = None,
     decompose: bool = True,
     recorded: bool = False,
+    random: bool | Callable[[torch.fx.Node], bool] = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
 
@@ -50,6 +55,12 @@ def op(
         recorded: True for an op whose output shape the arguments do not fix (``nonzero``):
             the function also takes ``recorded=``, the node's output as torch recorded it
             (a fake tensor, or a tuple of them), whose shape torch.export's guards made static.
+        random: True when the op draws random numbers: the function takes a keyword-only
+            ``key`` (a ``jax.random`` key, one per graph node, derived from the key the
+            train-mode ``forward`` is given); eval mode (no key) refuses the op. Or, for an op
+            drawing only in some uses (dropout with ``train=False`` does not), a function of
+            the graph node saying whether this one draws: eval mode refuses only those, and
+            the others get ``key=None``.
 
     Raises:
         ValueError: a name is already registered.
@@ -75,6 +86,10 @@ def op(
                 KEEP.add(name)
             if recorded:
                 RECORDED.add(name)
+            if random:
+                RANDOM.add(name)
+            if callable(random):
+                DRAWS[name] = random
         return fn
 
     return register
@@ -95,6 +110,11 @@ def op_name(target: Any) -> str:
     if module.startswith("torch"):
         return f"torch.{name}"
     return f"{module}.{name}"
+
+
+def draws(name: str, node: torch.fx.Node) -> bool:
+    """Whether ``node`` (of op ``name``) draws random numbers (needs a key)."""
+    return name in RANDOM and (name not in DRAWS or bool(DRAWS[name](node)))
 
 
 def refusal(name: str, node: torch.fx.Node) -> str | None:
