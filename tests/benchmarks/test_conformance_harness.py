@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import _conformance_report, _opinfo, _opinfo_gauge, _opinfo_random, conformance
+from benchmarks import (
+    _conformance_report,
+    _opinfo,
+    _opinfo_gauge,
+    _opinfo_random,
+    conformance,
+    conformance_exclusions,
+)
 from benchmarks._opinfo_sweep import Worker
 from benchmarks.conformance_exclusions import EXCLUDED, STATISTICAL, SUPPORTS
 from interop._src.lowering.ops import TABLE
@@ -87,6 +94,14 @@ def test_an_int64_input_that_does_not_fit_int32_is_refused_not_wrapped() -> None
 def test_a_nondeterministic_op_is_skipped_with_a_pointer_to_the_list() -> None:
     got = _opinfo.run_sample(_Op(torch.rand_like), _Sample(torch.randn(3)), torch.float32)
     assert got["verdict"] == "skipped" and "conformance_exclusions" in got["reason"]
+
+
+def test_a_sample_exclusion_applies_in_its_dtypes_only() -> None:
+    skips = conformance_exclusions.sample_skips()
+    assert skips[("sort", "bfloat16")] == (0,) and ("sort", "float32") not in skips
+    assert skips[("nn.functional.multi_head_attention_forward", "float32")] == (1,)  # every dtype
+    for found in conformance_exclusions.EXCLUDED.values():
+        assert found.category in conformance_exclusions.CATEGORIES
 
 
 def test_compare_uses_the_dtype_tolerance_nans_and_exact_integers() -> None:

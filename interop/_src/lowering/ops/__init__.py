@@ -33,7 +33,10 @@ from interop._src.lowering.ops import (  # noqa: F401  (imported to register the
     resample,
     sampling,
     scans,
+    scatter,
     segments,
+    shapes_from_data,
+    sorting,
     special,
     symbolic,
     transcendental,
@@ -43,6 +46,7 @@ from interop._src.lowering.ops.registry import (
     KEEP,
     OPS,
     RANDOM,
+    RECORDED,
     TABLE,
     draws,
     op,
@@ -50,4 +54,4 @@ from interop._src.lowering.ops.registry import (
     refusal,
 )
 
-__all__ = ["KEEP", "OPS", "RANDOM", "TABLE", "draws", "op", "op_name", "refusal"]
+__all__ = ["KEEP", "OPS", "RANDOM", "RECORDED", "TABLE", "draws", "op", "op_name", "refusal"]

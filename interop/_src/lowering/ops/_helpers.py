@@ -136,3 +136,28 @@ def wide_ints(node: torch.fx.Node) -> str | None:
             "lowering"
         )
     return None
+
+
+def shape_from_data(node: torch.fx.Node) -> bool:
+    """Whether a size of ``node``'s output (or the output itself, a number) is one only the
+    data fixes: an unbacked ``u0`` that torch.export's guards did not pin to a number. A
+    view's storage offset may be unbacked (``x[i.item()]``) without its shape being so."""
+    return data_sized(node.meta.get("val"))
+
+
+def data_sized(val: Any) -> bool:
+    """Whether a recorded value (tensors' shapes, numbers, tuples of them) holds a size only
+    the data fixes."""
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+    from torch.utils import _pytree as tpytree
+
+    sizes = [tuple(v.shape) if isinstance(v, torch.Tensor) else v for v in tpytree.tree_leaves(val)]
+    return bool(free_unbacked_symbols(sizes))
+
+
+def needs_static_shape(what: str, instead: str) -> str:
+    """The refusal of an op whose output size depends on the data."""
+    return (
+        f"{what} depends on the data and JAX needs static shapes; instead, {instead}, or pin "
+        "a known size with torch._check(size == N)"
+    )
