@@ -65,6 +65,8 @@ def unsqueeze(x, dim):
 
 @op("aten.squeeze.dims", "aten.squeeze.dim", "aten.squeeze.default")
 def squeeze(x, dim=None):
+    if x.ndim == 0:  # torch accepts dim 0 / -1 of a 0-d tensor and returns it unchanged
+        return x
     dims = range(x.ndim) if dim is None else ([dim] if isinstance(dim, int) else dim)
     return jnp.squeeze(x, tuple(d for d in dims if x.shape[d] == 1))
 
