@@ -107,6 +107,21 @@ def test_python_scalars_stay_weakly_typed(dtype) -> None:
     torch.testing.assert_close(torch.from_numpy(np.asarray(got, np.float32)), fn(x).float())
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_division_in_low_precision_rounds_once_as_torch(dtype) -> None:
+    """torch's CPU kernel divides bfloat16 / float16 in float32 (a Python divisor unrounded)
+    and rounds once; XLA multiplied a float16 by the rounded reciprocal of a constant (a third
+    of x / 3.0 was 1 ulp off), and rounded 0.1 to the dtype before dividing."""
+
+    def fn(x, y):
+        return torch.stack([x / 3.0, x / 0.1, x / y, torch.div(x, 7.0, rounding_mode=None)])
+
+    x, y = (torch.randn(4096, generator=_g).to(dtype) for _ in range(2))
+    got = np.asarray(_lowered(fn, x, y)(x, y))
+    assert got.dtype == interop.to_jax(x).dtype
+    np.testing.assert_array_equal(got.astype(np.float32), _np(fn(x, y)))
+
+
 def test_int64_scalar_beyond_int32_is_refused_naming_x64() -> None:
     ids = torch.arange(6)
     with pytest.raises(interop.LoweringError, match="jax_enable_x64") as info:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from interop._src.lowering.ops._helpers import as_dtype, fl, scalar, up, wide_ints
+from interop._src.lowering.ops._helpers import as_dtype, fl, low, scalar, up, wide_ints
 from interop._src.lowering.ops.registry import op
 
 
@@ -36,16 +36,25 @@ def mul(a, b):
     return a * scalar(b, a)
 
 
+def _true_divide(a, b):
+    """``a / b``; in bfloat16 / float16 divided in float32 and rounded once, a Python divisor
+    kept in float32 (not rounded to the dtype first), as torch's CPU kernel divides. XLA would
+    otherwise multiply a float16 by the rounded reciprocal of a constant divisor."""
+    if not (low(a) or low(b)):
+        return jnp.true_divide(a, b)
+    return jnp.true_divide(up(a), up(b) if hasattr(b, "dtype") else b).astype(jnp.result_type(a, b))
+
+
 @op("aten.div.Tensor", "aten.div.Scalar", refuses=wide_ints)
 def div(a, b):
-    return jnp.true_divide(a, scalar(b, a))
+    return _true_divide(a, scalar(b, a))
 
 
 @op("aten.div.Tensor_mode", "aten.div.Scalar_mode", refuses=wide_ints)
 def div_mode(a, b, rounding_mode=None):
     b = scalar(b, a)
     if rounding_mode is None:
-        return jnp.true_divide(a, b)
+        return _true_divide(a, b)
     if rounding_mode == "floor":
         return jnp.floor_divide(a, b)
     q = jnp.true_divide(a, b)
