@@ -21,7 +21,7 @@ from benchmarks import _opinfo
 RECYCLE = 100
 
 
-def _serve(conn: Any, n: int, only_samples: dict[str, tuple[int, ...]]) -> None:
+def _serve(conn: Any, n: int, only_samples: dict[tuple[str, str], tuple[int, ...]]) -> None:
     """Worker loop: receive ``(key, dtype)``, send ``("count", k)``, k samples, ``("done",)``."""
     import jax
 
@@ -37,7 +37,7 @@ def _serve(conn: Any, n: int, only_samples: dict[str, tuple[int, ...]]) -> None:
             conn.send(("error", f"sample_inputs: {_opinfo.first_line(err)}"))
             continue
         conn.send(("count", len(picked)))
-        for result in _opinfo.run_samples(op, picked, dtype, only_samples.get(key, ())):
+        for result in _opinfo.run_samples(op, picked, dtype, only_samples.get((key, dtype), ())):
             conn.send(("sample", result))
         conn.send(("done",))
         jax.clear_caches()  # every lowered function is new: nothing in the cache is reused
@@ -47,7 +47,9 @@ def _serve(conn: Any, n: int, only_samples: dict[str, tuple[int, ...]]) -> None:
 class Worker:
     """A child process running samples; restarted after a timeout, a death or ``RECYCLE`` jobs."""
 
-    def __init__(self, n: int, timeout: float, only_samples: dict[str, tuple[int, ...]]) -> None:
+    def __init__(
+        self, n: int, timeout: float, only_samples: dict[tuple[str, str], tuple[int, ...]]
+    ) -> None:
         self.n, self.timeout, self.only_samples = n, timeout, only_samples
         self.proc: Any = None
         self.jobs = 0

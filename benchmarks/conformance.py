@@ -29,7 +29,7 @@ from benchmarks import _conformance_report, _opinfo
 from benchmarks._opinfo_sweep import Worker
 from benchmarks._results import machine
 from benchmarks._timing import load_average
-from benchmarks.conformance_exclusions import EXCLUDED, lookup
+from benchmarks.conformance_exclusions import lookup, sample_skips
 
 OUT = Path("benchmarks/results")
 FORMAT = 1
@@ -142,8 +142,7 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> dict[str, 
         "runs": [*old.get("runs", []), run],
     }
     results["rows"], redo = plan(old.get("rows", []), todo, args.resume)
-    samples = {k: e.samples for k, e in EXCLUDED.items() if e.samples is not None}
-    worker = Worker(args.samples, args.timeout, samples)
+    worker = Worker(args.samples, args.timeout, sample_skips())
     try:
         for i, (key, dtype) in enumerate(redo):
             row = measure(key, dtype, worker)

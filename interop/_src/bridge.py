@@ -205,7 +205,7 @@ def _fresh_torch(a: Any, info: ArrayInfo, dest: tuple[str, int], dtype: str) -> 
     else:
         src = _arr.torch_alias(a)
     target_dtype = _dt.NAME_TO_TORCH[dtype]
-    if target_dtype != src.dtype and src.numel() and not target_dtype.is_floating_point:
+    if target_dtype != src.dtype and src.numel() and dtype.startswith(("int", "uint")):
         info_t = torch.iinfo(target_dtype)
         lo, hi = src.min().item(), src.max().item()
         if lo < info_t.min or hi > info_t.max:

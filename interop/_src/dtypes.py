@@ -75,5 +75,21 @@ def narrow(name: str) -> str:
 
 
 def jax_dtype(dtype: torch.dtype) -> np.dtype:
-    """The JAX dtype of a torch dtype, as JAX holds it (64-bit ones narrowed unless x64 is on)."""
-    return jnp.dtype(narrow(TORCH_TO_NAME[dtype]))
+    """The JAX dtype of a torch dtype, as JAX holds it (64-bit ones narrowed unless x64 is on).
+
+    Raises:
+        TypeError: JAX has no such dtype (``complex32``, the quantized and bit dtypes).
+    """
+    name = TORCH_TO_NAME.get(dtype)
+    if name is None:
+        raise TypeError(no_jax_dtype(dtype))
+    return jnp.dtype(narrow(name))
+
+
+def no_jax_dtype(dtype: torch.dtype) -> str:
+    """The sentence saying JAX has no ``dtype``, and what to cast to instead."""
+    instead = "torch.complex64" if dtype == torch.complex32 else "a dtype JAX has"
+    return (
+        f"{dtype} has no JAX dtype (JAX has {', '.join(sorted(TORCH_TO_NAME.values()))}); "
+        f"cast it to {instead} first"
+    )

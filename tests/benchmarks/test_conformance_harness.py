@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import _conformance_report, _opinfo, _opinfo_random, conformance
+from benchmarks import (
+    _conformance_report,
+    _opinfo,
+    _opinfo_gauge,
+    _opinfo_random,
+    conformance,
+    conformance_exclusions,
+)
 from benchmarks._opinfo_sweep import Worker
 from benchmarks.conformance_exclusions import EXCLUDED, STATISTICAL, SUPPORTS
 from interop._src.lowering.ops import TABLE
@@ -89,6 +96,14 @@ def test_a_nondeterministic_op_is_skipped_with_a_pointer_to_the_list() -> None:
     assert got["verdict"] == "skipped" and "conformance_exclusions" in got["reason"]
 
 
+def test_a_sample_exclusion_applies_in_its_dtypes_only() -> None:
+    skips = conformance_exclusions.sample_skips()
+    assert skips[("sort", "bfloat16")] == (0,) and ("sort", "float32") not in skips
+    assert skips[("nn.functional.multi_head_attention_forward", "float32")] == (1,)  # every dtype
+    for found in conformance_exclusions.EXCLUDED.values():
+        assert found.category in conformance_exclusions.CATEGORIES
+
+
 def test_compare_uses_the_dtype_tolerance_nans_and_exact_integers() -> None:
     want = torch.tensor([1.0, float("nan"), 100.0])
     rtol, atol = _opinfo.TOLERANCE[torch.float32]
@@ -119,6 +134,74 @@ def test_low_precision_is_arbitrated_by_the_wide_result() -> None:
     assert reason.startswith("as near float64 as torch's bfloat16 kernel")
     worse = (exact * 0.9).astype(ml_dtypes.bfloat16)
     assert _opinfo.arbitrate(op, sample, torch.bfloat16, 0, worse, off) == ""
+
+
+def test_torch_failing_to_nan_loses_the_arbitration_to_a_number() -> None:
+    """matrix_exp in bfloat16: torch's kernel overflows to NaN where float64 is finite."""
+    x = torch.linspace(1, 4, 8, dtype=torch.float64)
+    op = _Op(lambda t: t * 3)
+    ours = (x.to(torch.bfloat16).double() * 3).numpy().astype(ml_dtypes.bfloat16)
+    nans = torch.full((8,), float("nan"), dtype=torch.bfloat16)
+    reason = _opinfo.arbitrate(op, _Sample(x.to(torch.bfloat16)), torch.bfloat16, 0, ours, nans)
+    assert reason.startswith("as near float64")
+
+
+def test_outputs_defined_up_to_sign_are_compared_by_the_samples_own_map(entries) -> None:
+    """An SVD whose singular vectors differ from torch's by a sign is a match: both sides go
+    through OpInfo's output_process_fn_grad (|U|, U @ Vh, S), not an elementwise compare."""
+    assert {"svd", "linalg.svd", "linalg.eigh", "linalg.eig"} <= set(_opinfo_gauge.GAUGE)
+    sign, checked = torch.tensor([-1.0, 1.0, -1.0]), 0
+    for sample in _opinfo.samples(entries["linalg.svd"], torch.float32, 48)[32:]:  # 3x3, 3x5
+        raw = torch.linalg.svd(sample.input, **sample.kwargs)
+        k = raw.S.shape[-1]
+        if k != 3:
+            continue
+        u, vh = raw.U.clone(), raw.Vh.clone()
+        u[..., :k] *= sign
+        vh[..., :k, :] *= sign[:, None]
+        flipped = [u.numpy(), raw.S.numpy(), vh.numpy()]
+        assert _opinfo.compare(flipped[0], raw.U, 1e-5, 1e-3) is not None
+        want, got = _opinfo_gauge.defined_part("linalg.svd", sample, raw, flipped)
+        for g, w in zip(got, want, strict=True):
+            assert _opinfo.compare(g, w, 1e-5, 1e-3) is None
+        checked += 1
+    assert checked == 16
+
+
+def test_eigenpairs_in_another_order_and_phase_are_the_same_eig(entries) -> None:
+    """linalg.eig's order is unspecified (LAPACK builds differ) and each eigenvector's phase
+    is free: the lowering's pairs are matched to torch's eigenvalues before comparing."""
+    checked = 0
+    for sample in _opinfo.samples(entries["linalg.eig"], torch.float32, 20):
+        raw = torch.linalg.eig(sample.input)
+        n = raw.eigenvalues.shape[-1]
+        if n < 2 or raw.eigenvalues.numel() == 0:
+            continue
+        flip = torch.arange(n - 1, -1, -1)
+        phase = torch.exp(1j * torch.linspace(0.3, 2.0, n)).to(torch.complex64)
+        w, v = raw.eigenvalues[..., flip], raw.eigenvectors[..., flip] * phase
+        assert _opinfo.compare(w.numpy(), raw.eigenvalues, 1e-5, 1e-3) is not None
+        want, got = _opinfo_gauge.defined_part("linalg.eig", sample, raw, [w.numpy(), v.numpy()])
+        for g, x in zip(got, want, strict=True):
+            assert _opinfo.compare(g, x, 1e-5, 1e-3) is None
+        sample.output_process_fn_grad = lambda x: x  # linalg.eigvals' samples
+        (x,), (g,) = _opinfo_gauge.defined_part("linalg.eigvals", sample, raw[0], [w.numpy()])
+        assert _opinfo.compare(g, x, 1e-5, 1e-3) is None
+        checked += 1
+    assert checked >= 3
+
+
+def test_arbitration_counts_equal_infinities_as_exact() -> None:
+    """An output with -inf where the float64 result has -inf (entr of a negative number) is
+    arbitrated on its finite values: inf - inf is no error, not NaN."""
+    x = torch.tensor([-2.0, 5.09375, 1.1328125, 5.78125], dtype=torch.float64)
+    op = _Op(torch.special.entr)
+    sample = _Sample(x.to(torch.bfloat16))
+    exact = torch.special.entr(x).numpy()
+    nearest = exact.astype(ml_dtypes.bfloat16)
+    off = torch.from_numpy(exact * 1.05).to(torch.bfloat16)
+    reason = _opinfo.arbitrate(op, sample, torch.bfloat16, 0, nearest, off)
+    assert reason.startswith("as near float64 as torch's bfloat16 kernel")
 
 
 def test_an_entry_takes_its_worst_sample_and_every_missing_op() -> None:

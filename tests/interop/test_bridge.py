@@ -184,13 +184,16 @@ def test_requires_grad_is_detached_and_shared() -> None:
     assert interop.to_torch(w).requires_grad is False
 
 
-@pytest.mark.parametrize("dtype", [torch.int64, torch.float64])
+_NARROW = {torch.int64: jnp.int32, torch.float64: jnp.float32, torch.complex128: jnp.complex64}
+
+
+@pytest.mark.parametrize("dtype", list(_NARROW))
 def test_64bit_to_jax_is_explicit(dtype: torch.dtype) -> None:
-    t = torch.arange(6, dtype=dtype)
+    t = torch.arange(6).to(dtype)
     with pytest.raises(TypeError, match="jax_enable_x64"):
         interop.to_jax(t)
     y = interop.to_jax(t, downcast=True)
-    assert y.dtype == (jnp.int32 if dtype == torch.int64 else jnp.float32)
+    assert y.dtype == _NARROW[dtype]
     np.testing.assert_array_equal(np.asarray(y), np.arange(6))
     with pytest.raises(BufferError, match="narrowing"):
         interop.to_jax(t, copy=False, downcast=True)

@@ -32,7 +32,7 @@ import jax
 import pytest
 
 from benchmarks import _conformance_report, _opinfo
-from benchmarks.conformance_exclusions import CATEGORIES, EXCLUDED, lookup
+from benchmarks.conformance_exclusions import CATEGORIES, EXCLUDED, lookup, sample_skips
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -94,8 +94,7 @@ def test_entry_keeps_its_recorded_verdict(entries: dict, entry: str, dtype: str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         picked = _opinfo.samples(op, _opinfo.DTYPES[dtype], len(recorded))
-    excluded = EXCLUDED.get(entry)
-    skip = excluded.samples if excluded is not None and excluded.samples else ()
+    skip = sample_skips().get((entry, dtype), ())
     results = list(_opinfo.run_samples(op, picked, dtype, skip))
     jax.clear_caches()
     now = [r["verdict"] for r in results]

@@ -349,24 +349,45 @@ def test_dynamic_batch_matches_any_signature(cls) -> None:
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+@torch.library.custom_op("lowering_test::rare", mutates_args=())
+def _rare(x: torch.Tensor) -> torch.Tensor:
+    """An op no lowering table has: a torch custom op."""
+    return x * 0.5
+
+
+@_rare.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
 class _Unusual(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.a = torch.nn.Sequential(torch.nn.Linear(4, 4), _Erfinv())
-        self.b = _Cumprod()
+        self.a = torch.nn.Sequential(torch.nn.Linear(4, 4), _Rare())
+        self.b = _CustomOp()
 
     def forward(self, x):
-        return self.b(self.a(x)) + torch.special.erfinv(x.tanh() * 0.5)
+        return self.b(self.a(x)) + _rare(x.tanh())
 
 
-class _Erfinv(torch.nn.Module):
+class _Rare(torch.nn.Module):
     def forward(self, x):
-        return torch.special.erfinv(torch.tanh(x) * 0.5)
+        return _rare(torch.tanh(x))
 
 
-class _Cumprod(torch.nn.Module):
+@torch.library.custom_op("lowering_test::unlowered", mutates_args=())  # no "adapters" in it
+def _unlowered(x: torch.Tensor) -> torch.Tensor:
+    return x.cumprod(-1)
+
+
+@_unlowered.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class _CustomOp(torch.nn.Module):
     def forward(self, x):
-        return torch.cumprod(x, dim=-1)
+        return _unlowered(x)  # a custom op: outside every lowering table
 
 
 def test_missing_ops_are_all_named_with_their_submodules() -> None:
@@ -375,9 +396,9 @@ def test_missing_ops_are_all_named_with_their_submodules() -> None:
     msg = str(info.value)
     assert isinstance(info.value, ValueError)
     assert "2 op(s) are not in the lowering table" in msg
-    assert "aten.erfinv.default, used in" in msg and "a.1 (_Erfinv)" in msg
-    assert "<root> (_Unusual)" in msg  # the second erfinv, in the root's own forward
-    assert "aten.cumprod.default, used in b (_Cumprod)" in msg
+    assert "lowering_test.rare.default, used in" in msg and "a.1 (_Rare)" in msg
+    assert "<root> (_Unusual)" in msg  # the second use, in the root's own forward
+    assert "lowering_test.unlowered.default, used in b (_CustomOp)" in msg
     assert "interop/_src/lowering/ops/" in msg and "interop.lowering.op" in msg  # how to add one
     # what to run instead is the runtime's advice (adapters), not the lowering's
     assert "runtime=" not in msg and "adapters" not in msg

@@ -7,6 +7,7 @@ Nothing here knows an op: which ops stay whole is the table's ``decompose=False`
 from __future__ import annotations
 
 import torch
+from torch.export._remove_effect_tokens_pass import _remove_effect_tokens
 from torch.utils import _pytree as tpytree
 
 from interop._src.lowering import ops as _ops
@@ -27,6 +28,11 @@ def export(
     norm as ``_native_batch_norm_legit_functional``, whose updated running statistics are
     graph outputs of kind ``BUFFER_MUTATION`` (keyed by their ``state_dict`` names).
 
+    Effect tokens are removed (as torch's own ``ExportedProgram.module()`` does): an
+    effectful op such as ``aten._linalg_check_errors`` (``linalg.inv``'s singular-input
+    check) becomes a plain node, which the table lowers like any other, instead of a
+    ``with_effects`` call threading a token input and output through the graph.
+
     Raises:
         LoweringError: torch.export cannot capture the module (the message carries its reason).
     """
@@ -39,7 +45,7 @@ def export(
             dyn = None
         with torch.no_grad():
             ep = torch.export.export(module, args, dynamic_shapes=dyn)
-            return ep.run_decompositions(decompositions())
+            return _remove_effect_tokens(ep.run_decompositions(decompositions()))
     except LoweringError:
         raise
     except Exception as err:  # torch.export's many error types all mean "cannot capture"

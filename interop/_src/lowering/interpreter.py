@@ -57,6 +57,8 @@ def interpreter(
                 args = tpytree.tree_map_only(torch.fx.Node, value, node.args)
                 kwargs = tpytree.tree_map_only(torch.fx.Node, value, node.kwargs)
                 name = _ops.op_name(node.target)
+                if name in _ops.RECORDED:  # an output shape only torch's record fixes
+                    kwargs = {**kwargs, "recorded": node.meta.get("val")}
                 if name in _ops.RANDOM:
                     if key is None and _ops.draws(name, node):
                         raise LoweringError(f"{name} draws random numbers and no key was given")

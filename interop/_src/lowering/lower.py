@@ -91,7 +91,7 @@ def lower(
     ep = export(module, args, dynamic_batch, train)
     check(ep, type(module).__name__, train)
     state = module.state_dict()
-    params = {k: to_jax(v, downcast=True) for k, v in state.items()}
+    params = {k: _narrowed(k, v) for k, v in state.items()}
     constants = _constants(ep, state)
     run = interpreter(ep, constants)
     expected = _signature(args, dynamic_batch)
@@ -120,7 +120,7 @@ def _constants(ep: torch.export.ExportedProgram, state: dict[str, torch.Tensor])
         if spec.kind == InputKind.CONSTANT_TENSOR or (
             spec.kind == InputKind.BUFFER and spec.target not in state
         ):
-            out[spec.target] = to_jax(ep.constants[spec.target], downcast=True)
+            out[spec.target] = _narrowed(spec.target, ep.constants[spec.target])
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
             if spec.target not in state:
                 raise LoweringError(
@@ -129,6 +129,18 @@ def _constants(ep: torch.export.ExportedProgram, state: dict[str, torch.Tensor])
         elif spec.kind != InputKind.USER_INPUT:
             raise LoweringError(f"cannot lower an input of kind {spec.kind.name} ({spec.target})")
     return out
+
+
+def _narrowed(name: str, tensor: torch.Tensor) -> jax.Array:
+    """A param or constant as JAX holds it; int64 values beyond int32 without x64 refused."""
+    try:
+        return to_jax(tensor, downcast=True)
+    except OverflowError as err:
+        raise LoweringError(
+            f"{name!r} is {tensor.dtype} with values beyond int32, which JAX holds it as "
+            "unless jax_enable_x64 is on; call jax.config.update('jax_enable_x64', True) "
+            f"before lowering ({err})"
+        ) from err
 
 
 def _signature(args: tuple, dynamic_batch: bool) -> tuple:

@@ -27,13 +27,14 @@ def _dims(n: int) -> tuple[str, str, str]:
 
 def conv(x, w, b, stride, padding, dilation, transposed, output_padding, groups):
     """ATen ``convolution``: ``x (N, C, *sp)``, ``w (O, C/groups, *k)`` (transposed:
-    ``(C, O/groups, *k)``)."""
+    ``(C, O/groups, *k)``). bfloat16 / float16 accumulate in float32 and add the bias there,
+    rounding once, as torch's CPU kernels do."""
     n = w.ndim - 2
     stride, padding, dilation = tup(stride, n), tup(padding, n), tup(dilation, n)
     if transposed:
         y = _conv_transpose(x, w, stride, padding, dilation, tup(output_padding, n), groups)
     elif _is_depthwise(x, w, groups, n):
-        y = depthwise(x, w, stride, padding, dilation)
+        y = _depthwise_sum(x, w, stride, padding, dilation)
     else:
         y = lax.conv_general_dilated(
             x,
@@ -44,10 +45,10 @@ def conv(x, w, b, stride, padding, dilation, transposed, output_padding, groups)
             dimension_numbers=_dims(n),
             feature_group_count=groups,
             preferred_element_type=jnp.float32 if low(x) else None,
-        ).astype(x.dtype)
+        )
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * n).astype(y.dtype)
-    return y
+    return y.astype(x.dtype)
 
 
 def _is_depthwise(x, w, groups: int, n: int) -> bool:
@@ -64,6 +65,11 @@ def _is_depthwise(x, w, groups: int, n: int) -> bool:
 
 def depthwise(x, w, stride, padding, dilation):
     """Depthwise 2-D convolution (``w (C, 1, kh, kw)``) as shifted multiply-adds that XLA fuses."""
+    return _depthwise_sum(x, w, stride, padding, dilation).astype(x.dtype)
+
+
+def _depthwise_sum(x, w, stride, padding, dilation):
+    """`depthwise` in its accumulation dtype (float32 for bfloat16 / float16)."""
     _, _, h, wd = x.shape
     kh, kw = w.shape[2], w.shape[3]
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -83,7 +89,7 @@ def depthwise(x, w, stride, padding, dilation):
             )
             term = tap * w[:, 0, i, j][None, :, None, None]
             y = term if y is None else y + term
-    return y.astype(x.dtype)
+    return y
 
 
 def _conv_transpose(x, w, stride, padding, dilation, output_padding, groups):
@@ -107,7 +113,7 @@ def _conv_transpose(x, w, stride, padding, dilation, output_padding, groups):
         dimension_numbers=_dims(n),
         feature_group_count=groups,
         preferred_element_type=jnp.float32 if low(x) else None,
-    ).astype(x.dtype)
+    )
 
 
 @op("aten.convolution.default")

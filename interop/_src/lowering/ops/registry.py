@@ -23,6 +23,8 @@ OPS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(TABLE)
 REFUSALS: dict[str, Callable[[torch.fx.Node], str | None]] = {}
 #: ops kept whole when the exported graph is decomposed to core ATen (``decompose=False``)
 KEEP: set[str] = set()
+#: ops whose function takes ``recorded=``, the output torch recorded (``recorded=True``)
+RECORDED: set[str] = set()
 #: ops drawing random numbers (``random=``): the interpreter passes each node its own key
 RANDOM: set[str] = set()
 #: op name -> ``draws(node)``, for a random op that draws only in some uses (see `draws`)
@@ -33,6 +35,7 @@ def op(
     *names: str,
     refuses: Callable[[torch.fx.Node], str | None] | None = None,
     decompose: bool = True,
+    recorded: bool = False,
     random: bool | Callable[[torch.fx.Node], bool] = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JAX function under one or more op names.
@@ -49,6 +52,9 @@ def op(
         decompose: False to keep the op whole where torch would decompose it (the
             function is faster than the decomposition, or the decomposition depends on
             the device); the graph then calls the function with the op itself.
+        recorded: True for an op whose output shape the arguments do not fix (``nonzero``):
+            the function also takes ``recorded=``, the node's output as torch recorded it
+            (a fake tensor, or a tuple of them), whose shape torch.export's guards made static.
         random: True when the op draws random numbers: the function takes a keyword-only
             ``key`` (a ``jax.random`` key, one per graph node, derived from the key the
             train-mode ``forward`` is given); eval mode (no key) refuses the op. Or, for an op
@@ -60,9 +66,9 @@ def op(
         ValueError: a name is already registered.
 
     Example:
-        >>> @op("aten.erfinv.default")
-        ... def erfinv(x):
-        ...     return jax.scipy.special.erfinv(x)
+        >>> @op("mylib.softclip.default")  # a torch custom op, mylib::softclip
+        ... def softclip(x):
+        ...     return jnp.tanh(x)
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,6 +84,8 @@ def op(
                 REFUSALS[name] = refuses
             if not decompose:
                 KEEP.add(name)
+            if recorded:
+                RECORDED.add(name)
             if random:
                 RANDOM.add(name)
             if callable(random):

@@ -44,6 +44,8 @@ for _name in (
     "le",
     "gt",
     "ge",
+    "and_",
+    "or_",
 ):
     op(f"operator.{_name}")(getattr(operator, _name))
 op("torch.sym_int")(int)

@@ -1,4 +1,8 @@
-"""Elementwise functions of one float: roots, exponentials, logarithms, trigonometry, erf."""
+"""Elementwise functions of one float: roots, exponentials, logarithms, trigonometry and its
+inverses, hyperbolic functions, erf and its relatives.
+
+Those added for issue 22 compute low-precision (and integer) inputs in float32, as torch's CPU
+kernels do, and the interpreter rounds the result once to torch's dtype (``_helpers.fl``)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from interop._src.lowering.ops._helpers import fl, unary
 from interop._src.lowering.ops.registry import op
 
 
@@ -62,3 +67,31 @@ def tanh(x):
 @op("aten.erf.default")
 def erf(x):
     return jax.scipy.special.erf(x)
+
+
+for _name, _fn in {
+    "log10": jnp.log10,
+    "exp2": jnp.exp2,
+    "tan": jnp.tan,
+    "asin": jnp.arcsin,
+    "acos": jnp.arccos,
+    "atan": jnp.arctan,
+    "sinh": jnp.sinh,
+    "cosh": jnp.cosh,
+    "asinh": jnp.arcsinh,
+    "acosh": jnp.arccosh,
+    "atanh": jnp.arctanh,
+    "erfc": jax.scipy.special.erfc,
+    "erfinv": jax.scipy.special.erfinv,
+}.items():
+    unary(_name, _fn)
+
+
+@op("aten.atan2.default")
+def atan2(a, b):
+    return jnp.arctan2(fl(a), fl(b))
+
+
+@op("aten.hypot.default")
+def hypot(a, b):
+    return jnp.hypot(fl(a), fl(b))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from jax import lax
 
-from interop._src.lowering.ops._helpers import slice_bounds
+from interop._src.lowering.ops._helpers import shape_from_data, slice_bounds
 from interop._src.lowering.ops.registry import op
 
 
@@ -24,7 +24,7 @@ def view(x, size):
     return jnp.reshape(x, tuple(size))
 
 
-@op("aten.permute.default")
+@op("aten.permute.default", "aten.permute_copy.default")
 def permute(x, dims):
     return jnp.transpose(x, tuple(dims))
 
@@ -65,6 +65,8 @@ def unsqueeze(x, dim):
 
 @op("aten.squeeze.dims", "aten.squeeze.dim", "aten.squeeze.default")
 def squeeze(x, dim=None):
+    if x.ndim == 0:  # torch accepts dim 0 / -1 of a 0-d tensor and returns it unchanged
+        return x
     dims = range(x.ndim) if dim is None else ([dim] if isinstance(dim, int) else dim)
     return jnp.squeeze(x, tuple(d for d in dims if x.shape[d] == 1))
 
@@ -110,7 +112,7 @@ def split(x, split_size, dim=0):
     return jnp.split(x, list(range(split_size, n, split_size)), axis=dim)
 
 
-@op("aten.unbind.int")
+@op("aten.unbind.int", "aten.unbind_copy.int")
 def unbind(x, dim=0):
     return [_select(x, dim, i) for i in range(x.shape[dim])]
 
@@ -151,17 +153,90 @@ def triu(x, diagonal=0):
     return jnp.triu(x, diagonal)
 
 
-def _non_contiguous_input(node: torch.fx.Node) -> str | None:
-    """The refusal of ``as_strided`` (its strides index a contiguous buffer)."""
-    arg = node.args[0]
-    val: Any = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
-    return None if val is not None and val.is_contiguous() else "on a non-contiguous input"
+@op("aten.diagonal.default")
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    return jnp.diagonal(x, offset, dim1, dim2)
 
 
-@op("aten.as_strided.default", refuses=_non_contiguous_input)
-def as_strided(x, size, stride, storage_offset=None):
-    # valid on a contiguous input (the check refuses others before lowering)
-    idx = storage_offset or 0
+@op("aten.narrow_copy.default")
+def narrow_copy(x, dim, start, length):
+    start = start + x.shape[dim] if start < 0 else start
+    return lax.slice_in_dim(x, start, start + length, axis=dim)
+
+
+@op("aten.unfold.default")
+def unfold(x, dimension, size, step):
+    """Windows of ``size`` every ``step`` along ``dimension``, as a new last axis: one strided
+    slice per window offset (no gather; the unfolded axis may be the symbolic batch)."""
+    if x.ndim == 0:
+        return x.reshape(1)
+    dim = dimension % x.ndim
+    count = (x.shape[dim] - size) // step + 1
+    if size == 0:
+        return jnp.zeros((*x.shape[:dim], count, *x.shape[dim + 1 :], 0), x.dtype)
+    parts = [
+        lax.slice_in_dim(x, k, k + (count - 1) * step + 1, step, axis=dim) for k in range(size)
+    ]
+    return jnp.stack(parts, axis=-1)
+
+
+def _strided_refusal(node: torch.fx.Node) -> str | None:
+    """Why ``as_strided`` (or its copy or scatter) cannot address ``node``'s input as torch
+    does: its strides index the input's storage, which is the array only for a contiguous
+    tensor that starts its storage and holds every element addressed."""
+    val: Any = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
+    size, stride, offset = _strided_args(node)
+    if val is None or not all(isinstance(v, int) for v in (*size, *stride, offset, val.numel())):
+        return "with symbolic sizes or strides"
+    if not val.is_contiguous():
+        return "on a non-contiguous input"
+    if val.storage_offset():
+        return "on a view into a larger tensor (its offset addresses the base's storage)"
+    idx = _strided_index(size, stride, offset)
+    if min(stride, default=0) < 0 or (idx.size and idx.max() >= val.numel()):
+        return (
+            "addressing elements outside its input (a view's base storage, which a function "
+            "of the input's values cannot read)"
+        )
+    if "scatter" in str(node.target) and np.unique(idx).size != idx.size:
+        return "writing overlapping elements (which write wins is torch's memory order)"
+    return None
+
+
+def _strided_args(node: torch.fx.Node) -> tuple[list, list, Any]:
+    args = [*node.args[1:], None, None, None]
+    if "scatter" in str(node.target):
+        args = args[1:]  # after src
+    offset = node.kwargs.get("storage_offset", args[2])
+    return list(args[0]), list(args[1]), 0 if offset is None else offset
+
+
+def _strided_index(size, stride, offset) -> np.ndarray:
+    """The flat index of each element of the strided view."""
+    idx: Any = offset
     for n, s in zip(size, stride, strict=True):
         idx = np.add.outer(idx, np.arange(n) * s) if n else np.zeros((0,), np.int64)
-    return jnp.take(x.reshape(-1), jnp.asarray(np.asarray(idx, np.int64).reshape(tuple(size))))
+    return np.asarray(idx, np.int64).reshape(tuple(size))
+
+
+def _offset_from_data(node: torch.fx.Node) -> str | None:
+    return "an offset that depends on the data" if shape_from_data(node) else None
+
+
+@op("aten.sym_storage_offset.default", refuses=_offset_from_data, recorded=True)
+def sym_storage_offset(x, *, recorded):
+    return recorded  # a view's offset into its base: torch's record has it
+
+
+@op("aten.as_strided.default", "aten.as_strided_copy.default", refuses=_strided_refusal)
+def as_strided(x, size, stride, storage_offset=None):
+    # exact on the inputs the check lets through (contiguous, from their storage's start)
+    idx = _strided_index(size, stride, storage_offset or 0)
+    return jnp.take(x.reshape(-1), jnp.asarray(idx))
+
+
+@op("aten.as_strided_scatter.default", refuses=_strided_refusal)
+def as_strided_scatter(x, src, size, stride, storage_offset=None):
+    idx = _strided_index(size, stride, storage_offset or 0)
+    flat = x.reshape(-1).at[jnp.asarray(idx)].set(src.astype(x.dtype))
+    return flat.reshape(x.shape)
