@@ -7,6 +7,10 @@ claim by buffer pointers; the cache by counting ``torch.export.export`` calls (o
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -389,6 +393,23 @@ def test_exact_float32_turns_tf32_off_in_both_frameworks_and_restores() -> None:
             assert torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(before[0])
+
+
+def test_exact_float32_works_after_torchs_test_utilities_froze_the_flags() -> None:
+    # importing torch.testing._internal (a user's test, the conformance suite) makes plain
+    # assignment to torch.backends.cudnn flags raise; the first-build check then failed
+    code = (
+        "import torch, torch.testing._internal.common_utils\n"
+        "from adapters._src.runtimes.jax.device import exact_float32\n"
+        "with exact_float32('cuda'):\n"
+        "    assert torch.backends.cudnn.allow_tf32 is False\n"
+        "assert torch.backends.cudnn.allow_tf32 is True\n"
+        "print('ok')\n"
+    )
+    root = str(Path(__file__).resolve().parents[3])
+    env = {**os.environ, "PYTHONPATH": root}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.stdout.strip() == "ok", run.stderr[-2000:]
 
 
 def test_the_cache_key_names_the_export_platform(pair) -> None:

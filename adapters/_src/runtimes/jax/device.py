@@ -55,12 +55,19 @@ def exact_float32(platform: str) -> Iterator[None]:
     if platform == "cpu":
         yield
         return
-    matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    cudnn = torch.backends.cudnn
+    # cudnn.flags(), not assignment: torch's test utilities, once imported, freeze the latter
+    no_tf32 = cudnn.flags(
+        enabled=cudnn.enabled,
+        benchmark=cudnn.benchmark,
+        deterministic=cudnn.deterministic,
+        allow_tf32=False,
+        fp32_precision=None,
+    )
+    matmul = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
-    torch.backends.cudnn.allow_tf32 = False
     try:
-        with jax.default_matmul_precision("highest"):
+        with no_tf32, jax.default_matmul_precision("highest"):
             yield
     finally:
         torch.set_float32_matmul_precision(matmul)
-        torch.backends.cudnn.allow_tf32 = cudnn
