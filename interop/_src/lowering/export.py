@@ -65,7 +65,7 @@ def _failed(module: torch.nn.Module, args: tuple, dynamic_batch: bool, err: Exce
         return f"{mutates_state(name, mutated)} {torch_says}"
     hint = (
         " If the batch axis cannot vary (a hard-coded batch size), lower with a fixed batch:"
-        " dynamic_batch=False in interop.lower or adapters.lower_to_jax."
+        " dynamic_batch=False."
         if dynamic_batch
         else ""
     )
