@@ -111,3 +111,28 @@ def test_the_uses_an_op_accepts_lower(model, x) -> None:
     with torch.no_grad():
         want = model(x).numpy()
     np.testing.assert_allclose(forward(params, interop.to_jax(x)), want, atol=1e-6)
+
+
+class _ChannelsLastPool(torch.nn.Module):
+    """Average pooling to 1x1 of a channels-last tensor, as ConvNeXt's and Swin's heads do:
+    torch's decomposition restores the memory format with as_strided over a symbolic batch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+        return torch.nn.functional.adaptive_avg_pool2d(x * 2.0, 1)
+
+
+class _SymbolicWindow(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.as_strided((x.shape[0], 2), (4, 2))
+
+
+def test_a_restride_over_a_symbolic_batch_lowers_and_a_real_strided_view_is_refused() -> None:
+    # refused as "as_strided with symbolic sizes" after the strided-view rework, which took
+    # ConvNeXt, Swin, CoAtNet and MaxViT off the coverage list
+    pool = _ChannelsLastPool().eval()
+    forward, params = interop.lower(pool, torch.randn(2, 8, 7, 7))
+    x = torch.randn(5, 8, 7, 7)
+    np.testing.assert_allclose(np.asarray(forward(params, x.numpy())), pool(x), atol=1e-6)
+    with pytest.raises(interop.LoweringError, match="as_strided"):
+        interop.lower(_SymbolicWindow(), torch.randn(3, 4))

@@ -186,6 +186,8 @@ def _strided_refusal(node: torch.fx.Node) -> str | None:
     tensor that starts its storage and holds every element addressed."""
     val: Any = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
     size, stride, offset = _strided_args(node)
+    if "scatter" not in str(node.target) and _restride(val, size, stride, offset):
+        return None
     if val is None or not all(isinstance(v, int) for v in (*size, *stride, offset, val.numel())):
         return "with symbolic sizes or strides"
     if not val.is_contiguous():
@@ -201,6 +203,34 @@ def _strided_refusal(node: torch.fx.Node) -> str | None:
     if "scatter" in str(node.target) and np.unique(idx).size != idx.size:
         return "writing overlapping elements (which write wins is torch's memory order)"
     return None
+
+
+def _restride(val: Any, size: list, stride: list, offset: Any) -> bool:
+    """Whether the view is its contiguous input itself, only its strides of size-1 axes told
+    apart (what torch's decompositions write to restore a memory format, e.g. adaptive
+    average pooling to 1x1 of a channels-last tensor): the same shape, and the contiguous
+    stride on every axis longer than 1. Symbolic sizes compare by their symbol."""
+    if val is None or offset not in (0, None) or len(size) != val.dim():
+        return False
+    try:
+        if not val.is_contiguous() or val.storage_offset() != 0:
+            return False
+    except Exception:  # a layout fact torch cannot decide for symbolic sizes
+        return False
+    shape = [str(n) for n in val.shape]
+    if [str(_meta(n)) for n in size] != shape:
+        return False
+    want = 1
+    for n, s in reversed(list(zip(val.shape, stride, strict=True))):
+        if str(n) != "1" and str(_meta(s)) != str(want):
+            return False
+        want = want * n
+    return True
+
+
+def _meta(v: Any) -> Any:
+    """A size argument as torch recorded it: an fx node's value (a SymInt), else itself."""
+    return v.meta.get("val", v) if isinstance(v, torch.fx.Node) else v
 
 
 def _strided_args(node: torch.fx.Node) -> tuple[list, list, Any]:
@@ -230,7 +260,10 @@ def sym_storage_offset(x, *, recorded):
 
 @op("aten.as_strided.default", "aten.as_strided_copy.default", refuses=_strided_refusal)
 def as_strided(x, size, stride, storage_offset=None):
-    # exact on the inputs the check lets through (contiguous, from their storage's start)
+    # exact on the inputs the check lets through (contiguous, from their storage's start);
+    # a restride of the whole input (see _restride) is the input itself
+    if not all(isinstance(v, int) for v in (*size, *stride)):
+        return x
     idx = _strided_index(size, stride, storage_offset or 0)
     return jnp.take(x.reshape(-1), jnp.asarray(idx))
 
