@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import interop
+from tests.interop.ops.lowering_fn import Fn
 
 _g = torch.Generator().manual_seed(0)
 EDGES = torch.tensor(
@@ -20,17 +21,8 @@ EDGES = torch.tensor(
 )
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
-
-
-def _lowered(fn, *xs: torch.Tensor, dynamic_batch: bool = False):
-    forward, params = interop.lower(_Fn(fn), xs, dynamic_batch=dynamic_batch)
+def lowered(fn, *xs: torch.Tensor, dynamic_batch: bool = False):
+    forward, params = interop.lower(Fn(fn), xs, dynamic_batch=dynamic_batch)
     return lambda *ys: jax.jit(forward)(params, tuple(interop.to_jax(y, downcast=True) for y in ys))
 
 
@@ -75,7 +67,7 @@ def test_edge_values_are_torchs(name: str) -> None:
     sign, NaN where torch has NaN), the rest within float32 rounding."""
     fn = UNARY[name]
     rtol = 1e-4 if name.startswith("polygamma") else 1e-5
-    _same(_lowered(fn, EDGES)(EDGES), fn(EDGES), rtol=rtol)
+    _same(lowered(fn, EDGES)(EDGES), fn(EDGES), rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -86,7 +78,7 @@ def test_low_precision_is_computed_in_float32_and_rounded_once(fn, dtype) -> Non
     """torch's CPU kernels compute bfloat16 / float16 in float32 and round once: the lowering
     does the same, so the result is torch's to the last bit but for float32 rounding ties."""
     x = (torch.rand(64, generator=_g) * 0.9 + 0.05).to(dtype)
-    got = np.asarray(_lowered(fn, x)(x))
+    got = np.asarray(lowered(fn, x)(x))
     want = fn(x)
     assert got.dtype == interop.to_jax(want).dtype
     ulp = np.abs(got.astype(np.float64) - _np(want).astype(np.float64))
@@ -102,7 +94,7 @@ def test_python_scalars_stay_weakly_typed(dtype) -> None:
         return torch.clamp(x * 0.1 + 3, max=3.25) - torch.hypot(x, torch.tensor(0.5))
 
     x = torch.randn(16, generator=_g).to(dtype)
-    got = _lowered(fn, x)(x)
+    got = lowered(fn, x)(x)
     assert got.dtype == interop.to_jax(x).dtype
     torch.testing.assert_close(torch.from_numpy(np.asarray(got, np.float32)), fn(x).float())
 
@@ -117,7 +109,7 @@ def test_division_in_low_precision_rounds_once_as_torch(dtype) -> None:
         return torch.stack([x / 3.0, x / 0.1, x / y, torch.div(x, 7.0, rounding_mode=None)])
 
     x, y = (torch.randn(4096, generator=_g).to(dtype) for _ in range(2))
-    got = np.asarray(_lowered(fn, x, y)(x, y))
+    got = np.asarray(lowered(fn, x, y)(x, y))
     assert got.dtype == interop.to_jax(x).dtype
     np.testing.assert_array_equal(got.astype(np.float32), _np(fn(x, y)))
 
@@ -125,7 +117,7 @@ def test_division_in_low_precision_rounds_once_as_torch(dtype) -> None:
 def test_int64_scalar_beyond_int32_is_refused_naming_x64() -> None:
     ids = torch.arange(6)
     with pytest.raises(interop.LoweringError, match="jax_enable_x64") as info:
-        interop.lower(_Fn(lambda i: (i + 2**40) >> 3), ids, dynamic_batch=False)
+        interop.lower(Fn(lambda i: (i + 2**40) >> 3), ids, dynamic_batch=False)
     assert "aten.add.Tensor" in str(info.value) and "1099511627776" in str(info.value)
 
 
@@ -136,13 +128,13 @@ def test_int64_with_x64_is_exact() -> None:
         return ((i + 2**40) >> 3) * 3 - (i << 35)
 
     with jax.enable_x64(True):
-        got = _lowered(fn, ids)(ids)
+        got = lowered(fn, ids)(ids)
         assert got.dtype == jnp.int64
         np.testing.assert_array_equal(np.asarray(got), fn(ids).numpy())
 
 
 def test_int64_buffer_beyond_int32_is_refused_naming_x64() -> None:
-    module = _Fn(lambda i: i)
+    module = Fn(lambda i: i)
     module.register_buffer("offset", torch.tensor([2**40]))
     module.fn = lambda i: i + module.offset
     with pytest.raises(interop.LoweringError, match=r"'offset'.*jax_enable_x64"):
@@ -157,7 +149,7 @@ def test_big_python_int_beside_float_and_int32_is_torchs() -> None:
     def fn(x, i):
         return x * 2**40 - 2**35, i + (2**40 + 7), i * (2**33 + 3)
 
-    got = _lowered(fn, x, i)(x, i)
+    got = lowered(fn, x, i)(x, i)
     for g, w in zip(got, fn(x, i), strict=True):
         _same(g, w)
 
@@ -171,7 +163,7 @@ def test_shifts_past_the_width_are_torchs(dtype) -> None:
     def fn(a, b):
         return a << b, a >> b, a >> 2, 3 << b
 
-    for g, w in zip(_lowered(fn, a, b)(a, b), fn(a, b), strict=True):
+    for g, w in zip(lowered(fn, a, b)(a, b), fn(a, b), strict=True):
         np.testing.assert_array_equal(np.asarray(g), w.numpy())
 
 
@@ -187,7 +179,7 @@ def test_integer_and_bool_operands_are_torchs() -> None:
         shifted = torch.bitwise_left_shift(b, 2), torch.bitwise_right_shift(b, e.abs())
         return i**e, 2.5**e, 2 ** e.abs(), torch.sign(b), *shifted, torch.xlogy(x.abs(), 2)
 
-    got = _lowered(fn, i, e, b, x)(i, e, b, x)
+    got = lowered(fn, i, e, b, x)(i, e, b, x)
     for g, w in zip(got, fn(i, e, b, x), strict=True):
         if w.is_floating_point():
             _same(g, w)
@@ -213,7 +205,7 @@ GRADS = {
 def test_gradients_match_torch_autograd(name: str) -> None:
     fn = GRADS[name]
     x, y = torch.randn(3, 5, generator=_g), torch.randn(3, 5, generator=_g)
-    forward, params = interop.lower(_Fn(fn), (x, y))
+    forward, params = interop.lower(Fn(fn), (x, y))
     gx, gy = jax.grad(lambda a, b: jnp.sum(forward(params, (a, b))), argnums=(0, 1))(
         jnp.asarray(x.numpy()), jnp.asarray(y.numpy())
     )

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import interop
+from tests.interop.ops.lowering_fn import Fn
 
 _g = torch.Generator().manual_seed(0)
 
@@ -22,17 +23,8 @@ def r(*shape, dtype=torch.float32):
     return torch.randn(*shape, generator=_g, dtype=dtype)
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 def _check(fn, x: torch.Tensor, atol: float = 1e-5) -> None:
-    forward, params = interop.lower(_Fn(fn), x, dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), x, dynamic_batch=False)
     got = np.asarray(jax.jit(forward)(params, jnp.asarray(x.numpy())))
     want = fn(x).resolve_conj().numpy()
     assert got.dtype == (np.complex64 if np.iscomplexobj(want) else np.float32)
@@ -191,11 +183,11 @@ def test_complex128_under_x64() -> None:
     x = r(3, 8, dtype=torch.float64)
     want = fn(x).numpy()
     with jax.enable_x64(True):
-        forward, params = interop.lower(_Fn(fn), x, dynamic_batch=False)
+        forward, params = interop.lower(Fn(fn), x, dynamic_batch=False)
         got = np.asarray(forward(params, jnp.asarray(x.numpy())))
     assert got.dtype == np.complex128
     np.testing.assert_allclose(got, want, atol=1e-12)
-    forward, params = interop.lower(_Fn(fn), x, dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), x, dynamic_batch=False)
     got = np.asarray(forward(params, jnp.asarray(x.numpy().astype(np.float32))))
     assert got.dtype == np.complex64
     np.testing.assert_allclose(got, want, atol=1e-5)
@@ -212,4 +204,4 @@ def test_complex32_is_refused_not_crashed() -> None:
         pytest.raises(interop.LoweringError, match=r"torch\.complex32 has no JAX dtype"),
     ):
         warnings.simplefilter("ignore", UserWarning)  # torch: "ComplexHalf ... is experimental"
-        interop.lower(_Fn(fn), r(3, 2), dynamic_batch=False)
+        interop.lower(Fn(fn), r(3, 2), dynamic_batch=False)

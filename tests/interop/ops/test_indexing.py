@@ -13,25 +13,7 @@ import pytest
 import torch
 
 import interop
-
-
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-
-def _lowered(fn, *args, dynamic_batch=False):
-    """``fn``'s forward lowered and run on ``args``, and torch's result."""
-    module = _Fn(fn)
-    forward, params = interop.lower(module, args, dynamic_batch=dynamic_batch)
-    got = jax.jit(forward)(params, tuple(interop.to_jax(a, downcast=True) for a in args))
-    with torch.no_grad():
-        want = module(*args)
-    return got, want
+from tests.interop.ops.lowering_fn import Fn, lowered
 
 
 def _same(got, want, atol=1e-6) -> None:
@@ -46,7 +28,7 @@ def _same(got, want, atol=1e-6) -> None:
 
 def _refused(fn, *args, match: str) -> str:
     with pytest.raises(interop.LoweringError) as info:
-        interop.lower(_Fn(fn), args, dynamic_batch=False)
+        interop.lower(Fn(fn), args, dynamic_batch=False)
     assert re.search(match, str(info.value)), str(info.value)
     return str(info.value)
 
@@ -78,7 +60,7 @@ mask45 = torch.rand(4, 5, generator=g) > 0.5
 )  # fmt: skip
 @pytest.mark.filterwarnings("ignore:index_reduce\\(\\) is in beta")
 def test_index_ops_on_a_0d_tensor(fn) -> None:
-    got, want = _lowered(fn, torch.tensor(2.5), torch.tensor(0))
+    got, want = lowered(fn, torch.tensor(2.5), torch.tensor(0))
     _same(got, want)
 
 
@@ -105,12 +87,12 @@ def _set_through_trailing_mask(x, m, v):
     ids=["scalar", "accumulate", "one-per-position", "trailing-dims", "rows", "from-graph"],
 )
 def test_writing_through_a_boolean_mask_lowers(fn, args) -> None:
-    got, want = _lowered(fn, *args)  # NonConcreteBooleanIndexError before
+    got, want = lowered(fn, *args)  # NonConcreteBooleanIndexError before
     _same(got, want)
 
 
 def test_writing_through_a_mask_has_torchs_gradient() -> None:
-    fn = _Fn(lambda x, m: x.index_put((m,), x.mean() * 3))
+    fn = Fn(lambda x, m: x.index_put((m,), x.mean() * 3))
     forward, params = interop.lower(fn, (x45, mask45), dynamic_batch=False)
     grad = jax.grad(lambda a: (forward(params, (a, jnp.asarray(mask45.numpy()))) ** 2).sum())
     t = x45.clone().requires_grad_()
@@ -126,7 +108,7 @@ def test_writing_through_a_mask_has_torchs_gradient() -> None:
 def test_reading_through_a_mask_is_refused_saying_what_keeps_the_shape(fn) -> None:
     msg = _refused(fn, x45, mask45, match="depends on the data and JAX needs static shapes")
     assert "torch.where" in msg and "torch._check(size == N)" in msg
-    assert "<root> (_Fn)" in msg
+    assert "<root> (Fn)" in msg
 
 
 class _Pinned(torch.nn.Module):
@@ -157,7 +139,7 @@ def test_reading_through_a_mask_lowers_where_its_size_is_pinned(fn) -> None:
 
 
 def test_nonzero_static_lowers_with_its_fill() -> None:
-    got, want = _lowered(lambda m: torch.nonzero_static(m, size=30, fill_value=-7), mask45)
+    got, want = lowered(lambda m: torch.nonzero_static(m, size=30, fill_value=-7), mask45)
     _same(got, want)
 
 
@@ -180,7 +162,7 @@ def test_unique_lowers_where_its_size_is_pinned(kwargs) -> None:
     x = torch.tensor([[3, 1, 3, 2], [0, 1, 0, 2]])
     count = torch.unique(x, **kwargs)
     count = (count[0] if isinstance(count, tuple) else count).shape[kwargs.get("dim") or 0]
-    got, want = _lowered(_unique_pinned(count, **kwargs), x)
+    got, want = lowered(_unique_pinned(count, **kwargs), x)
     _same(got, want)
 
 
@@ -192,14 +174,14 @@ def test_unique_consecutive_lowers_where_pinned_and_is_refused_elsewhere() -> No
         torch._check(out.shape[0] == 5)  # each NaN is a run of its own, as in torch
         return out, inverse, counts
 
-    got, want = _lowered(pinned, x)
+    got, want = lowered(pinned, x)
     np.testing.assert_array_equal(np.asarray(got[0]), want[0].numpy())  # NaNs where torch's are
     _same(got[1:], want[1:])
     _refused(torch.unique_consecutive, x, match=r"unique_consecutive.*count of runs")
 
 
 def test_item_as_an_index_lowers_and_as_a_size_is_refused() -> None:
-    got, want = _lowered(lambda x, i: x.reshape(-1)[i.item()] * 2, x45, torch.tensor(7))
+    got, want = lowered(lambda x, i: x.reshape(-1)[i.item()] * 2, x45, torch.tensor(7))
     _same(got, want)
     _refused(
         lambda x, n: torch.zeros(n.item()) + x.sum(), x45, torch.tensor(3),
@@ -221,7 +203,7 @@ def test_scatter_reduce_matches_torch(reduce, include_self, dtype) -> None:
     def fn(a, i, s):
         return torch.scatter_reduce(a, 0, i, s, reduce, include_self=include_self)
 
-    got, want = _lowered(fn, x, idx, src)
+    got, want = lowered(fn, x, idx, src)
     _same(got, want, atol=1e-4)
 
 
@@ -233,14 +215,12 @@ def test_index_reduce_matches_torch_on_integers(reduce) -> None:
     def fn(a, i, s):
         return a.index_reduce(1, i, s, reduce, include_self=False)
 
-    got, want = _lowered(
-        fn, x, torch.tensor([4, 0, 4]), (torch.randn(4, 3, generator=g) * 9).long()
-    )
+    got, want = lowered(fn, x, torch.tensor([4, 0, 4]), (torch.randn(4, 3, generator=g) * 9).long())
     _same(got, want)
 
 
 def test_masked_scatter_broadcasts_the_input_and_the_mask() -> None:
-    got, want = _lowered(torch.masked_scatter, torch.randn(5), mask45, torch.randn(25))
+    got, want = lowered(torch.masked_scatter, torch.randn(5), mask45, torch.randn(25))
     _same(got, want)
 
 
@@ -248,7 +228,7 @@ def test_gather_and_scatter_add_gradients_match_torch_autograd() -> None:
     def fn(x, i):
         return torch.scatter_add(torch.zeros_like(x), 0, i, x.gather(0, i) ** 2)
 
-    forward, params = interop.lower(_Fn(fn), (x45, idx), dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), (x45, idx), dynamic_batch=False)
     grad = jax.grad(lambda a: (forward(params, (a, jnp.asarray(idx.numpy()))) * 1.5).sum())
     t = x45.clone().requires_grad_()
     (fn(t, idx) * 1.5).sum().backward()
@@ -260,7 +240,7 @@ def test_unfold_and_diagonal_under_a_symbolic_batch() -> None:
     def fn(x):
         return x.unfold(1, 2, 1).sum(-1), x.unfold(2, 3, 2), torch.diagonal(x, 1, 0, 2)
 
-    module = _Fn(fn)
+    module = Fn(fn)
     forward, params = interop.lower(module, torch.randn(3, 4, 7), dynamic_batch=True)
     for batch in (2, 5):
         x = torch.randn(batch, 4, 7, generator=g)
@@ -317,7 +297,7 @@ def test_as_strided_scatter_refuses_overlapping_writes() -> None:
         return torch.as_strided_scatter(x, src, (2, 2), (0, 1))
 
     _refused(fn, x45, torch.randn(2, 2), match=r"as_strided_scatter.default \(writing overlapping")
-    got, want = _lowered(
+    got, want = lowered(
         lambda x, s: torch.as_strided_scatter(x, s, (2, 2), (1, 5), 3), x45, torch.randn(2, 2)
     )
     _same(got, want)
@@ -332,7 +312,7 @@ def test_item_as_a_slice_bound_is_refused() -> None:
 
 def test_repeat_interleave_by_a_tensor_lowers_with_its_output_size() -> None:
     repeats = torch.tensor([2, 0, 1, 3])
-    got, want = _lowered(lambda x, r: x.repeat_interleave(r, dim=0, output_size=6), x45, repeats)
+    got, want = lowered(lambda x, r: x.repeat_interleave(r, dim=0, output_size=6), x45, repeats)
     _same(got, want)
     _refused(
         lambda x, r: x.repeat_interleave(r, dim=0), x45, repeats,

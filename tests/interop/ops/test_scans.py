@@ -11,26 +11,9 @@ import pytest
 import torch
 
 import interop
+from tests.interop.ops.lowering_fn import Fn, lowered
 
 nan, inf = float("nan"), float("inf")
-
-
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-
-def _lowered(fn, *args, dynamic_batch=False):
-    module = _Fn(fn)
-    forward, params = interop.lower(module, args, dynamic_batch=dynamic_batch)
-    got = jax.jit(forward)(params, tuple(interop.to_jax(a, downcast=True) for a in args))
-    with torch.no_grad():
-        want = module(*args)
-    return got, want
 
 
 def _close(got, want, rtol=1e-6, atol=1e-6) -> None:
@@ -51,7 +34,7 @@ def test_low_precision_accumulates_in_float32_like_torch(op, dtype) -> None:
     x = (1 + 0.01 * torch.randn(2, 400, generator=g)).to(dtype)
     if op is torch.cumprod:
         x = (1 + 0.001 * torch.randn(2, 400, generator=g)).to(dtype)
-    got, want = _lowered(lambda a: op(a, 1), x)
+    got, want = lowered(lambda a: op(a, 1), x)
     assert np.asarray(got).dtype == np.dtype(jnp.dtype(str(dtype).removeprefix("torch.")))
     # one rounding to the low precision apart at most
     _close(got, want.float(), rtol=2**-7 if dtype == torch.bfloat16 else 2**-10)
@@ -59,7 +42,7 @@ def test_low_precision_accumulates_in_float32_like_torch(op, dtype) -> None:
 
 def test_integer_and_boolean_sums_are_int64_as_torch_has_them() -> None:
     x = torch.tensor([[True, False, True], [True, True, True]])
-    got, want = _lowered(
+    got, want = lowered(
         lambda a: (a.cumsum(1), a.long().cumprod(1) * 3, a.cumsum(0, dtype=torch.float16)), x
     )
     _close(got, want)
@@ -75,7 +58,7 @@ running = torch.tensor([
 @pytest.mark.parametrize("op", [torch.cummax, torch.cummin])
 @pytest.mark.parametrize("dim", [1, 0])
 def test_running_max_and_min_take_nans_and_the_latest_of_ties_like_torch(op, dim) -> None:
-    got, want = _lowered(lambda a: op(a, dim), running)
+    got, want = lowered(lambda a: op(a, dim), running)
     np.testing.assert_array_equal(np.asarray(got[0]), want.values.numpy())
     np.testing.assert_array_equal(np.asarray(got[1]), want.indices.numpy())
 
@@ -84,7 +67,7 @@ def test_logcumsumexp_at_infinities() -> None:
     x = torch.tensor(
         [[-inf, -inf, 0.0, inf, 1.0], [inf, inf, -inf, 2.0, nan], [-1e30, 1e30, 0.0, -inf, 3.0]]
     )
-    got, want = _lowered(lambda a: torch.logcumsumexp(a, 1), x)
+    got, want = lowered(lambda a: torch.logcumsumexp(a, 1), x)
     np.testing.assert_array_equal(np.asarray(got), want.numpy())
 
 
@@ -100,7 +83,7 @@ def test_logcumsumexp_at_infinities() -> None:
     ids=["cumsum", "cumprod", "logcumsumexp", "cummax", "cummin"],
 )
 def test_a_0d_input(fn) -> None:
-    got, want = _lowered(fn, torch.tensor(-1.5))
+    got, want = lowered(fn, torch.tensor(-1.5))
     _close(got, want)
 
 
@@ -116,7 +99,7 @@ def test_a_0d_input(fn) -> None:
 )
 def test_gradients_match_torch_autograd(fn) -> None:
     x = torch.rand(3, 6, generator=torch.Generator().manual_seed(1)) + 0.5
-    forward, params = interop.lower(_Fn(fn), (x,), dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), (x,), dynamic_batch=False)
     weights = np.linspace(-1, 2, x.numel(), dtype=np.float32).reshape(x.shape)
     grad = jax.jit(jax.grad(lambda a: (forward(params, (a,)) * weights).sum()))
     t = x.clone().requires_grad_()
@@ -128,7 +111,7 @@ def test_a_symbolic_batch() -> None:
     def fn(a):
         return a.cumprod(1), torch.cummax(a, 1), a.logcumsumexp(-1), a.cumsum(0)
 
-    module = _Fn(fn)
+    module = Fn(fn)
     forward, params = interop.lower(module, torch.randn(3, 5), dynamic_batch=True)
     for batch in (2, 7):
         x = torch.randn(batch, 5)

@@ -11,26 +11,9 @@ import pytest
 import torch
 
 import interop
+from tests.interop.ops.lowering_fn import Fn, lowered
 
 nan, inf = float("nan"), float("inf")
-
-
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
-
-
-def _lowered(fn, *args, dynamic_batch=False):
-    module = _Fn(fn)
-    forward, params = interop.lower(module, args, dynamic_batch=dynamic_batch)
-    got = jax.jit(forward)(params, tuple(interop.to_jax(a, downcast=True) for a in args))
-    with torch.no_grad():
-        want = module(*args)
-    return got, want
 
 
 def _exact(got, want) -> None:
@@ -78,12 +61,12 @@ distinct = torch.tensor([
     ],
 )  # fmt: skip
 def test_nans_signed_zeros_and_ties_land_where_torch_puts_them(fn, x) -> None:
-    got, want = _lowered(fn, x)
+    got, want = lowered(fn, x)
     _exact(got, want)
 
 
 def test_an_all_nan_row_gives_nan() -> None:
-    got, want = _lowered(lambda x: (torch.nanmedian(x, 1).values, *torch.median(x, 1)), special)
+    got, want = lowered(lambda x: (torch.nanmedian(x, 1).values, *torch.median(x, 1)), special)
     _exact(got, want)
 
 
@@ -92,7 +75,7 @@ def test_ties_come_in_input_order_with_values_and_indices_consistent(descending)
     # runs of equal values (as OpInfo's 8000-element bfloat16 sample has): torch's unstable
     # sort may order them any way; the lowering gives the stable order, a valid one
     x = torch.arange(2000.0).to(torch.bfloat16)[torch.randperm(2000)]
-    got, want = _lowered(lambda a: torch.sort(a, descending=descending), x)
+    got, want = lowered(lambda a: torch.sort(a, descending=descending), x)
     np.testing.assert_array_equal(np.asarray(got[0]).astype(np.float32), want.values.float())
     stable = torch.sort(x, stable=True, descending=descending).indices
     np.testing.assert_array_equal(np.asarray(got[1]), stable.numpy())
@@ -111,7 +94,7 @@ def test_ties_come_in_input_order_with_values_and_indices_consistent(descending)
 )
 def test_selection_among_many_repeats_addresses_equal_values(fn) -> None:
     x = torch.randint(0, 4, (6, 300)).float()  # long rows: torch's choice among ties is open
-    got, want = _lowered(fn, x)
+    got, want = lowered(fn, x)
     values, idx = np.asarray(got[0]), np.asarray(got[1]).astype(np.int64)
     np.testing.assert_array_equal(values, want[0].numpy())
     picked = np.take_along_axis(x.numpy(), idx.reshape(idx.shape[0], -1), axis=1)
@@ -130,7 +113,7 @@ def test_selection_among_many_repeats_addresses_equal_values(fn) -> None:
     ids=["sort", "topk", "kthvalue", "median", "mode"],
 )
 def test_a_0d_input(fn) -> None:
-    got, want = _lowered(fn, torch.tensor(2.5))
+    got, want = lowered(fn, torch.tensor(2.5))
     _exact(got, want)
 
 
@@ -152,7 +135,7 @@ values = torch.tensor([[0.0, nan, 2.0, -inf], [1.0, 5.0, 0.5, 9.0]])
     ids=["left", "right-int32", "1d-seq", "scalar", "sorter", "bucketize", "bucketize-right"],
 )
 def test_binary_searches_match_torch_step_for_step(fn) -> None:
-    got, want = _lowered(fn, sorted_rows, values)
+    got, want = lowered(fn, sorted_rows, values)
     _exact(got, want)
     assert np.asarray(got).dtype == np.int32  # int64 narrowed without x64, or out_int32
 
@@ -169,7 +152,7 @@ def test_binary_searches_match_torch_step_for_step(fn) -> None:
 )
 def test_gradients_match_torch_autograd(fn) -> None:
     x = torch.randn(4, 7, generator=torch.Generator().manual_seed(0))
-    forward, params = interop.lower(_Fn(fn), (x,), dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), (x,), dynamic_batch=False)
     grad = jax.jit(jax.grad(lambda a: forward(params, (a,)).sum()))(jnp.asarray(x.numpy()))
     t = x.clone().requires_grad_()
     fn(t).sum().backward()
@@ -180,7 +163,7 @@ def test_a_symbolic_batch() -> None:
     def fn(x):
         return torch.sort(x, dim=1).values, torch.topk(x, 2, dim=-1).indices, x.median(dim=1)
 
-    module = _Fn(fn)
+    module = Fn(fn)
     forward, params = interop.lower(module, torch.randn(3, 6), dynamic_batch=True)
     for batch in (2, 9):
         x = torch.randn(batch, 6)
@@ -195,7 +178,7 @@ def test_a_binary_search_over_a_symbolic_length() -> None:
     def fn(x, b):
         return torch.bucketize(x, b), torch.searchsorted(b, x[:, 0].contiguous(), right=True)
 
-    module = _Fn(fn)
+    module = Fn(fn)
     x, b = torch.randn(4, 3), torch.sort(torch.randn(4)).values
     forward, params = interop.lower(module, (x, b), dynamic_batch=True)
     for n in (3, 40):

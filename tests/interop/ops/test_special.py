@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import interop
+from tests.interop.ops.lowering_fn import Fn
 
 _EDGES = [-200.0, -5.0, -2.09, -2.0, -1e-6, 0.0, -0.0, 1e-6, 1.9, 2.0, 2.09, 5.0, 5.01]
 _EDGES += [7.9, 8.0, 8.1, 8.4, 103.0, 104.0, math.inf, -math.inf, math.nan]
@@ -45,17 +46,8 @@ POLYNOMIALS += [
 ]
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
-
-
 def _run(fn, *xs: torch.Tensor) -> np.ndarray:
-    forward, params = interop.lower(_Fn(fn), xs, dynamic_batch=False)
+    forward, params = interop.lower(Fn(fn), xs, dynamic_batch=False)
     return np.asarray(jax.jit(forward)(params, tuple(interop.to_jax(x) for x in xs)))
 
 
