@@ -41,6 +41,7 @@ from torch.utils import _pytree as tpytree
 import interop
 
 from ...adapter import Adapter
+from ...devices import jax_device_name
 from ...errors import BuildError, ParityError
 from ...precision import parity_tolerance, precision_of
 from ..cache_entry import root_source
@@ -333,7 +334,7 @@ def _wrap(
         y = run(dict(params), tuple(_as_jax(a, device) for a in leaves))
         return unflatten(structure, list(y))
 
-    name = None if device is None else "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
+    name = None if device is None else jax_device_name(device)
     return Adapter(
         forward=forward,
         params=params,

@@ -31,6 +31,7 @@ import torch
 import interop
 
 from ...adapter import Adapter
+from ...devices import jax_device_name
 from ...errors import BuildError, ParityError
 from ..inputs import Traceable, as_torch_inputs, batch_of_two, check_inputs, restructure
 from ..outputs import flatten, unflatten
@@ -95,7 +96,7 @@ def lower_train(
     platform = "cpu" if where.type == "cpu" else export_platform(device)
     with exact_float32(platform):
         checked = _check(forward, params, traceable, check, where, atol, rtol, alternatives)
-    name = None if device is None else "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
+    name = None if device is None else jax_device_name(device)
     info = {"runtime": "jax", "device": name, "mode": "train", "cache": NOT_CACHED}
     return Adapter(
         forward=forward,
