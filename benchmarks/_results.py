@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ def machine() -> dict[str, Any]:
         except ImportError:  # a missing optional backend is reported, not fatal
             info[name] = None
     return info
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name, the CPU the figures were measured on (``/proc/cpuinfo``'s when
+    lscpu is missing), or ``"unknown"``."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    for line in out.splitlines():
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -20,31 +20,18 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks import _conformance_report, _opinfo
 from benchmarks._opinfo_sweep import Worker
-from benchmarks._results import machine
+from benchmarks._results import cpu_model, machine
 from benchmarks._timing import load_average
 from benchmarks.conformance_exclusions import lookup, sample_skips
 
 OUT = Path("benchmarks/results")
 FORMAT = 1
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name (the CPU the figures were measured on), or ``"unknown"``."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "unknown"
-    for line in text.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def cases(only: list[str] | None, dtypes: list[str]) -> list[tuple[str, str]]:

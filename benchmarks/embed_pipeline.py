@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import cpu_model
 from benchmarks._timing import interleaved, load_average, ratio_row
 
 #: (images, batch size, rounds)
@@ -37,18 +37,6 @@ QUICK = (96, 32, 3)
 FULL = (256, 32, 5)
 MODEL = "universal/efficientnet_lite0_imagenet"
 LOCAL = Path(__file__).resolve().parent / "results" / "local" / "embed_pipeline.json"
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name (``/proc/cpuinfo``'s when lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        out = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    for line in out.splitlines():
-        if line.lower().startswith(("model name", "model name:")):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def write_jpegs(root: Path, n: int) -> None:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks._results import cpu_model
 
 PRECISIONS = ("32-true", "bf16-true", "16-true", "bf16-mixed", "16-mixed")
 OUT = Path(__file__).resolve().parent / "results" / "precision.json"
@@ -65,16 +66,6 @@ print(json.dumps({
 """
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def measure(precision: str, batch: int, calls: int) -> dict[str, Any]:
     """One precision in a fresh process (its peak RSS is its own)."""
     root = Path(__file__).resolve().parents[1]
@@ -108,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             for k in ("build_mib", "peak_mib", "forward_ms"):
                 r[f"{k}_ratio"] = round(r[k] / base[k], 3)
         print(json.dumps(r))
-    meta = {"cpu": _cpu(), "cores": os.cpu_count(), "load_before": load, "batch": args.batch}
+    meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": load, "batch": args.batch}
     meta["torch_threads"] = __import__("torch").get_num_threads()
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.out}")
