@@ -68,21 +68,16 @@ def _placed(backbone: Any, jdev: Any, before: dict[str, int]) -> tuple[bool, dic
 
 class _Tf32:
     """TF32 allowed in torch for the block (matmuls and cuDNN), restored after; XLA's default
-    on NVIDIA GPUs already allows it. cuDNN's flags go through its own context manager, the
-    only way to set them once torch's test utilities (the conformance suite) froze them."""
+    on NVIDIA GPUs already allows it (cuDNN's flag through `cudnn_tf32`, which works after
+    torch's test utilities froze plain assignment)."""
 
     def __enter__(self) -> None:
         import torch
 
-        cudnn = torch.backends.cudnn
+        from adapters._src.runtimes.jax.device import cudnn_tf32
+
         self._saved = torch.get_float32_matmul_precision()
-        self._cudnn = cudnn.flags(
-            enabled=cudnn.enabled,
-            benchmark=cudnn.benchmark,
-            deterministic=cudnn.deterministic,
-            allow_tf32=True,
-            fp32_precision=None,
-        )
+        self._cudnn = cudnn_tf32(True)
         self._cudnn.__enter__()
         torch.set_float32_matmul_precision("high")
 

@@ -55,15 +55,7 @@ def exact_float32(platform: str) -> Iterator[None]:
     if platform == "cpu":
         yield
         return
-    cudnn = torch.backends.cudnn
-    # cudnn.flags(), not assignment: torch's test utilities, once imported, freeze the latter
-    no_tf32 = cudnn.flags(
-        enabled=cudnn.enabled,
-        benchmark=cudnn.benchmark,
-        deterministic=cudnn.deterministic,
-        allow_tf32=False,
-        fp32_precision=None,
-    )
+    no_tf32 = cudnn_tf32(False)
     matmul = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
     try:
@@ -71,3 +63,17 @@ def exact_float32(platform: str) -> Iterator[None]:
             yield
     finally:
         torch.set_float32_matmul_precision(matmul)
+
+
+def cudnn_tf32(allowed: bool) -> contextlib.AbstractContextManager:
+    """cuDNN's TF32 flag set for a block, its other flags kept, restored after. Through
+    ``cudnn.flags()``, not assignment: torch's test utilities, once imported (a user's tests,
+    the conformance suite), make plain assignment raise."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(
+        enabled=cudnn.enabled,
+        benchmark=cudnn.benchmark,
+        deterministic=cudnn.deterministic,
+        allow_tf32=allowed,
+        fp32_precision=None,
+    )
