@@ -211,11 +211,11 @@ def _convert(
         say(f"{doing}{first}the result is cached) ...")
     served = convert(backbone, example, **options)
     if say is not None:
-        say(f"runtime: {_runtime_line(runtime, served.info or {})}")
+        say(f"runtime: {runtime_line(runtime, served.info or {})}")
     return served
 
 
-def _runtime_line(runtime: str, info: Mapping[str, Any]) -> str:
+def runtime_line(runtime: str, info: Mapping[str, Any]) -> str:
     """What ran the conversion said in one line: the runtime and its cache outcome, or auto's
     choice, why, and what it skipped."""
     from ..runtimes import auto

@@ -8,8 +8,10 @@ import argparse
 from typing import Any
 
 from ...preprocess import Preprocess
+from ..backbone import runtime_line
 from ..describe import say, say_backbone
 from ..flags import runtime
+from ..job import framework_label
 from .engine import embed_on_ray
 
 
@@ -57,10 +59,17 @@ def embed_ray(args: argparse.Namespace, *, image_size: int | None) -> int:
 
 def _describe(args: argparse.Namespace, backbone: Any, pre: Preprocess) -> None:
     """What the driver built: the process engine's backbone, weights, note and
-    preprocessing lines, the device being each worker's."""
+    preprocessing lines, the device being each worker's and the runtime the one they run
+    (with ``--runtime auto``: the driver's choice, and why, as the process engine says it)."""
     gpus = args.gpus_per_worker
     device = f"cuda ({gpus:g} GPU each)" if gpus else "cpu"
     chosen = runtime(args)
-    framework = backbone.framework if chosen == "torch" else chosen
+    if isinstance((backbone.info or {}).get("auto"), dict):  # auto chose, on the driver
+        framework = framework_label(backbone)
+        say(f"runtime: {runtime_line(chosen, backbone.info)}")
+    elif chosen == "auto":  # GPU workers: not timed on the driver
+        framework = f"{backbone.framework}, --runtime auto's choice for GPU workers"
+    else:
+        framework = backbone.framework if chosen == "torch" else chosen
     say_backbone(backbone, 0, f"{device} per Ray worker", framework)
     say(pre.describe())

@@ -118,8 +118,10 @@ def embed_on_ray(
         shard_batches: loader batches per shard file.
         verbose: Ray's own INFO logs, progress bars and worker output.
         progress: say how far it got (`progress.Progress`).
-        on_backbone: called with the driver's backbone (torch, CPU) and the preprocessing
-            once it is built, before Ray starts (the command line describes them).
+        on_backbone: called with the driver's backbone (CPU) and the preprocessing once it
+            is built and ``auto`` has chosen, before Ray starts (the command line describes
+            them): the torch one, or with ``"auto"`` for CPU workers the one ``auto`` served
+            (its ``info["auto"]`` says what it chose and why).
         kill_at: test hook, see `Embedder`.
 
     Raises:
@@ -133,10 +135,14 @@ def embed_on_ray(
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
     ds = data if isinstance(data, Dataset) else load_dataset(data, labels=labels, limit=limit)
     build = {"runtime": runtime, "image_size": image_size, "mean": mean, "std": std, "seed": seed}
-    shown_spec, preprocess, weights = _driver_build(spec, build, preprocess, on_backbone)
+    shown_spec, preprocess, weights, driver = _driver_build(spec, build, preprocess)
     if runtime == "auto":  # chosen once here, so that every worker runs the same runtime
-        runtime = _auto_runtime(spec, build, gpus_per_worker, min(batch_size, len(ds)))
+        served = _auto_backbone(spec, build, gpus_per_worker, min(batch_size, len(ds)))
+        runtime = "torch" if served is None else str(served.info["runtime"])
         build = {**build, "runtime": runtime}
+        driver = driver if served is None or driver is None else served
+    if on_backbone is not None and driver is not None:  # described as the workers run it
+        on_backbone(driver, preprocess)
     blocks = shards.plan_blocks(len(ds), batch_size, shard_batches)
     job = shards.job_identity(
         spec_yaml=specs.dumps(spec, redact=True),
@@ -210,31 +216,27 @@ def _finish(
 
 
 def _driver_build(
-    spec: Any,
-    build: Mapping[str, Any],
-    preprocess: Preprocess | None,
-    on_backbone: Callable[[Any, Preprocess], None] | None,
-) -> tuple[str, Preprocess, dict[str, str]]:
-    """The spec as shown (resolved), the preprocessing and the weights' digest, building the
-    backbone once on the driver's CPU unless ``preprocess`` is given."""
+    spec: Any, build: Mapping[str, Any], preprocess: Preprocess | None
+) -> tuple[str, Preprocess, dict[str, str], Any]:
+    """The spec as shown (resolved), the preprocessing, the weights' digest and the backbone
+    built once on the driver's CPU (torch), unless ``preprocess`` is given (then None)."""
     if preprocess is not None:
         resolved = _registry_resolved(spec)
         digest = weights_digest(resolved, seed=build["seed"])
-        return specs.dumps(resolved, redact=True), preprocess, digest
+        return specs.dumps(resolved, redact=True), preprocess, digest, None
     backbone, preprocess = build_backbone(spec, **{**build, "runtime": "torch"}, device="cpu")
-    if on_backbone is not None:
-        on_backbone(backbone, preprocess)
     shown = specs.dumps(backbone.spec, redact=True)
-    return shown, preprocess, weights_digest(backbone.spec, backbone.params)
+    return shown, preprocess, weights_digest(backbone.spec, backbone.params), backbone
 
 
-def _auto_runtime(spec: Any, build: Mapping[str, Any], gpus: float, batch: int) -> str:
-    """The runtime ``auto`` chooses on the driver's CPU (its cached choice, or measured) for
-    CPU workers; ``torch`` for workers with GPUs, which the driver cannot time."""
+def _auto_backbone(spec: Any, build: Mapping[str, Any], gpus: float, batch: int) -> Any:
+    """The backbone ``auto`` serves on the driver's CPU (its cached choice, or measured) for
+    CPU workers, its ``info["runtime"]`` the runtime chosen; None for workers with GPUs, which
+    run ``torch`` (the driver cannot time their device)."""
     if gpus:
-        return "torch"
+        return None
     backbone, _ = build_backbone(spec, **build, device="cpu", batch_size=max(1, batch))
-    return str(backbone.info["runtime"])
+    return backbone
 
 
 def _registry_resolved(spec: Any) -> Any:

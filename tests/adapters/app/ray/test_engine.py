@@ -378,13 +378,35 @@ def test_errors_cross_processes_as_themselves(work):
     assert str(os_err) == "[Errno 2] gone: '/x'"
 
 
+@pytest.mark.slow  # a local Ray and its actors start here
+def test_auto_backbone_line_names_the_runtime_the_workers_run(
+    local_ray, work, tmp_path, capsys, monkeypatch
+):
+    """With --runtime auto the backbone line names the runtime auto chose on the driver (the
+    one the job records and every worker runs), not "auto", and a runtime line says why, as
+    the process engine's lines do."""
+    monkeypatch.setenv("FM_ADAPTERS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "auto_ray"
+    argv = ["embed", work["spec"], "--data", work["images"], "--batch-size", str(BATCH),
+            "--out", str(out), "--engine", "ray", "--num-workers", "1", "--runtime", "auto"]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    chosen = json.loads((out / shards.MANIFEST).read_text())["job"]["runtime"]
+    assert chosen in ("torch", "onnxruntime", "jax")
+    (backbone,) = [x for x in lines if x.startswith("backbone: ")]
+    assert f"on cpu per Ray worker ({chosen}, chosen by --runtime auto" in backbone, backbone
+    assert "(auto, " not in backbone
+    (line,) = [x for x in lines if x.startswith("runtime: ")]
+    assert line.startswith(f"runtime: {chosen}, ") and "measured at build" in line, line
+
+
 def test_auto_is_chosen_once_on_the_driver_for_every_worker(work, tmp_path, monkeypatch):
     """runtime='auto' is resolved on the driver, so the job (and every actor) names one
     runtime: the driver's cached choice for CPU workers; torch for GPU workers (the driver
     cannot time their device)."""
     monkeypatch.setenv("FM_ADAPTERS_CACHE", str(tmp_path / "cache"))
     build = {"runtime": "auto", "image_size": 32, "mean": None, "std": None, "seed": None}
-    chosen = ray_engine._auto_runtime(work["spec"], build, 0, 4)
+    chosen = ray_engine._auto_backbone(work["spec"], build, 0, 4).info["runtime"]
     served, _ = ray_engine.build_backbone(work["spec"], **build, device="cpu", batch_size=4)
     assert served.info["auto"]["cache"] == "hit" and served.info["runtime"] == chosen
-    assert ray_engine._auto_runtime(work["spec"], build, 1, 4) == "torch"
+    assert ray_engine._auto_backbone(work["spec"], build, 1, 4) is None  # GPU workers: torch
