@@ -9,7 +9,8 @@ Adding a suite: write a module whose ``run(quick: bool)`` returns or yields rows
 ``benchmarks._timing.ratio_row`` (yielding lets each row reach the files as soon as it is
 measured) and raises ``benchmarks._timing.Skip("reason")`` when an optional dependency is
 missing (a skipped suite keeps the results of its last run in the same directory); then add
-one line ``name: module`` to `SUITES`.
+one line ``name: module`` to `SUITES`. A suite whose ``run`` also takes ``out`` is given the
+results directory, for files of its own (``runtimes.{json,md}``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
+import inspect
 import sys
 import time
 import traceback
@@ -42,6 +44,7 @@ SUITES = {
     "lowering": "benchmarks.lowering",
     "lowering_coverage": "benchmarks.lowering_coverage",
     "jax_runtime": "benchmarks.jax_runtime",
+    "runtimes": "benchmarks.runtimes",
 }
 
 #: the committed results (``--save``) and the default, git-ignored, place for a run
@@ -91,7 +94,9 @@ def run_suites(
         _results.write(results, out)
         start = time.perf_counter()
         try:
-            for row in importlib.import_module(module_name).run(quick=quick):
+            suite_run = importlib.import_module(module_name).run
+            own = {"out": out} if "out" in inspect.signature(suite_run).parameters else {}
+            for row in suite_run(quick=quick, **own):
                 record["rows"].append(row)
                 print(f"  {row['case']}: ratio {row['ratio']:.3g} (spread {row['spread']:.0%})")
                 _results.write(results, out)

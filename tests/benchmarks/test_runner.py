@@ -136,6 +136,23 @@ def test_skipped_suite_keeps_its_earlier_results(
     assert _read(tmp_path)["suites"]["eva"] == earlier
 
 
+def test_a_suite_that_takes_out_is_given_the_results_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``runtimes`` writes files of its own (runtimes.json, .md) where the run writes."""
+    code = (
+        "from benchmarks._timing import ratio_row\n\n\ndef run(quick, out):\n"
+        "    (out / 'own.txt').write_text(str(quick))\n"
+        f"    yield {ROW.format(case='own')}\n"
+    )
+    (tmp_path / "fmbench_own.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out"
+    assert runner.run_suites({"own": "fmbench_own"}, out, quick=True) == {"own": "done"}
+    assert (out / "own.txt").read_text() == "True"
+    assert runner.SUITES["runtimes"] == "benchmarks.runtimes"
+
+
 def test_default_output_is_git_ignored_and_save_is_the_committed_dir(tmp_path: Path) -> None:
     assert runner.output_dir(save=False, out=None) == runner.LOCAL
     assert runner.output_dir(save=True, out=None) == runner.RESULTS
