@@ -1,13 +1,47 @@
-"""``runtimes.md``: the rows of the ``runtimes`` suite as one table, an architecture and batch
-per line, a column per runtime."""
+"""The files of the ``runtimes`` suite: ``runtimes.json`` (its header and rows) and
+``runtimes.md`` (the rows as one table, an architecture and batch per line, a column per
+runtime), each replaced whole after every row."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
+from benchmarks import _results
 from benchmarks._runtimes_cases import SIZE
+from benchmarks._timing import load_average
 
+
+def header(quick: bool, cap_s: float, repeats: int) -> dict[str, Any]:
+    """What the run was and what it ran on: date, mode, cap, rounds, CPU model, machine, load."""
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "cap_s": cap_s,
+        "repeats": repeats,
+        "cpu": _results.cpu_model(),
+        "machine": _results.machine(),
+        "load_before": load_average(),
+    }
+
+
+def write(out: Path, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``runtimes.json`` and ``runtimes.md`` in ``out``, each replaced whole."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("runtimes.json", json.dumps({"meta": meta, "rows": rows}, indent=1, default=str) + "\n"),
+        ("runtimes.md", to_markdown(meta, rows)),
+    ):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
+
+
+#: the runtimes timed against torch eager, in the table's order
 RUNTIMES = ("jax", "onnxruntime", "auto")
 
 
@@ -32,9 +66,10 @@ def to_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{m.get('onnxruntime')}, timm {m.get('timm')}, transformers {m.get('transformers')}. "
         f"Time cap per architecture: {meta.get('cap_s', 0):.0f} s.",
         "",
+        *_busy(meta, rows),
         "| architecture | params (M) | batch | torch ms | jax | onnxruntime | auto | build s "
-        "(torch / jax / ort / auto) | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(torch / jax / ort / auto) | peak RSS GiB | load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
     for (_, batch), group in _groups(rows).items():
@@ -51,12 +86,29 @@ def to_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"{builds[k]:.0f}" if k in builds else "-"
                 for k in ("torch", "jax", "onnxruntime", "auto")
             ),
+            f"{first['peak_rss_gib']:.1f}" if _num(first.get("peak_rss_gib")) else "",
             "/".join(f"{v:.1f}" for v in first.get("loadavg", ())),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if notes:
         lines += ["", "Rows without a time:", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"
+
+
+def _busy(meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """A warning when a row was measured with more runnable threads than cores: torch eager
+    suffers most (its thread pool meets at a barrier after every op)."""
+    cores = (meta.get("machine") or {}).get("cpu_count") or 0
+    top = max((r["loadavg"][0] for r in rows if r.get("loadavg")), default=0.0)
+    if not cores or top <= cores:
+        return []
+    return [
+        f"**Measured on a busy machine** (1-minute load up to {top:.1f} on {cores} cores): "
+        "torch eager's figures are inflated most (its threads wait for each other after every "
+        "op), so the ratios overstate the other runtimes' lead; quote a run on a quiet "
+        "machine.",
+        "",
+    ]
 
 
 def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, dict[str, Any]]]:

@@ -14,7 +14,8 @@ Every architecture gets a time cap (`CAP_S`, or ``$FM_BENCH_RUNTIMES_CAP_S`` sec
 builds and both batches: a batch whose rounds would not fit in what is left is skipped, and a
 process still running at the cap is ended; either way its rows say "skipped for time". A
 runtime that refuses a model (its build or a call raises) gets a row with the error's first
-line; a process that dies gets rows saying how. ``--quick``: batch 1, the architectures up to
+line; a process that dies gets rows saying how; an architecture that would not fit in the
+memory available (`short_of_memory`) gets rows saying so instead of a process. ``--quick``: batch 1, the architectures up to
 ``QUICK_MAX_PARAMS_M`` million parameters.
 
 Rows (`benchmarks._timing.ratio_row`: ours = the runtime, baseline = torch eager; ratio below
@@ -25,11 +26,11 @@ Rows (`benchmarks._timing.ratio_row`: ours = the runtime, baseline = torch eager
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import os
 import queue
+import resource
 import signal
 import subprocess
 import sys
@@ -42,10 +43,9 @@ from typing import Any
 
 from benchmarks import _results
 from benchmarks._runtimes_cases import CASES, QUICK_MAX_PARAMS_M, Case, case
+from benchmarks._runtimes_table import RUNTIMES, header, write
 from benchmarks._timing import interleaved, load_average, ratio_row
 
-#: the runtimes timed against torch eager, in the table's order
-RUNTIMES = ("jax", "onnxruntime", "auto")
 BASELINE = "torch"
 #: seconds each architecture may take (builds and both batches), quick and full
 CAP_S = {True: 900.0, False: 2400.0}
@@ -56,6 +56,12 @@ REPEATS = {True: 3, False: 5}
 MIN_ROUNDS = 2
 #: a process still running this long after its cap is ended (its own check comes first)
 GRACE_S = 60.0
+#: float32 copies of the weights one architecture's process may hold at once (the torch
+#: module behind each of the four builds, the ONNX export, the ORT session), and the GiB the
+#: libraries take: an architecture that would not fit in the memory available is skipped, not
+#: left to the kernel's OOM killer (which may pick another process of a shared machine)
+WEIGHT_COPIES = 6
+LIBRARIES_GIB = 2.0
 ROOT = Path(__file__).resolve().parents[1]
 ROW_PREFIX = "ROW "
 
@@ -66,14 +72,50 @@ def run(quick: bool = True, out: Path | None = None) -> Iterator[dict[str, Any]]
     cap = float(os.environ.get(CAP_ENV) or CAP_S[quick])
     cases = [c for c in CASES if not quick or c.params_m <= QUICK_MAX_PARAMS_M]
     batches = (1,) if quick else (1, 16)
-    meta = _meta(quick, cap)
+    meta = header(quick, cap, REPEATS[quick])
     rows: list[dict[str, Any]] = []
     for c in cases:
         print(f"-- {c.label} (batch {', '.join(map(str, batches))})", flush=True)
-        for row in case_in_process(c, batches, REPEATS[quick], cap):
+        for row in _case(c, batches, REPEATS[quick], cap):
             rows.append(row)
             write(out, meta, rows)
             yield row
+
+
+def _case(c: Case, batches: Sequence[int], repeats: int, cap: float) -> Iterator[dict[str, Any]]:
+    """The rows of ``c``: from its own process, or skipped when this machine lacks the memory."""
+    short = short_of_memory(c)
+    if short is None:
+        yield from case_in_process(c, batches, repeats, cap)
+        return
+    for batch in batches:
+        for name in RUNTIMES:
+            yield untimed_row(c, batch, name, short)
+
+
+def short_of_memory(c: Case, available_gib: float | None = None) -> str | None:
+    """Why ``c`` is not run here (None: it fits): `WEIGHT_COPIES` float32 copies of its weights
+    plus `LIBRARIES_GIB` against ``MemAvailable`` (``/proc/meminfo``; unknown: it runs)."""
+    need = c.params_m * 4e6 * WEIGHT_COPIES / 2**30 + LIBRARIES_GIB
+    if available_gib is None:
+        available_gib = _available_gib()
+    if available_gib is None or need <= available_gib:
+        return None
+    return (
+        f"skipped for memory: about {need:.0f} GiB needed ({WEIGHT_COPIES} float32 copies of "
+        f"{c.params_m:.0f} M weights, and the libraries), {available_gib:.0f} GiB available"
+    )
+
+
+def _available_gib() -> float | None:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20  # KiB
+    return None
 
 
 def case_in_process(
@@ -158,7 +200,12 @@ def case_rows(
         build_s[name] = round(time.perf_counter() - t0, 2)
     extra = _case_fields(c, built, build_s)
     for batch in batches:
-        yield from _batch_rows(c, batch, built, why, extra, repeats, deadline)
+        for row in _batch_rows(c, batch, built, why, extra, repeats, deadline):
+            # this process's peak so far: what the architecture needs (ru_maxrss is in KiB)
+            row["peak_rss_gib"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2
+            )
+            yield row
 
 
 def _batch_rows(
@@ -280,33 +327,6 @@ def untimed_row(
 def first_line(err: BaseException) -> str:
     lines = [x for x in str(err).strip().splitlines() if x.strip()]
     return (lines[0] if lines else "")[:300]
-
-
-def _meta(quick: bool, cap: float) -> dict[str, Any]:
-    m = _results.machine()
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": quick,
-        "cap_s": cap,
-        "repeats": REPEATS[quick],
-        "cpu": _results.cpu_model(),
-        "machine": m,
-        "load_before": load_average(),
-    }
-
-
-def write(out: Path, meta: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """``runtimes.json`` and ``runtimes.md`` in ``out``, each replaced whole."""
-    from benchmarks._runtimes_table import to_markdown
-
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in (
-        ("runtimes.json", json.dumps({"meta": meta, "rows": rows}, indent=1, default=str) + "\n"),
-        ("runtimes.md", to_markdown(meta, rows)),
-    ):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,6 +49,7 @@ def test_rows_time_every_runtime_against_torch_and_fill_the_table(tmp_path: Path
         assert len(r["loadavg"]) == 3 and r["cpu"] == _results.cpu_model()
         assert set(r["build_s"]) == {"torch", "jax", "onnxruntime", "auto"}
         assert r["params_m"] > 0 and r["entries"] == ["universal/tiny"]
+        assert r["peak_rss_gib"] > 0
     assert len({r["baseline_s"] for r in rows}) == 1  # one interleaved timing
     auto = rows[-1]
     assert auto["chosen"] in ("torch", "jax", "onnxruntime") and auto["auto_timed_batch"] == 16
@@ -97,3 +98,17 @@ def test_the_process_of_an_architecture_is_ended_at_its_cap(
     for r in rows:
         assert r["status"] == "skipped for time" and "cap of 0.5 s" in r["note"]
         assert r["label"] == "ViT-tiny/16" and math.isnan(r["ours_s"])
+
+
+def test_an_architecture_too_large_for_the_memory_is_skipped_with_the_figures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    giant = runtimes.case("vit_g14_gigapath")
+    why = runtimes.short_of_memory(giant, available_gib=20.0)
+    assert why is not None and why.startswith("skipped for memory: about ")
+    assert "GiB needed" in why and "20 GiB available" in why
+    assert runtimes.short_of_memory(giant, available_gib=1e4) is None
+    monkeypatch.setattr(runtimes, "_available_gib", lambda: 0.5)
+    rows = list(runtimes._case(runtimes.case("vit_tiny"), [1, 16], repeats=1, cap=10.0))
+    assert len(rows) == 6
+    assert {r["status"] for r in rows} == {"skipped for memory"}
