@@ -400,6 +400,24 @@ def test_auto_backbone_line_names_the_runtime_the_workers_run(
     assert line.startswith(f"runtime: {chosen}, ") and "measured at build" in line, line
 
 
+def test_gpu_workers_under_auto_are_described_as_running_torch(work, capsys):
+    """GPU workers run torch under --runtime auto (the driver cannot time their device): the
+    backbone line says so, not "auto"."""
+    import argparse
+
+    from adapters._src.app.backbone import resolve_preprocess
+    from adapters._src.app.ray import command
+
+    backbone = adapters.build(specs.load(work["spec"]))
+    args = argparse.Namespace(gpus_per_worker=1.0, runtime="auto")
+    command._describe(args, backbone, resolve_preprocess(backbone))
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("backbone: ")]
+    assert line.endswith(
+        "on cuda (1 GPU each) per Ray worker (torch, --runtime auto's choice for GPU workers, "
+        "32-true)"
+    ), line
+
+
 def test_auto_is_chosen_once_on_the_driver_for_every_worker(work, tmp_path, monkeypatch):
     """runtime='auto' is resolved on the driver, so the job (and every actor) names one
     runtime: the driver's cached choice for CPU workers; torch for GPU workers (the driver
