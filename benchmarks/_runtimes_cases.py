@@ -66,6 +66,8 @@ def timm(arch: str, entry: str | None = None, **extra: Any) -> Callable[[Path], 
         import specs
 
         kwargs, transforms = _entry(entry) if entry else ({"num_classes": 0}, ())
+        if transforms:  # they pick tokens: every token after the final norm, as the hub's config
+            kwargs.update(num_classes=0, global_pool="")
         kwargs.update(extra)
         return specs.TimmSpec(
             model_name=arch, pretrained=False, model_kwargs=kwargs, transforms=transforms
