@@ -38,7 +38,8 @@ import torch
 
 from . import checkpoint
 
-_PATCH = threading.Lock()
+#: held while the patch is in place; re-entrant: a module built inside a module's construction
+_PATCH = threading.RLock()
 
 
 class Fallback(Exception):
@@ -106,9 +107,11 @@ def load_low(
     *,
     strict: bool,
     path: str,
+    release: Callable[[torch.Tensor], None] | None = None,
 ) -> None:
     """Load ``state`` (checked like `checkpoint.load_into`; its values may be meta tensors,
-    ``read(key)`` gives each real one) into ``module``, cast to ``storage`` one by one.
+    ``read(key)`` gives each real one) into ``module``, cast to ``storage`` one by one;
+    ``release(tensor)`` is called on each read tensor once it is cast (see `pager`).
 
     Raises:
         BuildError: the checkpoint does not fit (as `checkpoint.load_into`).
@@ -129,11 +132,56 @@ def load_low(
             dtype=storage if target.is_floating_point() else target.dtype,
         )
         cast[key] = out.copy_(value)
+        if release is not None:
+            release(value)
         del value
     module.load_state_dict(cast, strict=False, assign=True)
     left = meta_tensors(module)
     if left:
         raise Fallback(f"{left[0]} is still on the meta device after loading")
+
+
+#: ``madvise``'s MADV_PAGEOUT (Linux 5.4+): reclaim these pages now. Clean file-backed pages are
+#: dropped from this process's resident set and read again from the file if touched; pages
+#: written since (copy-on-write) are kept or swapped, never lost: the content cannot change
+_MADV_PAGEOUT = 21
+_PAGE = 4096
+
+
+def pager(path: str) -> Callable[[torch.Tensor], None] | None:
+    """``release(tensor)`` for tensors memory-mapped from the local file ``path``
+    (``torch.load(mmap=True)``): once a tensor is cast, the pages of its storage that lie in a
+    mapping of that file are paged out, so that casting a whole mapped checkpoint does not
+    leave all of it resident (mapped pages count in the resident set). None where this process
+    has no mapping of the file or the platform has no ``/proc/self/maps`` / ``madvise``."""
+    import ctypes
+    import os
+
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            fields = [line.split(maxsplit=5) for line in maps]
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    spans = [
+        tuple(int(a, 16) for a in f[0].split("-"))
+        for f in fields
+        if len(f) == 6 and f[5].strip() == real
+    ]
+    if not spans:
+        return None
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+    def release(t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        lo, hi = storage.data_ptr(), storage.data_ptr() + storage.nbytes()
+        lo, hi = -(-lo // _PAGE) * _PAGE, hi // _PAGE * _PAGE  # whole pages inside it only
+        if hi > lo and any(a <= lo and hi <= b for a, b in spans):
+            madvise(lo, hi - lo, _MADV_PAGEOUT)  # a hint: its failure changes nothing
+
+    return release
 
 
 def meta_tensors(module: torch.nn.Module) -> list[str]:

@@ -10,7 +10,8 @@ import specs
 from ..adapter import Adapter
 from ..imports import call_with, import_object
 from . import _torch
-from ._torch import construct_and_load, finish, input_shape_of, require_module
+from ._torch import finish, input_shape_of, require_module
+from ._torch_low import construct_and_load
 
 
 def build_module(spec: specs.ModuleSpec, *, device: str | None = None) -> Adapter:

@@ -22,7 +22,8 @@ from ..errors import BuildError
 from ..imports import call_with, import_object, thaw
 from ..offline import hub_cached, is_offline
 from . import _torch
-from ._torch import construct_and_load, finish, input_shape_of, out_indices_call
+from ._torch import finish, input_shape_of, out_indices_call
+from ._torch_low import construct_and_load
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:")
 #: timm arguments that take a class; an import path string there is imported first

@@ -206,16 +206,18 @@ class Net(torch.nn.Sequential):
 @pytest.mark.skipif(
     not os.path.exists("/proc/self/clear_refs"), reason="resets the peak RSS the Linux way"
 )
-def test_the_float32_weights_are_never_held(tmp_path) -> None:
-    """Peak memory of building 48 x 4 MiB float32 layers from a safetensors file: at
-    bf16-true about half of 32-true (the ordinary path peaked at 32-true's or more)."""
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_the_float32_weights_are_never_held(tmp_path, suffix) -> None:
+    """Peak memory of building 48 x 4 MiB float32 layers from a checkpoint: at bf16-true well
+    under half of 32-true (the ordinary path peaked at 32-true's or more; a memory-mapped
+    ``.pth`` file's pages are paged out as they are cast)."""
     (tmp_path / "tests_low_memory_net.py").write_text(textwrap.dedent(NET))
     sys.path.insert(0, str(tmp_path))
     try:
         import tests_low_memory_net
 
         torch.manual_seed(0)
-        path = write(tmp_path / "net.safetensors", tests_low_memory_net.Net().state_dict())
+        path = write(tmp_path / f"net{suffix}", tests_low_memory_net.Net().state_dict())
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("tests_low_memory_net", None)
@@ -229,4 +231,4 @@ def test_the_float32_weights_are_never_held(tmp_path) -> None:
 
     full, low = peak("32-true"), peak("bf16-true")
     assert full > 150  # the float32 weights (192 MiB) were read
-    assert low < 0.65 * full
+    assert low < 0.4 * full
