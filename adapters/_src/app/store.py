@@ -20,11 +20,9 @@ import numpy as np
 from specs.internal import atomic_write
 
 from .embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, as_aligned
-from .errors import CliError, EmbedError
+from .errors import EmbedError
+from .out_dtypes import check_storable
 from .out_paths import check_output_path
-
-#: the dtypes ``embed --out-dtype`` stores embeddings in
-OUT_DTYPES = ("float32", "float16")
 
 
 def stored_as(emb: Embeddings, dtype: str) -> Embeddings:
@@ -52,16 +50,6 @@ def spec_precision(metadata: Mapping[str, str]) -> str:
     except (specs.SpecError, ValueError):
         precision = None
     return str(precision or "32-true")
-
-
-def check_storable(values: np.ndarray, dtype: str) -> None:
-    """Raise `CliError` when ``values`` stored in ``dtype`` would not read back (float16: a
-    value beyond its largest, 65504, which would be stored as inf)."""
-    if dtype == "float16" and values.size and float(np.abs(values).max()) > 65504.0:
-        raise CliError(
-            f"--out-dtype float16: embeddings reach {float(np.abs(values).max()):.4g}, beyond "
-            "float16's largest value 65504; store them as float32 (drop --out-dtype)"
-        )
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:

@@ -11,8 +11,9 @@ from ..describe import say
 from ..errors import CliError
 from ..flags import DEFAULT_MODEL, add_backbone_flags, add_data_flags, add_job_spec, image_size
 from ..job import embed, load_backbone
+from ..out_dtypes import OUT_DTYPES
 from ..out_paths import check_out, check_out_format
-from ..store import OUT_DTYPES, save_embeddings, stored_as
+from ..store import save_embeddings, stored_as
 
 HELP = "embed a dataset into a .safetensors file"
 EXAMPLES = (

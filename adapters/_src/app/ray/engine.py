@@ -44,7 +44,8 @@ from ..data.datasets import Dataset, load_dataset
 from ..embeddings import EMBEDDINGS_FORMAT
 from ..errors import EmbedError
 from ..interrupts import shielded
-from ..store import OUT_DTYPES, spec_precision
+from ..out_dtypes import OUT_DTYPES
+from ..store import spec_precision
 from ..weights import weights_digest
 from . import shards
 from .pipeline import default_workers, gather, pipeline

@@ -26,7 +26,7 @@ from specs.internal import sha256_file
 
 from ..embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, aligned_empty
 from ..errors import EmbedError
-from ..store import OUT_DTYPES
+from ..out_dtypes import OUT_DTYPES
 from .shards import MANIFEST_FORMAT, SHARD_FORMAT, ShardInfo, normal_job, shard_name, stored_dtype
 
 RERUN = "rerun the same embed command to rewrite it"

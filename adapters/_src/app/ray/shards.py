@@ -240,7 +240,7 @@ def write_shard(
     """
     from safetensors.numpy import save_file
 
-    from ..store import check_storable
+    from ..out_dtypes import check_storable
 
     dtype = stored_dtype(job)
     check_storable(np.asarray(embeddings), dtype)
