@@ -291,7 +291,7 @@ def load_into(
     path: str = "<state dict>",
     field: str = "checkpoint_path",
 ) -> None:
-    """Copy ``state`` into ``module`` after checking that it fits.
+    """Copy ``state`` into ``module`` after checking that it fits (`fitting`).
 
     Args:
         module: the target module (changed only when the checkpoint fits).
@@ -299,6 +299,25 @@ def load_into(
         strict: every key of ``module.state_dict()`` must be present and no other.
         path: named in errors.
         field: spec field named in errors.
+
+    Raises:
+        BuildError: keys do not match (with ``strict``), no key matches at all, or shapes differ.
+    """
+    module.load_state_dict(
+        fitting(module, state, strict=strict, path=path, field=field), strict=False
+    )
+
+
+def fitting(
+    module: torch.nn.Module,
+    state: Mapping[str, Any],
+    *,
+    strict: bool = True,
+    path: str = "<state dict>",
+    field: str = "checkpoint_path",
+) -> dict[str, Any]:
+    """The entries of ``state`` that ``module`` has, once the keys and shapes are checked
+    (see `load_into`; the values are not read, so they may be meta tensors).
 
     Raises:
         BuildError: keys do not match (with ``strict``), no key matches at all, or shapes differ.
@@ -329,7 +348,7 @@ def load_into(
             f"({'; '.join(shapes[:SHOWN_KEYS])})",
             fix="Build the model with the arguments the checkpoint was trained with",
         )
-    module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return {k: v for k, v in state.items() if k in own}
 
 
 def _common_prefix(keys: list[str]) -> str:

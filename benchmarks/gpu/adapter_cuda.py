@@ -8,12 +8,17 @@ The same module and input, interleaved; every timed thunk ends with
 * baseline ``module(x)`` under ``torch.no_grad``.
 
 Goal: ratio <= 1.02 (adapter overhead at most 2% of the raw call).
+
+Then the precision rows (`precision_rows`): ``adapters.build(spec, device=, precision=)`` at
+``bf16-true`` and ``16-true`` (weights and compute in the low dtype), ``adapter(x)`` against
+the ``32-true`` adapter's, interleaved.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.gpu import precision_rows
 from benchmarks.gpu._common import Device, Profile, Recorder, cuda_missing
 from benchmarks.gpu.jax_gpu import torch_backbone
 
@@ -99,4 +104,33 @@ def run(p: Profile) -> dict[str, Any]:
                     goal=1.02,
                 ),
             )
+        calls = {precision_rows.BASE: own}
+        for precision in precision_rows.LOW["torch"]:
+            with rec.step(f"adapter {case} {precision}"):
+                calls[precision] = _synced(_at(spec, dev, precision), x, dev)
+        precision_rows.rows(
+            rec, "adapter", "torch", f"{dev.kind} {case}", calls,
+            repeats=p.repeats, number=5 if dev.cuda else 1,
+        )  # fmt: skip
     return rec.result()
+
+
+def _at(spec: Any, dev: Device, precision: str) -> Any:
+    """The torch adapter of ``spec`` on ``dev`` at ``precision`` (seeded as the 32-true one)."""
+    import torch
+
+    import adapters
+
+    torch.manual_seed(0)
+    return adapters.build(spec, device=str(dev.torch), precision=precision)
+
+
+def _synced(backbone: Any, x: Any, dev: Device) -> Any:
+    """A thunk: ``backbone(x)``, then the device synchronised."""
+
+    def call() -> Any:
+        y = backbone(x)
+        dev.sync()
+        return y
+
+    return call

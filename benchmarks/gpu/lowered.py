@@ -17,8 +17,14 @@ build raises ``ParityError`` otherwise). Then:
   default). Each row also carries the build time, the jit compile time at that batch (the
   first call), torch eager at its own default (float32 matmuls) and the load average.
 
-A model whose build and checks leave too little of the part's time for the next model skips
-the next one with the reason, so that the rows already measured come back.
+Then the precision rows (`precision_rows`), after every model: the first model built with
+``runtime="jax"`` at ``bf16-true`` and ``16-true`` (low params and activations, float32
+accumulation; each build's own first-build check compares it with torch at the same setting),
+``jax.jit`` of its forward at the largest batch against the ``32-true`` build's, interleaved,
+TF32 allowed as above.
+
+A model or setting whose build and checks leave too little of the part's time for the next
+skips the next one with the reason, so that the rows already measured come back.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from benchmarks.gpu import precision_rows
 from benchmarks.gpu._common import (
     Device,
     Model,
@@ -88,20 +95,28 @@ class _Tf32:
         self._cudnn.__exit__(*exc)
 
 
-def _model(rec: Recorder, dev: Device, p: Profile, m: Model) -> None:
-    import jax
+def _build(dev: Device, m: Model, precision: str = "32-true") -> Any:
+    """``m`` built with ``runtime="jax"`` on ``dev`` at ``precision`` (random, seeded)."""
     import torch
 
     import adapters
     import specs
 
-    start = time.perf_counter()
     spec = specs.TimmSpec(m.name, pretrained=False, model_kwargs=m.kwargs)
     torch.manual_seed(0)
     # the example is on the CPU: the runtime traces it where the module is (ResNet declares
     # 224 px, the dry run's is 32 px: an example sets the size the lowering is for)
     example = torch.zeros(1, 3, m.image, m.image)
-    backbone = adapters.build(spec, runtime="jax", device=str(dev.torch), example_input=example)
+    return adapters.build(
+        spec, runtime="jax", device=str(dev.torch), example_input=example, precision=precision
+    )
+
+
+def _model(rec: Recorder, dev: Device, p: Profile, m: Model) -> tuple[Any, Any]:
+    import jax
+
+    start = time.perf_counter()
+    backbone = _build(dev, m)
     build_s = time.perf_counter() - start
     rec.note(
         f"lowered {m.label}: built in {build_s:.1f} s (cache {backbone.info['cache']}, device "
@@ -120,6 +135,42 @@ def _model(rec: Recorder, dev: Device, p: Profile, m: Model) -> None:
         f"lowered {m.label}: params unmoved after the timed calls",
         lambda: _placed(backbone, jdev, before),
     )
+    return backbone, f
+
+
+def _jitted_call(dev: Device, m: Model, backbone: Any, f: Any, batch: int) -> Any:
+    """A thunk: ``f(params, x)`` on a fixed input on ``dev``, until ready."""
+    import torch
+
+    import interop
+
+    x = torch.randn(batch, 3, m.image, m.image, generator=torch.Generator().manual_seed(batch))
+    xj = interop.to_jax(x.to(dev.torch))
+    return lambda: f(backbone.params, xj).block_until_ready()
+
+
+def _precisions(rec: Recorder, dev: Device, p: Profile, base: tuple[Model, Any, Any],
+                left: Any) -> None:  # fmt: skip
+    """The precision rows of the first model (``base``: it, its 32-true build, jitted)."""
+    import jax
+
+    m, backbone, f = base
+    batch = p.lowered_batches[-1]
+    calls = {precision_rows.BASE: _jitted_call(dev, m, backbone, f, batch)}
+    for precision in precision_rows.LOW["jax"]:
+        why = left()
+        if why:
+            rec.skip(f"lowered {m.label} {precision}", why)
+            continue
+        with rec.step(f"lowered {m.label} {precision}"):
+            low = _build(dev, m, precision)
+            calls[precision] = _jitted_call(dev, m, low, jax.jit(low.forward), batch)
+            calls[precision]()  # compiled outside the timing
+    with _Tf32():
+        precision_rows.rows(
+            rec, "lowered", "jax", f"{dev.kind} {m.label} batch {batch}", calls,
+            repeats=max(3, p.repeats // 2), number=10 if dev.cuda else 1, tf32="allowed",
+        )  # fmt: skip
 
 
 def _batch(
@@ -210,17 +261,28 @@ def run(p: Profile) -> dict[str, Any]:
     dev = Device(p)
     timeout = TIMEOUTS["lowered"]
     start = time.perf_counter()
-    last = 0.0
-    for m in p.lowered_models:
+    last = [0.0]
+
+    def left() -> str | None:
+        """Why the next build would not fit the part's time (None: it fits)."""
         spent = time.perf_counter() - start
-        if not p.dry and spent + last > START_SHARE * timeout:
-            rec.skip(
-                f"lowered {m.label}",
-                f"{spent:.0f} s of the part's {timeout:.0f} s were spent and the last model "
-                f"took {last:.0f} s; give the part more (TIMEOUTS in benchmarks/gpu/_runner.py)",
-            )
+        if p.dry or spent + last[0] <= START_SHARE * timeout:
+            return None
+        return (
+            f"{spent:.0f} s of the part's {timeout:.0f} s were spent and the last build "
+            f"took {last[0]:.0f} s; give the part more (TIMEOUTS in benchmarks/gpu/_runner.py)"
+        )
+
+    base = None
+    for m in p.lowered_models:
+        spent, why = time.perf_counter() - start, left()
+        if why:
+            rec.skip(f"lowered {m.label}", why)
             continue
         with rec.step(f"lowered {m.label}"):
-            _model(rec, dev, p, m)
-        last = time.perf_counter() - start - spent
+            built = _model(rec, dev, p, m)
+            base = base or (m, *built)
+        last[0] = time.perf_counter() - start - spent
+    if base is not None:
+        _precisions(rec, dev, p, base, left)
     return rec.result()

@@ -12,6 +12,10 @@ For ViT-tiny/16 and ViT-S/16 at batch 16 (random weights, exported once with
 Before timing: both agree with the torch backbone (CUDA: within ``ATOL_CUDA``, since ONNX
 Runtime's CUDA kernels use TF32), the input is bound at the tensor's own address and the
 output is on the GPU. The dry run does all of it with the CPU provider.
+
+Then the precision row (`precision_rows`) of the last model: ``adapters.build(spec,
+runtime="onnxruntime", device=, precision="16-true")`` (ONNX Runtime's float16 export)
+against the same at ``32-true``, interleaved.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gpu import precision_rows
 from benchmarks.gpu._common import Device, Model, Profile, Recorder, cuda_missing, ort_cuda_missing
 
 ATOL_CPU = 1e-4
@@ -106,6 +111,38 @@ def _model(rec: Recorder, dev: Device, p: Profile, m: Model, tmp: Path) -> None:
         )
 
     rec.row(f"onnx {dev.kind} {case}", row)
+    if m == p.onnx_models[-1]:
+        _precisions(rec, dev, p, m, x)
+
+
+def _precisions(rec: Recorder, dev: Device, p: Profile, m: Model, x: Any) -> None:
+    """The precision row of ``m`` on ONNX Runtime (see the module docstring)."""
+    import torch
+
+    import adapters
+    import specs
+
+    spec = specs.TimmSpec(m.name, pretrained=False, model_kwargs=m.kwargs)
+    calls, providers = {}, {}
+    for precision in (precision_rows.BASE, *precision_rows.LOW["onnxruntime"]):
+        with rec.step(f"onnx {m.label} {precision} (runtime='onnxruntime')"):
+            torch.manual_seed(0)
+            built = adapters.build(
+                spec, runtime="onnxruntime", device=dev.kind, precision=precision,
+                example_input=x[:1].cpu(),
+            )  # fmt: skip
+            providers[precision] = list(built.info.get("providers") or [])
+
+            def call(b: Any = built) -> Any:
+                y = b(x)
+                dev.sync()
+                return y
+
+            calls[precision] = call
+    precision_rows.rows(
+        rec, "onnx", "onnxruntime", f"{dev.kind} {m.label} batch {p.batch}", calls,
+        repeats=p.repeats, number=3 if dev.cuda else 1, providers=providers,
+    )  # fmt: skip
 
 
 def run(p: Profile) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from benchmarks import gpu
-from benchmarks.gpu import bridge, lowered
+from benchmarks.gpu import bridge, lowered, precision_rows
 
 PARTS = list(gpu.PARTS)
 
@@ -40,10 +40,14 @@ def test_dry_run_part_passes_every_check(dry: tuple[dict, Path], name: str) -> N
     ("name", "expected_rows"),
     [
         ("bridge", 3 * len(gpu.DRY.sizes)),  # torch->jax, jax->torch, torch->ort per size
-        ("onnx", len(gpu.DRY.onnx_models)),
+        ("onnx", len(gpu.DRY.onnx_models) + len(precision_rows.LOW["onnxruntime"])),
         ("jax_function", 2),
-        ("adapter", 2),
-        ("lowered", len(gpu.DRY.lowered_models) * len(gpu.DRY.lowered_batches)),
+        ("adapter", 2 + len(precision_rows.LOW["torch"])),
+        (
+            "lowered",
+            len(gpu.DRY.lowered_models) * len(gpu.DRY.lowered_batches)
+            + len(precision_rows.LOW["jax"]),
+        ),
     ],
 )
 def test_dry_run_times_every_case(dry: tuple[dict, Path], name: str, expected_rows: int) -> None:
@@ -52,6 +56,29 @@ def test_dry_run_times_every_case(dry: tuple[dict, Path], name: str, expected_ro
     for r in rows:
         assert r["ours_s"] > 0 and r["baseline_s"] > 0
         assert r["ratio"] == pytest.approx(r["ours_s"] / r["baseline_s"])
+
+
+@pytest.mark.parametrize(
+    ("part", "runtime"), [("adapter", "torch"), ("lowered", "jax"), ("onnx", "onnxruntime")]
+)
+def test_dry_run_times_each_low_precision_against_float32(
+    dry: tuple[dict, Path], part: str, runtime: str
+) -> None:
+    rows = [r for r in dry[0]["parts"][part]["rows"] if r["case"].endswith(" vs 32-true")]
+    assert [r["ours"] for r in rows] == list(precision_rows.LOW[runtime])
+    assert {r["baseline"] for r in rows} == {"32-true"} and {r["runtime"] for r in rows} == {
+        runtime
+    }
+    label = rows[0]["case"][len(part) + 1 : -len(f" {rows[0]['ours']} vs 32-true")]
+    assert [r["case"] for r in rows] == precision_rows.cases(part, runtime, label)
+
+
+def test_precision_rows_bfloat16_and_float16_where_the_runtime_has_kernels() -> None:
+    assert precision_rows.LOW == {
+        "torch": ("bf16-true", "16-true"),
+        "jax": ("bf16-true", "16-true"),
+        "onnxruntime": ("16-true",),  # ONNX Runtime: float16 only
+    }
 
 
 def test_dry_run_covers_the_dtype_table_in_every_direction(dry: tuple[dict, Path]) -> None:
@@ -136,6 +163,8 @@ def test_lowered_part_checks_placement_transfers_and_parity(dry: tuple[dict, Pat
             assert f"{case}: no host<->device transfer per jitted call" in names
             assert any(n.startswith(f"{case}: output equals torch") for n in names)
     for r in part["rows"]:
+        if r["case"].endswith(" vs 32-true"):
+            continue  # a precision row: one setting against another, both compiled before
         assert r["compile_s"] > 0 and r["build_s"] > 0 and r["torch_default_s"] > 0
 
 

@@ -20,11 +20,9 @@ import numpy as np
 from specs.internal import atomic_write
 
 from .embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, as_aligned
-from .errors import CliError, EmbedError
+from .errors import EmbedError
+from .out_dtypes import check_storable
 from .out_paths import check_output_path
-
-#: the dtypes ``embed --out-dtype`` stores embeddings in
-OUT_DTYPES = ("float32", "float16")
 
 
 def stored_as(emb: Embeddings, dtype: str) -> Embeddings:
@@ -36,20 +34,22 @@ def stored_as(emb: Embeddings, dtype: str) -> Embeddings:
     """
     import attrs
 
+    values = emb.embeddings
+    check_storable(values, dtype)
+    metadata = {**emb.metadata, "dtype": dtype, "precision": spec_precision(emb.metadata)}
+    return attrs.evolve(emb, embeddings=values.astype(dtype, copy=False), metadata=metadata)
+
+
+def spec_precision(metadata: Mapping[str, str]) -> str:
+    """The ``precision`` of the spec an embeddings file's metadata names (``32-true`` when it
+    names none)."""
     import specs
 
-    values = emb.embeddings
-    if dtype == "float16" and values.size and float(np.abs(values).max()) > 65504.0:
-        raise CliError(
-            f"--out-dtype float16: embeddings reach {float(np.abs(values).max()):.4g}, beyond "
-            "float16's largest value 65504; store them as float32 (drop --out-dtype)"
-        )
     try:
-        precision = getattr(specs.loads(emb.metadata.get("spec", "")), "precision", None)
+        precision = getattr(specs.loads(metadata.get("spec", "")), "precision", None)
     except (specs.SpecError, ValueError):
         precision = None
-    metadata = {**emb.metadata, "dtype": dtype, "precision": str(precision or "32-true")}
-    return attrs.evolve(emb, embeddings=values.astype(dtype, copy=False), metadata=metadata)
+    return str(precision or "32-true")
 
 
 def save_embeddings(emb: Embeddings, out: str | os.PathLike[str]) -> Path:

@@ -20,6 +20,9 @@ from ..preprocess import INTERPOLATIONS, Preprocess
 from ..torch_module import Call, torch_adapter
 from ..transforms.of_spec import output_transform
 
+#: ``(state, module) -> state``: a source's checkpoint filter (timm's)
+FilterFn = Callable[[dict[str, torch.Tensor], torch.nn.Module], Mapping[str, Any]]
+
 
 def check_device(spec: Any, device: str) -> None:
     """Fail before any weights load when ``device`` asks for a GPU that torch does not see."""
@@ -42,8 +45,7 @@ def load_checkpoint(
     module: torch.nn.Module,
     spec: Any,
     *,
-    filter_fn: Callable[[dict[str, torch.Tensor], torch.nn.Module], Mapping[str, Any]]
-    | None = None,
+    filter_fn: FilterFn | None = None,
 ) -> None:
     """Load ``spec.checkpoint_path`` (if set) into ``module``, verified and strict.
 
@@ -61,11 +63,26 @@ def load_checkpoint(
     if not path:
         return
     path = resources.resolve(path)
-    state = checkpoint.read_state_dict(
-        path,
-        sha256=getattr(spec, "checkpoint_sha256", None),
-        prefix=getattr(spec, "checkpoint_prefix", None),
-    )
+    state = checkpoint.read_state_dict(path, **read_args(spec))
+    state = transform(state, spec, path, module, filter_fn)
+    checkpoint.load_into(module, state, strict=getattr(spec, "strict", True), path=path)
+
+
+def read_args(spec: Any) -> dict[str, Any]:
+    return {
+        "sha256": getattr(spec, "checkpoint_sha256", None),
+        "prefix": getattr(spec, "checkpoint_prefix", None),
+    }
+
+
+def transform(
+    state: dict[str, torch.Tensor],
+    spec: Any,
+    path: str,
+    module: torch.nn.Module,
+    filter_fn: FilterFn | None,
+) -> dict[str, torch.Tensor]:
+    """``state`` through the spec's ``checkpoint_converter``, then ``filter_fn``."""
     converter = getattr(spec, "checkpoint_converter", None)
     if converter:
         state = convert(state, converter, path)
@@ -76,7 +93,7 @@ def load_checkpoint(
             raise BuildError(
                 "checkpoint_path", f"checkpoint {path!r} does not fit the model: {err}"
             ) from err
-    checkpoint.load_into(module, state, strict=getattr(spec, "strict", True), path=path)
+    return state
 
 
 def convert(state: dict[str, torch.Tensor], converter: str, path: str) -> dict[str, torch.Tensor]:

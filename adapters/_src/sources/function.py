@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import torch
+
 import specs
 
 from ..adapter import Adapter
 from ..imports import call_with, import_object
 from . import _torch
-from ._torch import finish, input_shape_of, load_checkpoint, require_module
+from ._torch import finish, input_shape_of, require_module
+from ._torch_low import construct_and_load
 
 
 def build_function(spec: specs.FunctionSpec, *, device: str | None = None) -> Adapter:
@@ -19,11 +22,14 @@ def build_function(spec: specs.FunctionSpec, *, device: str | None = None) -> Ad
         from ..errors import BuildError
 
         raise BuildError("path", f"{spec.path!r} is not callable", got=fn)
-    module = require_module(
-        call_with(fn, spec.arguments, "arguments", spec.path), "path", spec.path
-    )
-    load_checkpoint(module, spec)
-    return finish(module, spec, info={"input_shape": input_shape_of(module)}, device=device)
+
+    def make() -> torch.nn.Module:
+        made = call_with(fn, spec.arguments, "arguments", spec.path)
+        return require_module(made, "path", spec.path)
+
+    module, loaded = construct_and_load(make, spec)
+    info = {"input_shape": input_shape_of(module), **loaded}
+    return finish(module, spec, info=info, device=device)
 
 
 # the source's entry points, found by its tag (adapters/_src/sources/table.py)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import torch
 
 import specs
 
@@ -21,7 +22,9 @@ from ..adapter import Adapter
 from ..errors import ArgumentError, BuildError
 from ..imports import thaw
 from ..offline import hub_cached, hub_cached_path, is_offline
+from ..precision import precision_of
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, PreprocessError
+from ..torch_precision import storage_dtype
 from . import _torch
 from ._torch import finish, input_shape_of, require_module
 
@@ -70,8 +73,20 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
     kwargs["trust_remote_code"] = trust
     import transformers
 
+    storage = storage_dtype(precision_of(spec))
+    loaded: dict[str, Any] = {}
+    if storage is not None and not {"dtype", "torch_dtype"} & set(kwargs):
+        # the weights are read straight into the storage dtype (no float32 model); a model
+        # computing floating buffers in __init__ would compute them in it: loaded again below
+        kwargs["dtype"], loaded["low_memory_load"] = storage, True
     try:
         module = transformers.AutoModel.from_pretrained(path, **kwargs)
+        transient = _floating_transient_buffers(module) if loaded else []
+        if transient:
+            del module
+            kwargs.pop("dtype")
+            loaded["low_memory_load"] = f"not used: non-persistent buffer {transient[0]}"
+            module = transformers.AutoModel.from_pretrained(path, **kwargs)
     except TypeError as err:
         raise ArgumentError(
             "model_kwargs", f"from_pretrained rejected its arguments: {err}"
@@ -84,8 +99,16 @@ def build_huggingface(spec: specs.HuggingFaceSpec, *, device: str | None = None)
             "model_name_or_path", f"cannot load {spec.model_name_or_path!r}: {err}"
         ) from err
     module = require_module(module, "model_name_or_path", "AutoModel.from_pretrained")
-    info = {"input_shape": input_shape_of(module), "preprocess": hf_preprocess(path)}
+    info = {"input_shape": input_shape_of(module), "preprocess": hf_preprocess(path), **loaded}
     return finish(module, spec, info=info, device=device)
+
+
+def _floating_transient_buffers(module: Any) -> list[str]:
+    """Names of ``module``'s floating non-persistent buffers (computed, not loaded)."""
+    if not isinstance(module, torch.nn.Module):
+        return []
+    own = module.state_dict()
+    return [n for n, b in module.named_buffers() if n not in own and b.is_floating_point()]
 
 
 def _config_file(path: str) -> str | None:

@@ -22,7 +22,8 @@ from ..errors import BuildError
 from ..imports import call_with, import_object, thaw
 from ..offline import hub_cached, is_offline
 from . import _torch
-from ._torch import finish, input_shape_of, load_checkpoint, out_indices_call
+from ._torch import finish, input_shape_of, out_indices_call
+from ._torch_low import construct_and_load
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:")
 #: timm arguments that take a class; an import path string there is imported first
@@ -115,14 +116,19 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
                 fix=f"Set {reserved} on the spec itself",
             )
     kwargs = {"model_name": spec.model_name, "pretrained": pretrained, **kwargs}
-    try:
-        module = call_with(timm.create_model, kwargs, "model_kwargs", "timm.create_model")
-    except BuildError:
-        raise
-    except Exception as err:
-        field = "pretrained" if pretrained else "model_kwargs"
-        raise BuildError(field, f"timm.create_model({spec.model_name!r}) failed: {err}") from err
-    load_checkpoint(module, spec, filter_fn=_checkpoint_filter(module))
+
+    def make() -> torch.nn.Module:
+        try:
+            return call_with(timm.create_model, kwargs, "model_kwargs", "timm.create_model")
+        except BuildError:
+            raise
+        except Exception as err:
+            field = "pretrained" if pretrained else "model_kwargs"
+            raise BuildError(
+                field, f"timm.create_model({spec.model_name!r}) failed: {err}"
+            ) from err
+
+    module, loaded = construct_and_load(make, spec, filter_of=_checkpoint_filter)
 
     call = out_indices_call(
         module,
@@ -140,7 +146,11 @@ def build_timm(spec: specs.TimmSpec, *, device: str | None = None) -> Adapter:
         module,
         spec,
         call=call,
-        info={"input_shape": input_shape_of(module), "output": "feature_maps" if call else "model"},
+        info={
+            "input_shape": input_shape_of(module),
+            "output": "feature_maps" if call else "model",
+            **loaded,
+        },
         device=device,
     )
 

@@ -11,8 +11,9 @@ from ..describe import say
 from ..errors import CliError
 from ..flags import DEFAULT_MODEL, add_backbone_flags, add_data_flags, add_job_spec, image_size
 from ..job import embed, load_backbone
+from ..out_dtypes import OUT_DTYPES
 from ..out_paths import check_out, check_out_format
-from ..store import OUT_DTYPES, save_embeddings, stored_as
+from ..store import save_embeddings, stored_as
 
 HELP = "embed a dataset into a .safetensors file"
 EXAMPLES = (
@@ -81,13 +82,6 @@ def run(args: argparse.Namespace) -> int:
                 f"--device: with --engine ray each worker's device follows --gpus-per-worker, "
                 f"got --device {args.device}; drop --device"
             )
-        if args.precision is not None:  # not yet part of a Ray job's identity: refused
-            raise CliError(
-                "--precision: not read with --engine ray yet; set 'precision:' in the spec "
-                "file instead, or drop --engine ray"
-            )
-        if args.out_dtype != "float32":  # its shards are float32: refused, not ignored
-            raise CliError("--out-dtype: not read with --engine ray yet; drop it there")
         args.gpus_per_worker = args.gpus_per_worker or 0
         from ..ray.command import embed_ray
 

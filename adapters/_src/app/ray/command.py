@@ -35,6 +35,8 @@ def embed_ray(args: argparse.Namespace, *, image_size: int | None) -> int:
         num_workers=args.num_workers,
         gpus_per_worker=args.gpus_per_worker,
         verbose=args.verbose,
+        precision=args.precision,
+        out_dtype=args.out_dtype,
         on_backbone=lambda backbone, pre: _describe(args, backbone, pre),
     )
     done = (

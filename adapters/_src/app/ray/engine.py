@@ -36,6 +36,7 @@ import attrs
 
 import specs
 
+from ...precision import check_precision, with_precision
 from ...preprocess import Preprocess
 from ...registry import registry_spec
 from ..backbone import build_backbone, resolve_spec
@@ -43,6 +44,8 @@ from ..data.datasets import Dataset, load_dataset
 from ..embeddings import EMBEDDINGS_FORMAT
 from ..errors import EmbedError
 from ..interrupts import shielded
+from ..out_dtypes import OUT_DTYPES
+from ..store import spec_precision
 from ..weights import weights_digest
 from . import shards
 from .pipeline import default_workers, gather, pipeline
@@ -90,6 +93,8 @@ def embed_on_ray(
     shard_batches: int = 16,
     verbose: bool = False,
     progress: bool = True,
+    precision: str | None = None,
+    out_dtype: str = "float32",
     on_backbone: Callable[[Any, Preprocess], None] | None = None,
     kill_at: tuple[int, str] | None = None,
 ) -> RayEmbedResult:
@@ -118,6 +123,10 @@ def embed_on_ray(
         shard_batches: loader batches per shard file.
         verbose: Ray's own INFO logs, progress bars and worker output.
         progress: say how far it got (`progress.Progress`).
+        precision: what the backbone runs at (``adapters.build``'s), on the driver and every
+            worker; None: the spec's. It becomes the spec's ``precision`` (part of the job).
+        out_dtype: what the shards store the embeddings in (``float32`` or ``float16``, half
+            the size; part of the job); ``load_embeddings`` reads them back as float32.
         on_backbone: called with the driver's backbone (CPU) and the preprocessing once it
             is built and ``auto`` has chosen, before Ray starts (the command line describes
             them): the torch one, or with ``"auto"`` for CPU workers the one ``auto`` served
@@ -133,6 +142,9 @@ def embed_on_ray(
     t0 = time.perf_counter()
     _check_workers(num_workers, gpus_per_worker)
     spec = resolve_spec(spec) if isinstance(spec, str) else spec
+    spec = with_precision(spec, check_precision(precision))
+    if out_dtype not in OUT_DTYPES:
+        raise EmbedError(f"--out-dtype: expected one of {', '.join(OUT_DTYPES)}, got {out_dtype!r}")
     ds = data if isinstance(data, Dataset) else load_dataset(data, labels=labels, limit=limit)
     build = {"runtime": runtime, "image_size": image_size, "mean": mean, "std": std, "seed": seed}
     shown_spec, preprocess, weights, driver = _driver_build(spec, build, preprocess)
@@ -154,6 +166,7 @@ def embed_on_ray(
         batch_size=batch_size,
         shard_batches=shard_batches,
         runtime=runtime,
+        out_dtype=out_dtype,
     )
     out = Path(out)
     with _removed_if_left_empty(out):
@@ -198,6 +211,7 @@ def _finish(
         "skipped": json.dumps(skipped),
         "seconds": f"{time.perf_counter() - run['t0']:.3f}",
     }
+    metadata |= {"dtype": shards.stored_dtype(job), "precision": spec_precision(metadata)}
     extra = {"engine": "ray", "workers": run["workers"], "gpus_per_worker": run["gpus"]}
     shards.write_manifest(out, all_shards, job=job, metadata=metadata, extra=extra)
     return RayEmbedResult(
@@ -243,7 +257,7 @@ def _registry_resolved(spec: Any) -> Any:
     """A registry name's own spec (the one that names its checkpoint), else ``spec``."""
     if not isinstance(spec, specs.RegistrySpec):
         return spec
-    return registry_spec(spec.model_name, spec.model_kwargs)
+    return with_precision(registry_spec(spec.model_name, spec.model_kwargs), spec.precision)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,8 @@ from specs.internal import sha256_file
 
 from ..embeddings import EMBEDDINGS_FORMAT, MANIFEST, Embeddings, aligned_empty
 from ..errors import EmbedError
-from .shards import MANIFEST_FORMAT, SHARD_FORMAT, ShardInfo, normal_job, shard_name
+from ..out_dtypes import OUT_DTYPES
+from .shards import MANIFEST_FORMAT, SHARD_FORMAT, ShardInfo, normal_job, shard_name, stored_dtype
 
 RERUN = "rerun the same embed command to rewrite it"
 
@@ -43,7 +44,7 @@ def load_sharded(path: str | os.PathLike[str]) -> Embeddings:
     manifest = _read_manifest(root)
     infos = check_manifest(manifest, root)
     parts = [_read_shard(root, info, manifest["job"]) for info in infos]
-    _check_rows(parts, infos, root)
+    _check_rows(parts, infos, root, _dtype(manifest["job"], root))
     dims = {p["embeddings"].shape[1] for p in parts if len(p["ids"])}
     if len(dims) > 1:
         raise EmbedError(
@@ -186,9 +187,20 @@ def _json(text: str | None) -> Any:
         return None
 
 
-def _check_rows(parts: Sequence[dict[str, Any]], infos: Sequence[ShardInfo], root: Path) -> None:
-    """Every shard holds ``rows`` rows: (n, D) float32 embeddings, n labels, n ids increasing
-    across the whole directory (no row twice), n item names."""
+def _dtype(job: Mapping[str, Any], root: Path) -> str:
+    """The dtype the job stored its embeddings in (one of ``OUT_DTYPES``)."""
+    dtype = stored_dtype(job)
+    if dtype not in OUT_DTYPES:
+        raise _bad(root, f"its job's out_dtype {dtype!r} is not one of {', '.join(OUT_DTYPES)}")
+    return dtype
+
+
+def _check_rows(
+    parts: Sequence[dict[str, Any]], infos: Sequence[ShardInfo], root: Path, dtype: str
+) -> None:
+    """Every shard holds ``rows`` rows: (n, D) embeddings in the job's ``dtype`` (read back as
+    float32), n labels, n ids increasing across the whole directory (no row twice), n item
+    names."""
     last = -1
     for info, p in zip(infos, parts, strict=True):
         n = info.rows
@@ -196,7 +208,7 @@ def _check_rows(parts: Sequence[dict[str, Any]], infos: Sequence[ShardInfo], roo
         shapes_ok = (
             all(isinstance(a, np.ndarray) for a in (emb, labels, ids))
             and emb.ndim == 2
-            and emb.dtype == np.float32
+            and emb.dtype == np.dtype(dtype)
             and emb.shape[0] == labels.shape[0] == ids.shape[0] == n
             and labels.ndim == ids.ndim == 1
             and ids.dtype.kind == "i"
@@ -206,7 +218,7 @@ def _check_rows(parts: Sequence[dict[str, Any]], infos: Sequence[ShardInfo], roo
         if not shapes_ok:
             raise EmbedError(
                 f"embeddings directory: shard {info.file!r} does not hold the {n} rows the "
-                f"manifest lists ((n, D) float32 embeddings, n labels, ids and item names); "
+                f"manifest lists ((n, D) {dtype} embeddings, n labels, ids and item names); "
                 f"{RERUN}"
             )
         if n and (ids[0] <= last or (np.diff(ids) <= 0).any()):

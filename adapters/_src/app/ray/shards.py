@@ -84,11 +84,14 @@ def job_identity(
     shard_batches: int,
     runtime: str,
     weights: Mapping[str, str],
+    out_dtype: str = "float32",
 ) -> dict[str, Any]:
     """What makes two runs the same job (their shards may be mixed): the spec, the weights
     (``weights.weights_digest``: the same spec text can name a checkpoint whose bytes have
     changed), the preprocessing (its values, not where they came from), the data and its
-    items, the batching (it decides which images share a forward pass) and the runtime."""
+    items, the batching (it decides which images share a forward pass), the runtime and the
+    stored dtype (``out_dtype``; absent when float32, so that directories written before it
+    was a choice stay resumable). The precision is the spec's (``precision:``)."""
     digest = hashlib.sha256()
     for item in ids:
         digest.update(item.encode() + b"\0")
@@ -103,7 +106,7 @@ def job_identity(
         "batch_size": batch_size,
         "shard_batches": shard_batches,
         "runtime": runtime,
-    }
+    } | ({} if out_dtype == "float32" else {"out_dtype": out_dtype})
 
 
 def normal_job(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,10 +232,18 @@ def write_shard(
     """Write block ``index`` (dataset positions ``block``) atomically; returns its info.
 
     Args:
-        embeddings: (n, D) float32; labels, ids: (n,) int64 for the readable images.
+        embeddings: (n, D) float32, stored in the job's ``out_dtype`` (float32 if absent);
+            labels, ids: (n,) int64 for the readable images.
+
+    Raises:
+        CliError: a value beyond float16's range with ``out_dtype`` float16 (nothing written).
     """
     from safetensors.numpy import save_file
 
+    from ..out_dtypes import check_storable
+
+    dtype = stored_dtype(job)
+    check_storable(np.asarray(embeddings), dtype)
     path = out / shard_name(index)
     metadata = {
         "format": SHARD_FORMAT,
@@ -245,13 +256,18 @@ def write_shard(
         "skipped": json.dumps(list(skipped)),
     }
     tensors = {
-        "embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
+        "embeddings": np.ascontiguousarray(embeddings, dtype=dtype),
         "labels": np.ascontiguousarray(labels, dtype=np.int64),
         "ids": np.ascontiguousarray(ids, dtype=np.int64),
     }
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return ShardInfo(path.name, index, block[0], block[1], len(ids), sha256_file(path))
+
+
+def stored_dtype(job: Mapping[str, Any]) -> str:
+    """The dtype a job stores its embeddings in (``out_dtype``; float32 when absent)."""
+    return str(job.get("out_dtype", "float32"))
 
 
 def write_manifest(

@@ -153,6 +153,41 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
 
 
 @pytest.mark.slow  # a local Ray and its actors start here
+def test_precision_and_out_dtype_through_ray_as_in_one_process(local_ray, work, tmp_path, capsys):
+    low = ["--precision", "bf16-true", "--out-dtype", "float16", "--limit", "32"]
+    out = tmp_path / "low_ray"
+    argv = ["embed", work["spec"], "--data", "digits", "--batch-size", str(BATCH), *low,
+            "--out", str(out), "--engine", "ray", "--num-workers", "1"]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert "(torch, bf16-true)" in capsys.readouterr().out  # the driver's backbone line
+    manifest = json.loads((out / shards.MANIFEST).read_text())
+    assert manifest["job"]["out_dtype"] == "float16"
+    assert specs.loads(manifest["job"]["spec"]).precision == "bf16-true"
+    assert (manifest["metadata"]["dtype"], manifest["metadata"]["precision"]) == (
+        "float16",
+        "bf16-true",
+    )
+    from safetensors.numpy import load_file
+
+    assert load_file(str(out / shards.shard_name(0)))["embeddings"].dtype == np.float16
+    got = store.load_embeddings(out)
+    assert got.embeddings.dtype == np.float32  # read back upcast
+    ref_path = tmp_path / "low.safetensors"
+    ref_argv = ["embed", work["spec"], "--data", "digits", "--batch-size", str(BATCH), *low]
+    assert cli.main([*ref_argv, "--out", str(ref_path)]) == 0
+    ref = store.load_embeddings(ref_path)
+    np.testing.assert_array_equal(got.embeddings, ref.embeddings)  # the same bf16 forward
+    assert (got.metadata["dtype"], got.metadata["precision"]) == ("float16", "bf16-true")
+    assert got.metadata["spec"] == ref.metadata["spec"]
+    capsys.readouterr()
+    # the stored dtype and the precision are the job's: another of either is refused
+    for other in (["--out-dtype", "float32"], ["--precision", "bf16-mixed"]):
+        code = cli.main([*argv[: argv.index("--precision")], "--limit", "32", *other,
+                         *argv[argv.index("--out"):]])  # fmt: skip
+        assert code != 0 and "different job" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_resume_rewrites_only_missing_shards(local_ray, digits_run, work, tmp_path):
     out = tmp_path / "resume"
     shutil.copytree(digits_run["out"], out)
