@@ -1,12 +1,13 @@
 """The XLA compiler options the JAX runtime compiles its forward with, per platform.
 
-On the CPU, jaxlib hands some float32 convolutions to YNNPACK by default;
-``xla_cpu_experimental_ynn_fusion_type = dot, individual convolution`` hands it every float32
-dot and 2-D convolution it takes (NHWC / HWIO, more than 16 channels), which measured faster on
-the convolution backbones (``benchmarks/results/lowering_speed_nhwc.md``). YNNPACK has had
-wrong-result bugs, so the option is never taken on trust: the first build checks the forward
-compiled with it against torch and, where that check fails, serves XLA's defaults instead
-(``info["xla_options"]`` says which; a cache hit reuses the first build's choice).
+On the CPU, jaxlib hands only some float32 convolutions to YNNPACK by default;
+``xla_cpu_experimental_ynn_fusion_type = individual convolution`` hands it every 2-D
+convolution it takes (float32, NHWC / HWIO, more than 16 channels) and leaves dots to XLA.
+Chosen by measurement (``benchmarks/results/lowering_speed_cpu_options*.md``: adding ``dot``
+slowed ViT's matmuls). YNNPACK has had wrong-result bugs, so the option is never taken on
+trust: the first build checks the forward compiled with it against torch and, where that check
+fails, serves XLA's defaults instead (``info["xla_options"]`` says which; a cache hit reuses
+the first build's choice).
 
 The options apply where the runtime compiles: a call of ``backbone.forward`` (or of the
 adapter) outside ``jax.jit``. Inside a user's own ``jax.jit`` the outer program is compiled
@@ -27,9 +28,7 @@ import jax.numpy as jnp
 #: per export platform, the options tried at the first build
 PLATFORM_OPTIONS: Mapping[str, Mapping[str, str]] = {
     "cpu": {
-        "xla_cpu_experimental_ynn_fusion_type": (
-            "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"
-        ),
+        "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION",
     },
 }
 
