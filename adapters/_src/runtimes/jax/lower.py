@@ -196,6 +196,7 @@ def lower_to_jax(
             serve,
             lambda s: parity(s, adapter, check),
             lambda r: r.ok(atol, rtol),
+            lambda s: jax.block_until_ready(s.forward(s.params, check)),
         )
         info["parity"] = attrs.asdict(_check_parity(report, adapter, atol, rtol))
     info["xla_options"] = options

@@ -4,9 +4,10 @@ On the CPU, jaxlib hands only some float32 convolutions to YNNPACK by default;
 ``xla_cpu_experimental_ynn_fusion_type = individual convolution`` hands it every 2-D
 convolution it takes (float32, NHWC / HWIO, more than 16 channels) and leaves dots to XLA.
 Chosen by measurement (``benchmarks/results/lowering_speed_cpu_options*.md``: adding ``dot``
-slowed ViT's matmuls). YNNPACK has had wrong-result bugs, so the option is never taken on
-trust: the first build checks the forward compiled with it against torch and, where that check
-fails, serves XLA's defaults instead (``info["xla_options"]`` says which; a cache hit reuses
+slowed ViT's matmuls). YNNPACK has had wrong-result bugs, and its gain depends on the
+model, so the option is never taken on trust: the first build checks the forward compiled with
+it against torch and times a few calls of it against XLA's defaults on the check input; it
+keeps the option only where both pass (``info["xla_options"]`` says which; a cache hit reuses
 the first build's choice).
 
 The options apply where the runtime compiles: a call of ``backbone.forward`` (or of the
@@ -19,11 +20,16 @@ from __future__ import annotations
 
 import functools
 import os
+import statistics
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+#: calls of each compilation timed at the first build, alternately
+ROUNDS = 5
 
 #: per export platform, the options tried at the first build
 PLATFORM_OPTIONS: Mapping[str, Mapping[str, str]] = {
@@ -81,14 +87,29 @@ def first_passing(
     serve: Callable[[dict[str, str]], Any],
     check: Callable[[Any], Any],
     passes: Callable[[Any], bool],
+    call: Callable[[Any], Any],
 ) -> tuple[Any, dict[str, str], Any]:
     """``(served, options, report)``: ``serve(options)`` and its ``check`` report where
-    ``passes`` accepts the report, else ``serve({})`` (XLA's defaults) and its report, which
-    the caller judges. Options are kept only where the forward compiled with them passes."""
+    ``passes`` accepts the report and ``call`` on it measures faster than on ``serve({})``
+    (XLA's defaults); else ``serve({})`` and its report, which the caller judges."""
+    plain = serve({})
     if options:
-        served = serve(dict(options))
-        report = check(served)
-        if passes(report):
-            return served, dict(options), report
-    served = serve({})
-    return served, {}, check(served)
+        tuned = serve(dict(options))
+        report = check(tuned)
+        if passes(report) and _faster(lambda: call(tuned), lambda: call(plain)):
+            return tuned, dict(options), report
+    return plain, {}, check(plain)
+
+
+def _faster(a: Callable[[], Any], b: Callable[[], Any], rounds: int = ROUNDS) -> bool:
+    """Whether ``a``'s median time beats ``b``'s, timed alternately after a first call each
+    (compilation)."""
+    times: dict[Callable, list[float]] = {a: [], b: []}
+    for f in (a, b):
+        f()
+    for i in range(rounds):
+        for f in (a, b) if i % 2 == 0 else (b, a):
+            start = time.perf_counter()
+            f()
+            times[f].append(time.perf_counter() - start)
+    return statistics.median(times[a]) < statistics.median(times[b])
