@@ -73,6 +73,8 @@ from .device import (
 )
 from .served import Flat, independent_rows, served_call
 from .train import lower_train
+from .xla_options import compiler_options, first_passing
+from .xla_options import jit as xla_jit
 
 _ALTERNATIVES = (
     "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
@@ -171,17 +173,33 @@ def lower_to_jax(
     if loaded is not None:
         exported, meta = loaded
         run = served_call(exported, meta.get("independent_rows") is True)
-        info = {**info, "cache": "hit"}
+        # the first build's options, where they are still the ones this platform would try
+        options = meta.get("xla_options") or {}
+        options = options if options == compiler_options(platform) else {}
+        run = xla_jit(run, options) if options else run
+        info = {**info, "cache": "hit", "xla_options": options}
         if "parity" in meta:  # the first build's check, as recorded with the entry
             info["parity"] = meta["parity"]
         return _wrap(adapter, run, params, meta["structure"], kind, names, info)
     flat, structure = _lower(adapter, kind, names, tensors)
-    served = _wrap(adapter, flat, params, structure, kind, names, info)
     check = tpytree.tree_map_only(
         torch.Tensor, lambda t: t.to(where), check_inputs(restructure(kind, names, tensors))
     )
+
+    def serve(options: dict[str, str]) -> Adapter:
+        run, opts = xla_jit(flat, options), {"xla_options": options}
+        return _wrap(adapter, run, params, structure, kind, names, {**info, **opts})
+
     with exact_float32(platform):
-        info["parity"] = attrs.asdict(_check_parity(served, adapter, check, atol, rtol))
+        served, options, report = first_passing(
+            compiler_options(platform),
+            serve,
+            lambda s: parity(s, adapter, check),
+            lambda r: r.ok(atol, rtol),
+            lambda s: jax.block_until_ready(s.forward(s.params, check)),
+        )
+        info["parity"] = attrs.asdict(_check_parity(report, adapter, atol, rtol))
+    info["xla_options"] = options
     served = attrs.evolve(served, info={**served.info, "parity": info["parity"]})
     if not use_cache:
         return served
@@ -193,7 +211,7 @@ def lower_to_jax(
         return attrs.evolve(served, info={**served.info, "cache": why})
     rows = dynamic_batch and independent_rows(cached, check, *tol)
     meta = {"key": key, "weights": weights, "structure": structure, "independent_rows": rows}
-    meta["parity"] = info["parity"]
+    meta["parity"], meta["xla_options"] = info["parity"], options
     try:
         why_not = save_entry(entry, exported, meta, root_source(cache_dir))
     except ValueError as err:  # jax.export cannot write the VJP: served, not cached
@@ -262,9 +280,9 @@ def _lower(
         # the lowered module is Traceable, holding the adapter's module as ``inner``
         return tuple(lowered({f"inner.{k}": v for k, v in params.items()}, tuple(args)))
 
-    # jitted: an eager call (the first-build checks, a user outside jit) would dispatch the
-    # graph op by op, slower than compiling it once
-    return jax.jit(flat), structure
+    # jitted by the caller (xla_options.jit): an eager call (the first-build checks, a user
+    # outside jit) would dispatch the graph op by op, slower than compiling it once
+    return flat, structure
 
 
 def _export(
@@ -290,11 +308,8 @@ def _export(
     return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
 
 
-def _check_parity(
-    served: Adapter, adapter: Adapter, check: Any, atol: float, rtol: float
-) -> ParityReport:
-    """The first-build check's report (``info["parity"]``); raises past the tolerance."""
-    report = parity(served, adapter, check)
+def _check_parity(report: ParityReport, adapter: Adapter, atol: float, rtol: float) -> ParityReport:
+    """The first-build check's ``report`` (``info["parity"]``); raises past the tolerance."""
     if not report.ok(atol, rtol):
         raise ParityError(
             f"lower_to_jax: the lowered {type(adapter.module).__name__} does not match torch "
