@@ -16,7 +16,8 @@ process still running at the cap is ended; either way its rows say "skipped for 
 runtime that refuses a model (its build or a call raises) gets a row with the error's first
 line; a process that dies gets rows saying how; an architecture that would not fit in the
 memory available (`short_of_memory`) gets rows saying so instead of a process. ``--quick``: batch 1, the architectures up to
-``QUICK_MAX_PARAMS_M`` million parameters.
+``QUICK_MAX_PARAMS_M`` million parameters. ``$FM_BENCH_RUNTIMES_CASES`` (comma-separated
+case keys) runs only those cases.
 
 Rows (`benchmarks._timing.ratio_row`: ours = the runtime, baseline = torch eager; ratio below
 1 is faster) are yielded as measured and written after each one to ``runtimes.json`` and
@@ -50,6 +51,9 @@ BASELINE = "torch"
 #: seconds each architecture may take (builds and both batches), quick and full
 CAP_S = {True: 900.0, False: 2400.0}
 CAP_ENV = "FM_BENCH_RUNTIMES_CAP_S"
+#: comma-separated case keys (`CASES`) to run, e.g. the four models of issue 24 on a quiet
+#: spell of a shared machine; unset: all of them (the small ones with ``--quick``)
+CASES_ENV = "FM_BENCH_RUNTIMES_CASES"
 #: interleaved rounds per batch (after one untimed call each), quick and full; at least
 #: `MIN_ROUNDS` or the batch is skipped for time
 REPEATS = {True: 3, False: 5}
@@ -71,6 +75,8 @@ def run(quick: bool = True, out: Path | None = None) -> Iterator[dict[str, Any]]
     out = Path(out) if out is not None else ROOT / "benchmarks" / "results" / "local"
     cap = float(os.environ.get(CAP_ENV) or CAP_S[quick])
     cases = [c for c in CASES if not quick or c.params_m <= QUICK_MAX_PARAMS_M]
+    if os.environ.get(CASES_ENV):
+        cases = [case(key.strip()) for key in os.environ[CASES_ENV].split(",") if key.strip()]
     batches = (1,) if quick else (1, 16)
     meta = header(quick, cap, REPEATS[quick])
     rows: list[dict[str, Any]] = []
