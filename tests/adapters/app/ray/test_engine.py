@@ -37,7 +37,12 @@ ray_workers = pytest.importorskip("adapters._src.app.ray.workers")
 # has started JAX, JAX's at-fork hook warns that forking a multithreaded process may deadlock.
 # Ray's forked children exec or never touch JAX, so that warning is noise here (and, raised as
 # an error inside the hook, it would surface as an unraisable-exception error).
-pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+# Under pytest-xdist (`--dist loadgroup`) the module runs in one worker: one local Ray at a
+# time, started once (the `local_ray` fixture is per module, so per worker).
+pytestmark = [
+    pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning"),
+    pytest.mark.xdist_group("ray"),
+]
 
 ROOT = Path(__file__).resolve().parents[4]
 BATCH = 8
