@@ -66,6 +66,7 @@ def to_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{m.get('onnxruntime')}, timm {m.get('timm')}, transformers {m.get('transformers')}. "
         f"Time cap per architecture: {meta.get('cap_s', 0):.0f} s.",
         "",
+        *_subset(meta),
         *_busy(meta, rows),
         "| architecture | params (M) | batch | torch ms | jax | onnxruntime | auto | build s "
         "(torch / jax / ort / auto) | peak RSS GiB | load |",
@@ -93,6 +94,16 @@ def to_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if notes:
         lines += ["", "Rows without a time:", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"
+
+
+def _subset(meta: dict[str, Any]) -> list[str]:
+    """What a run limited by ``$FM_BENCH_RUNTIMES_CASES`` measured, and the run's own note."""
+    lines = []
+    if meta.get("subset"):
+        lines.append(f"Only the cases {', '.join(meta['subset'])} ($FM_BENCH_RUNTIMES_CASES).")
+    if meta.get("note"):
+        lines.append(str(meta["note"]))
+    return [" ".join(lines), ""] if lines else []
 
 
 def _busy(meta: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:

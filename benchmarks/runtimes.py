@@ -79,6 +79,8 @@ def run(quick: bool = True, out: Path | None = None) -> Iterator[dict[str, Any]]
         cases = [case(key.strip()) for key in os.environ[CASES_ENV].split(",") if key.strip()]
     batches = (1,) if quick else (1, 16)
     meta = header(quick, cap, REPEATS[quick])
+    if os.environ.get(CASES_ENV):
+        meta["subset"] = [c.key for c in cases]
     rows: list[dict[str, Any]] = []
     for c in cases:
         print(f"-- {c.label} (batch {', '.join(map(str, batches))})", flush=True)
