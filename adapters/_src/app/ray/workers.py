@@ -169,7 +169,9 @@ class Embedder:
             xt = torch.from_numpy(x)
             y = self.backbone.forward(self.backbone.params, xt if device is None else xt.to(device))
             y, pooling = pool_features(y)
-        return _as_batch(row, emb=y.cpu().numpy(), pooling=pooling)
+        # the JAX runtime answers with a jax.Array, torch and ONNX Runtime with a tensor
+        emb = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+        return _as_batch(row, emb=emb, pooling=pooling)
 
     def _maybe_die(self) -> None:
         if self.kill_at is None or self.calls != self.kill_at[0]:

@@ -158,6 +158,23 @@ def test_folder_through_the_cli_bit_identical_then_probe(local_ray, work, tmp_pa
 
 
 @pytest.mark.slow  # a local Ray and its actors start here
+def test_jax_runtime_workers_embed_as_in_one_process(local_ray, work, tmp_path, capsys):
+    """--engine ray --runtime jax: the workers' backbone answers with jax.Arrays (they raised
+    AttributeError on ``.cpu()``, which only torch tensors have)."""
+    jax_args = ["--runtime", "jax", "--limit", "16"]
+    out = tmp_path / "jax_ray"
+    argv = ["embed", work["spec"], "--data", "digits", "--batch-size", str(BATCH), *jax_args,
+            "--out", str(out), "--engine", "ray", "--num-workers", "1"]  # fmt: skip
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    got = store.load_embeddings(out)
+    ref_path = tmp_path / "jax.safetensors"
+    ref_argv = ["embed", work["spec"], "--data", "digits", "--batch-size", str(BATCH), *jax_args]
+    assert cli.main([*ref_argv, "--out", str(ref_path)]) == 0
+    ref = store.load_embeddings(ref_path)
+    np.testing.assert_array_equal(got.embeddings, ref.embeddings)  # the same lowered forward
+
+
+@pytest.mark.slow  # a local Ray and its actors start here
 def test_precision_and_out_dtype_through_ray_as_in_one_process(local_ray, work, tmp_path, capsys):
     low = ["--precision", "bf16-true", "--out-dtype", "float16", "--limit", "32"]
     out = tmp_path / "low_ray"
