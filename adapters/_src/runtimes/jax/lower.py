@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ import interop
 
 from ...adapter import Adapter
 from ...devices import jax_device_name
-from ...errors import BuildError, ParityError
+from ...errors import BuildError
 from ...precision import parity_tolerance, precision_of
 from ..cache_entry import root_source
 from ..cache_key import params_digest
@@ -55,7 +56,7 @@ from ..inputs import (
     restructure,
 )
 from ..outputs import Structure, flatten, unflatten
-from ..parity import ParityReport, parity
+from ..parity import parity
 from .cache import (
     ARTIFACT_FILE,
     default_jax_cache_dir,
@@ -66,20 +67,14 @@ from .cache import (
 )
 from .device import (
     ACCELERATOR_TOL,
-    exact_float32,
     export_platform,
     params_device,
     torch_device,
 )
-from .served import Flat, independent_rows, served_call
+from .first_check import ALTERNATIVES as _ALTERNATIVES
+from .first_check import checked as _checked
+from .served import Flat, cache_hit, independent_rows
 from .train import lower_train
-from .xla_options import compiler_options, first_passing
-from .xla_options import jit as xla_jit
-
-_ALTERNATIVES = (
-    "Use runtime='torch' (the module as loaded), or keep it in torch and call it from JAX "
-    "with interop.jax_function(adapter) (a host callback: differentiable, no XLA fusion)"
-)
 
 
 def lower_to_jax(
@@ -171,36 +166,15 @@ def lower_to_jax(
     info = {"cache": "miss", "cache_key": key, "jax_path": str(entry / ARTIFACT_FILE)}
     loaded = load_entry(entry, key, weights) if use_cache else None
     if loaded is not None:
-        exported, meta = loaded
-        run = served_call(exported, meta.get("independent_rows") is True)
-        # the first build's options, where they are still the ones this platform would try
-        options = meta.get("xla_options") or {}
-        options = options if options == compiler_options(platform) else {}
-        run = xla_jit(run, options) if options else run
-        info = {**info, "cache": "hit", "xla_options": options}
-        if "parity" in meta:  # the first build's check, as recorded with the entry
-            info["parity"] = meta["parity"]
-        return _wrap(adapter, run, params, meta["structure"], kind, names, info)
+        run, structure, info = cache_hit(loaded, platform, info)
+        return _wrap(adapter, run, params, structure, kind, names, info)
     flat, structure = _lower(adapter, kind, names, tensors)
     check = tpytree.tree_map_only(
         torch.Tensor, lambda t: t.to(where), check_inputs(restructure(kind, names, tensors))
     )
-
-    def serve(options: dict[str, str]) -> Adapter:
-        run, opts = xla_jit(flat, options), {"xla_options": options}
-        return _wrap(adapter, run, params, structure, kind, names, {**info, **opts})
-
-    with exact_float32(platform):
-        served, options, report = first_passing(
-            compiler_options(platform),
-            serve,
-            lambda s: parity(s, adapter, check),
-            lambda r: r.ok(atol, rtol),
-            lambda s: jax.block_until_ready(s.forward(s.params, check)),
-        )
-        info["parity"] = attrs.asdict(_check_parity(report, adapter, atol, rtol))
-    info["xla_options"] = options
-    served = attrs.evolve(served, info={**served.info, "parity": info["parity"]})
+    wrap = partial(_wrap, adapter, params=params, structure=structure, kind=kind, names=names)
+    served = _checked(adapter, wrap, flat, info, check, platform, (atol, rtol))
+    info, options = {**info, **served.info}, served.info["xla_options"]
     if not use_cache:
         return served
     exported = _export(flat, params, tensors, dynamic_batch, platform)
@@ -306,17 +280,6 @@ def _export(
         jax.ShapeDtypeStruct((b, *t.shape[1:]), d) for t, d in zip(tensors, dtypes, strict=True)
     )
     return jax.export.export(jax.jit(flat), platforms=(platform,))(p_spec, x_spec)
-
-
-def _check_parity(report: ParityReport, adapter: Adapter, atol: float, rtol: float) -> ParityReport:
-    """The first-build check's ``report`` (``info["parity"]``); raises past the tolerance."""
-    if not report.ok(atol, rtol):
-        raise ParityError(
-            f"lower_to_jax: the lowered {type(adapter.module).__name__} does not match torch "
-            f"within atol={atol}, rtol={rtol}: {report}. Nothing was cached. Fix: "
-            f"{_ALTERNATIVES}; and report the model (a lowering bug)."
-        )
-    return report
 
 
 def _as_jax(a: Any, device: jax.Device | None) -> Any:

@@ -28,6 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap, sequential_vmap
 
+from .xla_options import compiler_options
+from .xla_options import jit as xla_jit
+
 #: ``(params, (input leaves...)) -> (output leaves...)``, as the artifact was exported
 Flat = Callable[[Mapping[str, Any], tuple[Any, ...]], tuple[Any, ...]]
 
@@ -133,3 +136,20 @@ def independent_rows(cached: Any, check: Any, atol: float, rtol: float) -> bool:
             if not np.allclose(a, w, rtol=0, atol=atol + rtol * scale):
                 return False
     return True
+
+
+def cache_hit(
+    loaded: tuple[Any, dict[str, Any]], platform: str, info: Mapping[str, Any]
+) -> tuple[Flat, Any, dict[str, Any]]:
+    """``(run, structure, info)`` of a cache entry's artifact: served with the first build's
+    XLA options where they are still the ones this platform would try, and ``info`` with the
+    first build's check as recorded in the entry."""
+    exported, meta = loaded
+    run = served_call(exported, meta.get("independent_rows") is True)
+    options = meta.get("xla_options") or {}
+    options = options if options == compiler_options(platform) else {}
+    run = xla_jit(run, options) if options else run
+    info = {**info, "cache": "hit", "xla_options": options}
+    if "parity" in meta:
+        info["parity"] = meta["parity"]
+    return run, meta["structure"], info
