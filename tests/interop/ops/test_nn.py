@@ -5,6 +5,7 @@ and with gradients equal to torch autograd where the op is differentiable."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import jax
@@ -289,17 +290,25 @@ def test_low_precision_convolution_adds_the_bias_before_rounding_as_torch(name, 
     and round once; the lowering rounded the convolution, then rounded again after the bias
     (1 ulp off in about a quarter of the outputs). torch's float16 transposed convolution
     rounds differently again: there the lowering must be as near float32 as torch is."""
-    module, shape = _CONVS[name]
-    module = module.to(dtype)
+    template, shape = _CONVS[name]
+    gen = torch.Generator().manual_seed(0)  # this case's own data, whatever ran before it
+    module = copy.deepcopy(template).to(dtype)  # the shared template is never changed
     with torch.no_grad():
-        module.weight.mul_(3)
-        module.bias.mul_(3)
-    x = (3 * r(*shape)).to(dtype)
+        for p in (module.weight, module.bias):
+            p.copy_(3 * torch.randn(p.shape, generator=gen))
+    x = (3 * torch.randn(*shape, generator=gen)).to(dtype)
     got = np.asarray(_run(module, x)).astype(np.float32)
     with torch.no_grad():
         want = module(x).float().numpy()
-        wide = module.float()(x.float()).numpy()
+        wide = copy.deepcopy(module).float()(x.float()).numpy()
     if name.startswith("transposed") and dtype == torch.float16:
         assert (np.abs(got - wide) <= np.abs(want - wide)).all()
-    else:
-        np.testing.assert_array_equal(got, want)
+        return
+    # rounded once, as torch: equal, but for the odd output where torch's own summation order
+    # (its kernel's blocking, which follows the thread count) lands one ulp away; rounding
+    # twice, the defect this guards, put about a quarter of the outputs one ulp off
+    bits = {torch.bfloat16: 7, torch.float16: 10}[dtype]  # stored mantissa bits
+    ulp = np.exp2(np.floor(np.log2(np.maximum(np.abs(want), torch.finfo(dtype).tiny))) - bits)
+    off = got != want
+    assert off.mean() <= 0.01, f"{off.sum()} of {off.size} outputs differ from torch's"
+    assert (np.abs(got - want)[off] <= ulp[off]).all(), "more than one ulp from torch"
